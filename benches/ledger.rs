@@ -1,0 +1,3 @@
+//! Criterion benches for `ann-ledger` (placeholder until the crate lands).
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Criterion benches for `ann-mining` (placeholder until the crate lands).
+
+fn main() {}

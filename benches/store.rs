@@ -1,0 +1,3 @@
+//! Criterion benches for `ann-store` (placeholder until the crate lands).
+
+fn main() {}

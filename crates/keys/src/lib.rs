@@ -1,0 +1,1 @@
+//! `ann-keys` (work in progress).

@@ -1,0 +1,1 @@
+//! `ann-ledger` (work in progress).

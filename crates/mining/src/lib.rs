@@ -1,0 +1,1 @@
+//! `ann-mining` (work in progress).

@@ -1,0 +1,1 @@
+//! `ann-store` (work in progress).

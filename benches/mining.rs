@@ -1,3 +1,145 @@
-//! Criterion benches for `ann-mining` (placeholder until the crate lands).
+//! Criterion benches for `ann-mining`: training throughput per CPU backend, the cost of mining
+//! one block at the default difficulty (90 %), the cost of verifying it, and the parts of
+//! verification (cheap checks, W0, the test-set evaluation, one replayed segment).
+//!
+//! `cargo bench --bench mining -- --warm-up-time 1 --measurement-time 5`
+//! The verification/mining ratio is `verification/full` over `mining/block_90pct`.
 
-fn main() {}
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use blockchain_ann::ledger::{
+    AccuracyTarget, BlockHash, BlockHeader, MerkleRoot, ProofVerifier,
+};
+use blockchain_ann::mining::trace::chain_key;
+use blockchain_ann::mining::training::{Evaluator, Trainer};
+use blockchain_ann::mining::{ArtifactStore, Backend, Miner, Mnist, Task, TrainingVerifier, Weights};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn data() -> Arc<Mnist> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    match Mnist::load(&dir) {
+        Ok(data) => Arc::new(data),
+        Err(e) => panic!("benches need data/mnist: {e}"),
+    }
+}
+
+fn template(target_bp: u16) -> BlockHeader {
+    BlockHeader {
+        version: 1,
+        height: 1,
+        prev_hash: BlockHash::ZERO,
+        merkle_root: MerkleRoot::from_bytes([0x42; 32]),
+        timestamp: 1_763_900_000,
+        target: match AccuracyTarget::from_basis_points(target_bp) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        },
+        training: Default::default(),
+    }
+}
+
+fn training_throughput(c: &mut Criterion) {
+    let data = data();
+    let task = Task::mnist(data.hash());
+    let seed = [7u8; 32];
+    let w0 = Weights::initial(&seed);
+    let key = chain_key(&seed, &w0.hash());
+    let samples = u64::from(task.checkpoint_interval) * u64::from(task.batch_size);
+    let mut group = c.benchmark_group("training");
+    group.throughput(Throughput::Elements(samples));
+    group.sample_size(20);
+    for backend in Backend::available() {
+        if backend.name() == "wgpu" {
+            continue; // software Vulkan in CI says nothing about GPU speed
+        }
+        let mut trainer = Trainer::new(&task, Arc::clone(&data), &backend.device());
+        group.bench_function(format!("segment_{backend}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let model = trainer.model(&w0);
+                    let start = Instant::now();
+                    let trained = trainer.train_segment(model, &key);
+                    total += start.elapsed();
+                    black_box(trained.is_ok());
+                }
+                total
+            });
+        });
+    }
+    group.finish();
+}
+
+fn mining_and_verification(c: &mut Criterion) {
+    let data = data();
+    let task = Task::mnist(data.hash());
+    let dir = std::env::temp_dir().join(format!("ann-mining-bench-{}", std::process::id()));
+    let store = match ArtifactStore::open(&dir) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    let miner = match Miner::new(task.clone(), Arc::clone(&data), store.clone()) {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    };
+    let header = template(9000);
+    let mined = match miner.mine(&header, |_| {}) {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    };
+    let verifier = match TrainingVerifier::new(task.clone(), Arc::clone(&data), store.clone()) {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    };
+
+    let mut group = c.benchmark_group("mining");
+    group.sample_size(10);
+    group.bench_function("block_90pct", |b| {
+        b.iter(|| black_box(miner.mine(&header, |_| {}).is_ok()));
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("verification");
+    group.sample_size(10);
+    group.bench_function("full", |b| {
+        b.iter(|| black_box(verifier.verify_proof(&mined.header).is_ok()));
+    });
+    group.bench_function("cheap_checks", |b| {
+        b.iter(|| {
+            black_box(verifier.check_header(&mined.header).is_ok());
+            black_box(
+                store
+                    .get_trace(
+                        &mined.header.training.checkpoint_root,
+                        task.checkpoints_for(mined.header.training.steps),
+                    )
+                    .is_ok(),
+            );
+        });
+    });
+    let seed = mined.header.training_seed();
+    group.bench_function("w0_regenerate_and_hash", |b| {
+        b.iter(|| black_box(Weights::initial(&seed).hash()));
+    });
+    let evaluator = Evaluator::new(data.test(), &Backend::REFERENCE.device());
+    group.bench_function("test_set_accuracy", |b| {
+        b.iter(|| black_box(evaluator.accuracy_of(&mined.weights).ok()));
+    });
+    let w0 = Weights::initial(&seed);
+    let key = chain_key(&seed, &w0.hash());
+    let mut trainer = Trainer::new(&task, Arc::clone(&data), &Backend::REFERENCE.device());
+    group.bench_function("replay_one_segment", |b| {
+        b.iter(|| {
+            let model = trainer.model(&w0);
+            black_box(trainer.train_segment(model, &key).is_ok())
+        });
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, training_throughput, mining_and_verification);
+criterion_main!(benches);

@@ -1,0 +1,211 @@
+//! What the remote quantum sources share: secrets, URL policy, HTTP status mapping.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use zeroize::Zeroizing;
+
+use crate::entropy::EntropyError;
+
+/// An API key or access token: zeroized on drop, never shown by `Debug` or `Display`.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// The secret itself, to put in a request header or form.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Looks a setting up by name: `std::env::var` in production, a map in tests (so tests never
+/// have to modify the process environment).
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// `std::env::var` as a [`Lookup`] (unset or non-UTF-8 variables count as unset).
+pub fn environment(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Parses `url` and accepts it only if credentials sent there travel over TLS: `https`, or
+/// plain `http` to a loopback host (a local test server).
+pub fn secure_url(source_name: &'static str, url: &str) -> Result<Url, EntropyError> {
+    let insecure = || EntropyError::InsecureUrl {
+        source_name,
+        url: url.to_owned(),
+    };
+    let parsed = Url::parse(url).map_err(|e| EntropyError::Config {
+        source_name,
+        setting: "url",
+        reason: format!("{url:?} is not a URL: {e}"),
+    })?;
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" => {
+            let host = parsed.host_str().unwrap_or_default();
+            let loopback = host == "localhost"
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback { Ok(parsed) } else { Err(insecure()) }
+        }
+        _ => Err(insecure()),
+    }
+}
+
+/// Parses a positive number of seconds from a setting.
+pub fn seconds_setting(
+    source_name: &'static str,
+    setting: &'static str,
+    value: Option<String>,
+    default: Duration,
+) -> Result<Duration, EntropyError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e7 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(EntropyError::Config {
+            source_name,
+            setting,
+            reason: format!("{value:?} is not a positive number of seconds"),
+        }),
+    }
+}
+
+/// Parses a declared min-entropy per bit from a setting.
+pub fn min_entropy_setting(
+    source_name: &'static str,
+    setting: &'static str,
+    value: Option<String>,
+    default: f64,
+) -> Result<f64, EntropyError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(h) if h > 0.0 && h <= 1.0 => Ok(h),
+        _ => Err(EntropyError::Config {
+            source_name,
+            setting,
+            reason: format!("{value:?} is not a min-entropy per bit in (0, 1]"),
+        }),
+    }
+}
+
+/// A blocking HTTP client with a per-request timeout.
+pub fn client(
+    source_name: &'static str,
+    timeout: Duration,
+) -> Result<reqwest::blocking::Client, EntropyError> {
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| EntropyError::Transport {
+            source_name,
+            endpoint: "client setup",
+            reason: e.to_string(),
+        })
+}
+
+/// Sends a request; maps transport failures and error statuses to [`EntropyError`].
+///
+/// Response bodies of failed calls are dropped unread: they could echo a credential.
+pub fn send(
+    source_name: &'static str,
+    endpoint: &'static str,
+    request: reqwest::blocking::RequestBuilder,
+) -> Result<reqwest::blocking::Response, EntropyError> {
+    let response = request.send().map_err(|e| EntropyError::Transport {
+        source_name,
+        endpoint,
+        reason: transport_reason(&e),
+    })?;
+    let status = response.status().as_u16();
+    match status {
+        200..=299 => Ok(response),
+        401 | 403 => Err(EntropyError::BadCredentials {
+            source_name,
+            status,
+            endpoint,
+        }),
+        409 | 429 => Err(EntropyError::Quota {
+            source_name,
+            status,
+            endpoint,
+        }),
+        _ => Err(EntropyError::HttpStatus {
+            source_name,
+            status,
+            endpoint,
+        }),
+    }
+}
+
+/// A transport error's description without its URL (which could carry a query).
+fn transport_reason(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "could not read the body"
+    } else {
+        "failed"
+    };
+    let mut reason = kind.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        reason.push_str(": ");
+        reason.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    reason
+}
+
+/// Reads a successful response's body as JSON of type `T`.
+pub fn json<T: serde::de::DeserializeOwned>(
+    source_name: &'static str,
+    endpoint: &'static str,
+    response: reqwest::blocking::Response,
+) -> Result<T, EntropyError> {
+    let body = response.bytes().map_err(|e| EntropyError::Transport {
+        source_name,
+        endpoint,
+        reason: transport_reason(&e),
+    })?;
+    serde_json::from_slice(&body).map_err(|e| malformed(source_name, endpoint, &e))
+}
+
+/// A JSON error described by its kind and position only: serde's message can quote the
+/// offending value, which could be a credential echoed by a hostile server.
+pub fn malformed(
+    source_name: &'static str,
+    endpoint: &'static str,
+    e: &serde_json::Error,
+) -> EntropyError {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "JSON of the wrong shape",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    EntropyError::Malformed {
+        source_name,
+        endpoint,
+        reason: format!("{kind} at line {}, column {}", e.line(), e.column()),
+    }
+}

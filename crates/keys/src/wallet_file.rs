@@ -1,0 +1,191 @@
+//! Wallet files: a private key in hex, with a format line and the address as a check.
+//!
+//! ```text
+//! blockchain-ann wallet v1
+//! private-key <256 lowercase hex digits>
+//! address ann<72 hex digits>
+//! ```
+//!
+//! Lines end with `\n` (a `\r\n` is accepted on import). On import the address is derived
+//! again and must match, so a corrupted digit is caught instead of silently giving another
+//! wallet. Export never overwrites an existing file, and on Unix creates it readable by its
+//! owner only.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::key::{KeyDerivation, PRIVATE_KEY_BYTES, PrivateKey};
+
+/// The format line of version 1.
+pub const FORMAT_LINE: &str = "blockchain-ann wallet v1";
+/// Largest file accepted on import (a valid one is under 400 bytes).
+pub const MAX_FILE_BYTES: u64 = 4096;
+
+/// Why a wallet file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum WalletFileError {
+    /// Reading or writing failed.
+    #[error("wallet file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Export refused to replace an existing file (it may hold another key).
+    #[error("wallet file {0} already exists; refusing to overwrite a key")]
+    AlreadyExists(PathBuf),
+    /// The file is larger than any wallet file.
+    #[error("wallet file is over {MAX_FILE_BYTES} bytes: not a wallet file")]
+    TooLarge,
+    /// The file is not UTF-8 text.
+    #[error("wallet file is not UTF-8 text")]
+    NotText,
+    /// The first line is not a wallet format line.
+    #[error("wallet file must start with the line {FORMAT_LINE:?}")]
+    MissingFormatLine,
+    /// The format line names a version this code does not read.
+    #[error("wallet file format {0:?} is not supported (this version reads {FORMAT_LINE:?})")]
+    UnsupportedVersion(String),
+    /// A line is not `private-key <hex>` or `address <address>`.
+    #[error("wallet file line {line}: expected \"private-key <hex>\" or \"address <address>\"")]
+    UnexpectedLine {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A field appears twice.
+    #[error("wallet file line {line}: {field} given twice")]
+    DuplicateField {
+        /// 1-based line number.
+        line: usize,
+        /// The field.
+        field: &'static str,
+    },
+    /// A required field is absent.
+    #[error("wallet file has no {0} line")]
+    MissingField(&'static str),
+    /// The private key is not hex.
+    #[error("wallet file: private key is not hexadecimal")]
+    BadHex,
+    /// The private key has the wrong length.
+    #[error("wallet file: private key has {got} hex digits, expected {}", PRIVATE_KEY_BYTES * 2)]
+    WrongKeyLength {
+        /// Hex digits found.
+        got: usize,
+    },
+    /// The address written does not belong to the private key: the file is corrupted.
+    #[error("wallet file: address {written} does not match the key's address {derived}")]
+    AddressMismatch {
+        /// Address in the file.
+        written: String,
+        /// Address derived from the private key.
+        derived: String,
+    },
+}
+
+/// The file's text for `private_key` (secret: zeroize it after use).
+pub fn wallet_file_text(private_key: &PrivateKey) -> Zeroizing<String> {
+    let address = KeyDerivation::default().derive(private_key).address();
+    let key_hex = Zeroizing::new(hex::encode(private_key.as_bytes()));
+    Zeroizing::new(format!(
+        "{FORMAT_LINE}\nprivate-key {}\naddress {address}\n",
+        key_hex.as_str()
+    ))
+}
+
+/// Parses a wallet file's text and checks its address.
+pub fn parse_wallet_file(text: &str) -> Result<PrivateKey, WalletFileError> {
+    let mut lines = text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l));
+    match lines.next() {
+        Some(FORMAT_LINE) => {}
+        Some(line) if line.starts_with("blockchain-ann wallet ") => {
+            return Err(WalletFileError::UnsupportedVersion(line.to_owned()));
+        }
+        _ => return Err(WalletFileError::MissingFormatLine),
+    }
+    let mut key_hex: Option<&str> = None;
+    let mut address: Option<&str> = None;
+    for (i, line) in lines.enumerate() {
+        let line_no = i + 2;
+        if line.is_empty() {
+            continue;
+        }
+        let (slot, field, value) = if let Some(v) = line.strip_prefix("private-key ") {
+            (&mut key_hex, "private-key", v)
+        } else if let Some(v) = line.strip_prefix("address ") {
+            (&mut address, "address", v)
+        } else {
+            return Err(WalletFileError::UnexpectedLine { line: line_no });
+        };
+        if slot.replace(value.trim()).is_some() {
+            return Err(WalletFileError::DuplicateField {
+                line: line_no,
+                field,
+            });
+        }
+    }
+    let key_hex = key_hex.ok_or(WalletFileError::MissingField("private-key"))?;
+    let address = address.ok_or(WalletFileError::MissingField("address"))?;
+    if key_hex.len() != PRIVATE_KEY_BYTES * 2 {
+        return Err(WalletFileError::WrongKeyLength { got: key_hex.len() });
+    }
+    let mut bytes = Zeroizing::new([0_u8; PRIVATE_KEY_BYTES]);
+    hex::decode_to_slice(key_hex, bytes.as_mut()).map_err(|_| WalletFileError::BadHex)?;
+    let private_key = PrivateKey::from_bytes(*bytes);
+    let derived = KeyDerivation::default()
+        .derive(&private_key)
+        .address()
+        .to_string();
+    if derived != address {
+        return Err(WalletFileError::AddressMismatch {
+            written: address.to_owned(),
+            derived,
+        });
+    }
+    Ok(private_key)
+}
+
+/// Writes a new wallet file at `path`; never overwrites an existing file.
+pub fn export_wallet(private_key: &PrivateKey, path: &Path) -> Result<(), WalletFileError> {
+    let io = |source| WalletFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let text = wallet_file_text(private_key);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            WalletFileError::AlreadyExists(path.to_owned())
+        } else {
+            io(e)
+        }
+    })?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// Reads the wallet file at `path`.
+pub fn import_wallet(path: &Path) -> Result<PrivateKey, WalletFileError> {
+    let io = |source| WalletFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(WalletFileError::TooLarge);
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| WalletFileError::NotText)?;
+    parse_wallet_file(text)
+}

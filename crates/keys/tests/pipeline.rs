@@ -1,0 +1,147 @@
+//! The key pipeline and wallet files.
+
+use ann_keys::wallet_file::{self, FORMAT_LINE};
+use ann_keys::{
+    KeyDerivation, NetConfig, NetError, PrivateKey, RngEntropy, Secret, WalletFileError,
+    derive_keys, export_wallet, import_wallet,
+};
+use ed25519_dalek::Signer;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+fn key(seed: u8) -> PrivateKey {
+    let mut source = RngEntropy::new(ChaCha20Rng::from_seed([seed; 32]), "test");
+    PrivateKey::generate(&mut source).expect("seeded generator")
+}
+
+#[test]
+fn the_same_private_key_restores_the_same_keys() {
+    let private_key = key(1);
+    let first = derive_keys(&private_key);
+    let restored = derive_keys(&PrivateKey::from_bytes(*private_key.as_bytes()));
+    assert_eq!(first.signing_key().to_bytes(), restored.signing_key().to_bytes());
+    assert_eq!(first.verifying_key(), restored.verifying_key());
+    assert_eq!(first.address(), restored.address());
+    assert_eq!(first.address(), ann_ledger::Address::from_verifying_key(&first.verifying_key()));
+
+    let message = b"blockchain-ann test message";
+    let signature = first.signing_key().sign(message);
+    restored.verifying_key().verify_strict(message, &signature).expect("valid signature");
+    assert!(restored.verifying_key().verify_strict(b"another message", &signature).is_err());
+}
+
+#[test]
+fn secrets_are_redacted_from_debug_output() {
+    let private_key = PrivateKey::from_bytes([0xab; 128]);
+    let debug = format!("{private_key:?}");
+    assert_eq!(debug, "PrivateKey(<redacted>)");
+    assert!(!debug.contains("abab"));
+    let secret = Secret::new("hunter2-TOPSECRET");
+    assert!(!format!("{secret:?}").contains("TOPSECRET"));
+    assert_eq!(private_key, PrivateKey::from_bytes([0xab; 128]));
+    assert_ne!(private_key, PrivateKey::from_bytes([0xac; 128]));
+}
+
+#[test]
+fn a_small_network_can_be_used_but_must_take_1024_bits() {
+    let small = NetConfig { width: 64, hidden_layers: 3, output_bits: 256, ..NetConfig::default() };
+    let derivation = KeyDerivation::new(small).expect("valid");
+    let a = derivation.derive(&key(2));
+    assert_eq!(a.network_output().len(), 32);
+    assert_eq!(a.address(), derivation.derive(&key(2)).address());
+    assert_ne!(a.address(), derivation.derive(&key(3)).address());
+    let debug = format!("{a:?}");
+    assert!(debug.contains("address") && !debug.contains("signing"), "{debug}");
+    assert!(matches!(
+        KeyDerivation::new(NetConfig { input_bits: 512, ..NetConfig::default() }),
+        Err(NetError::InputLength { .. })
+    ));
+}
+
+#[test]
+fn wallet_files_round_trip_and_never_overwrite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("wallet.txt");
+    let private_key = key(4);
+    export_wallet(&private_key, &path).expect("export");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], FORMAT_LINE);
+    assert_eq!(lines[1], format!("private-key {}", hex::encode(private_key.as_bytes())));
+    assert!(lines[2].starts_with("address ann"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(import_wallet(&path).expect("import"), private_key);
+    assert!(matches!(
+        export_wallet(&key(5), &path),
+        Err(WalletFileError::AlreadyExists(_))
+    ));
+    // The existing wallet is intact.
+    assert_eq!(import_wallet(&path).expect("import"), private_key);
+}
+
+#[test]
+fn malformed_wallet_files_get_typed_errors() {
+    let key_hex = "ab".repeat(128);
+    let address = "ann".to_owned() + &"0".repeat(72);
+    let parse = |text: &str| wallet_file::parse_wallet_file(text).expect_err("malformed");
+    assert!(matches!(parse(""), WalletFileError::MissingFormatLine));
+    assert!(matches!(parse("hello\n"), WalletFileError::MissingFormatLine));
+    assert!(matches!(
+        parse("blockchain-ann wallet v9\n"),
+        WalletFileError::UnsupportedVersion(v) if v == "blockchain-ann wallet v9"
+    ));
+    assert!(matches!(
+        parse(&format!("{FORMAT_LINE}\naddress {address}\n")),
+        WalletFileError::MissingField("private-key")
+    ));
+    assert!(matches!(
+        parse(&format!("{FORMAT_LINE}\nprivate-key {key_hex}\n")),
+        WalletFileError::MissingField("address")
+    ));
+    assert!(matches!(
+        parse(&format!("{FORMAT_LINE}\nprivate-key {key_hex}\nprivate-key {key_hex}\n")),
+        WalletFileError::DuplicateField { line: 3, field: "private-key" }
+    ));
+    assert!(matches!(
+        parse(&format!("{FORMAT_LINE}\nprivate-key {key_hex}\nseed words\n")),
+        WalletFileError::UnexpectedLine { line: 3 }
+    ));
+    assert!(matches!(
+        parse(&format!("{FORMAT_LINE}\nprivate-key abcd\naddress {address}\n")),
+        WalletFileError::WrongKeyLength { got: 4 }
+    ));
+    let not_hex = "zz".repeat(128);
+    assert!(matches!(
+        parse(&format!("{FORMAT_LINE}\nprivate-key {not_hex}\naddress {address}\n")),
+        WalletFileError::BadHex
+    ));
+    // A well-formed file whose address does not belong to its key (a corrupted digit).
+    let error = parse(&format!("{FORMAT_LINE}\r\nprivate-key {key_hex}\r\naddress {address}\r\n"));
+    match error {
+        WalletFileError::AddressMismatch { written, derived } => {
+            assert_eq!(written, address);
+            assert!(derived.starts_with("ann") && derived != address);
+            // The message names addresses only, never the key.
+            let message = WalletFileError::AddressMismatch { written, derived }.to_string();
+            assert!(!message.contains(&key_hex));
+        }
+        other => panic!("expected AddressMismatch, got {other:?}"),
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, vec![b'a'; 5000]).expect("write");
+    assert!(matches!(import_wallet(&big), Err(WalletFileError::TooLarge)));
+    let binary = dir.path().join("binary.txt");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00]).expect("write");
+    assert!(matches!(import_wallet(&binary), Err(WalletFileError::NotText)));
+    assert!(matches!(
+        import_wallet(&dir.path().join("missing.txt")),
+        Err(WalletFileError::Io { .. })
+    ));
+}

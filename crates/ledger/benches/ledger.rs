@@ -1,0 +1,171 @@
+//! Block validation against raw signature verification.
+//!
+//! A block of 1,000 one-input transactions is validated in full (header, body, Merkle root,
+//! UTXO checks, signatures, and a no-op proof verifier) and compared, in one criterion group,
+//! with `ed25519_dalek::VerifyingKey::verify_strict` of the same 1,000 signatures one by one.
+//! The goal is a ratio of at most 1.1; signature checks run in parallel on all cores.
+//!
+//! Run: `cargo bench --bench ledger -- --warm-up-time 1 --measurement-time 5`.
+
+use std::hint::black_box;
+
+use ann_ledger::validation::{check_block_body, check_block_inputs, verify_block_signatures};
+use ann_ledger::{
+    AccuracyTarget, Amount, Block, BlockHeader, Chain, ChainParams, Mempool, ProofVerifier, TxOut,
+    Wallet,
+};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+
+const TRANSACTIONS: usize = 1_000;
+const GENESIS_TIME: u64 = 1_700_000_000;
+
+/// The bench measures the ledger, not training: it accepts every proof.
+struct NoProof;
+
+impl ProofVerifier for NoProof {
+    type Error = std::convert::Infallible;
+    fn verify_proof(&self, _: &BlockHeader) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+struct Fixture {
+    chain: Chain,
+    block: Block,
+    signatures: Vec<(VerifyingKey, [u8; 32], Signature)>,
+}
+
+fn key(i: usize) -> SigningKey {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+    SigningKey::from_bytes(&seed)
+}
+
+fn fixture() -> Fixture {
+    let wallets: Vec<Wallet> = (0..TRANSACTIONS).map(|i| Wallet::new(key(i))).collect();
+    let one = Amount::from_coins(1).expect("small");
+    let allocations = wallets
+        .iter()
+        .map(|w| TxOut {
+            amount: one,
+            address: w.address(),
+        })
+        .collect();
+    let target = AccuracyTarget::from_basis_points(9000).expect("valid");
+    let chain = Chain::new(ChainParams::new(allocations, GENESIS_TIME, target)).expect("genesis");
+    let mut mempool = Mempool::new();
+    let fee = Amount::from_base_units(1_000).expect("small");
+    let payment = one.checked_sub(fee).expect("fee below one coin");
+    for (i, w) in wallets.iter().enumerate() {
+        let to = wallets[(i + 1) % TRANSACTIONS].address();
+        let tx = w
+            .pay(&chain, Some(&mempool), to, payment, fee)
+            .expect("funded");
+        assert_eq!(tx.inputs.len(), 1);
+        mempool.add(tx, &chain).expect("valid payment");
+    }
+    let miner = Wallet::new(key(usize::MAX - 1));
+    let block = chain.block_template(&mempool, miner.address(), GENESIS_TIME + 600);
+    assert_eq!(block.transactions.len(), TRANSACTIONS + 1);
+    let signatures = block.transactions[1..]
+        .iter()
+        .map(|tx| {
+            let input = &tx.inputs[0];
+            (input.verifying_key, tx.signing_digest(), input.signature)
+        })
+        .collect();
+    Fixture {
+        chain,
+        block,
+        signatures,
+    }
+}
+
+fn block_validation(c: &mut Criterion) {
+    let f = fixture();
+    let now = GENESIS_TIME + 3_600;
+    f.chain
+        .validate_block(&f.block, now, &NoProof)
+        .expect("the bench block is valid");
+
+    let mut group = c.benchmark_group("block_of_1000_one_input_txs");
+    group.throughput(Throughput::Elements(TRANSACTIONS as u64));
+    group.bench_function("ed25519_verify_strict_one_by_one", |b| {
+        b.iter(|| {
+            for (key, digest, signature) in &f.signatures {
+                key.verify_strict(black_box(digest), black_box(signature))
+                    .expect("valid signature");
+            }
+        })
+    });
+    group.bench_function("validate_block", |b| {
+        b.iter(|| {
+            f.chain
+                .validate_block(black_box(&f.block), now, &NoProof)
+                .expect("valid block")
+        })
+    });
+    let single_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
+    group.bench_function("validate_block_one_thread", |b| {
+        b.iter(|| {
+            single_thread.install(|| {
+                f.chain
+                    .validate_block(black_box(&f.block), now, &NoProof)
+                    .expect("valid block")
+            })
+        })
+    });
+    group.bench_function("submit_block_in_memory", |b| {
+        b.iter_batched(
+            || f.chain.clone(),
+            |mut chain| {
+                chain
+                    .submit_block(f.block.clone(), now, &NoProof)
+                    .expect("valid block")
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+/// Where the time of `validate_block` goes, one stage at a time, on one thread.
+fn validation_stages(c: &mut Criterion) {
+    let f = fixture();
+    let single_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
+    let txids = check_block_body(&f.block).expect("valid body");
+    let mut group = c.benchmark_group("validation_stages_one_thread");
+    group.throughput(Throughput::Elements(TRANSACTIONS as u64));
+    group.bench_function("body_txids_merkle", |b| {
+        b.iter(|| single_thread.install(|| check_block_body(black_box(&f.block)).expect("valid")))
+    });
+    group.bench_function("utxo_checks", |b| {
+        b.iter(|| {
+            check_block_inputs(
+                black_box(&f.block),
+                &txids,
+                f.chain.utxos(),
+                f.chain.params().subsidy(1),
+                0,
+            )
+            .expect("valid")
+        })
+    });
+    group.bench_function("signatures", |b| {
+        b.iter(|| {
+            single_thread
+                .install(|| verify_block_signatures(black_box(&f.block), &txids).expect("valid"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, block_validation, validation_stages);
+criterion_main!(benches);

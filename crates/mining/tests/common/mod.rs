@@ -1,0 +1,89 @@
+//! Shared fixtures: the real MNIST data, block templates with real coinbases, and honest
+//! blocks mined once per test binary (mining takes seconds; tampering tests copy the store).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use ann_ledger::{
+    AccuracyTarget, Address, Amount, BlockHash, BlockHeader, Transaction, TxOut, merkle_root,
+};
+use ann_mining::{ArtifactStore, MinedBlock, Miner, Mnist, Task};
+use ed25519_dalek::SigningKey;
+
+/// The repository's MNIST directory.
+pub fn mnist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
+}
+
+/// The data set, loaded once.
+pub fn data() -> Arc<Mnist> {
+    static DATA: OnceLock<Arc<Mnist>> = OnceLock::new();
+    Arc::clone(DATA.get_or_init(|| Arc::new(Mnist::load(mnist_dir()).expect("load MNIST"))))
+}
+
+/// The chain's task.
+pub fn task() -> Task {
+    Task::mnist(data().hash())
+}
+
+/// A block template at `height` on `prev`, whose coinbase pays `miner_key_byte`'s address.
+pub fn template(height: u64, prev: BlockHash, miner_key_byte: u8, target_bp: u16) -> BlockHeader {
+    let key = SigningKey::from_bytes(&[miner_key_byte; 32]);
+    let coinbase = Transaction::coinbase(
+        height,
+        vec![TxOut {
+            amount: Amount::from_coins(50).unwrap(),
+            address: Address::from_verifying_key(&key.verifying_key()),
+        }],
+    );
+    BlockHeader {
+        version: 1,
+        height,
+        prev_hash: prev,
+        merkle_root: merkle_root(&[coinbase.txid()]),
+        timestamp: 1_763_900_000 + height,
+        target: AccuracyTarget::from_basis_points(target_bp).unwrap(),
+        training: Default::default(),
+    }
+}
+
+/// An honest block mined at the default difficulty (90 %), with its artifacts in a store
+/// that lives as long as the test binary.
+pub struct Mined {
+    pub block: MinedBlock,
+    pub dir: tempfile::TempDir,
+}
+
+impl Mined {
+    pub fn store(&self) -> ArtifactStore {
+        ArtifactStore::open(self.dir.path()).unwrap()
+    }
+
+    /// A private copy of the store, for tests that tamper with it.
+    pub fn copy_store(&self) -> (tempfile::TempDir, ArtifactStore) {
+        let copy = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+        }
+        let store = ArtifactStore::open(copy.path()).unwrap();
+        (copy, store)
+    }
+}
+
+/// Mines `template` honestly into a fresh store.
+pub fn mine(template: &BlockHeader) -> Mined {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArtifactStore::open(dir.path()).unwrap();
+    let miner = Miner::new(task(), data(), store).unwrap();
+    let block = miner.mine(template, |_| {}).unwrap();
+    Mined { block, dir }
+}
+
+/// Block 1 on a zero parent, paid to key 1, at 90 %: mined once per test binary.
+pub fn honest() -> &'static Mined {
+    static MINED: OnceLock<Mined> = OnceLock::new();
+    MINED.get_or_init(|| mine(&template(1, BlockHash::ZERO, 1, 9000)))
+}

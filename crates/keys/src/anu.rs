@@ -154,7 +154,10 @@ impl AnuQrng {
             return Err(malformed("success is false".to_owned()));
         }
         if answer.kind != "uint8" {
-            return Err(malformed(format!("type {:?}, asked for uint8", answer.kind)));
+            return Err(malformed(format!(
+                "type {:?}, asked for uint8",
+                answer.kind
+            )));
         }
         let declared = match &answer.length {
             Length::Number(n) => Some(*n),

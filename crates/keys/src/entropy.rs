@@ -85,7 +85,9 @@ pub enum EntropyError {
         endpoint: &'static str,
     },
     /// The account's quota or rate limit is exhausted.
-    #[error("{source_name}: quota or rate limit exhausted (HTTP {status} from {endpoint}); try later")]
+    #[error(
+        "{source_name}: quota or rate limit exhausted (HTTP {status} from {endpoint}); try later"
+    )]
     Quota {
         /// The source.
         source_name: &'static str,
@@ -137,7 +139,9 @@ pub enum EntropyError {
         reason: Option<String>,
     },
     /// The job did not finish in time.
-    #[error("{source_name}: job {job_id} not finished after {waited_secs:.1} s (last status {status}); raise the timeout or try later")]
+    #[error(
+        "{source_name}: job {job_id} not finished after {waited_secs:.1} s (last status {status}); raise the timeout or try later"
+    )]
     Timeout {
         /// The source.
         source_name: &'static str,

@@ -93,7 +93,11 @@ pub fn adaptive_proportion_cutoff(
     let ln_p = p.ln();
     let ln_q = (1.0 - p).ln();
     let pmf = |k: usize| -> f64 {
-        let ln_q_part = if n - k == 0 { 0.0 } else { (n - k) as f64 * ln_q };
+        let ln_q_part = if n - k == 0 {
+            0.0
+        } else {
+            (n - k) as f64 * ln_q
+        };
         (ln_choose[k] + k as f64 * ln_p + ln_q_part).exp()
     };
     // tail = P(X > k); find the smallest k with tail <= alpha.

@@ -119,11 +119,7 @@ impl IbmConfig {
             })
         };
         let api_key = Secret::new(required(ENV_API_KEY)?);
-        let mut config = Self::new(
-            api_key,
-            &required(ENV_INSTANCE)?,
-            &required(ENV_BACKEND)?,
-        );
+        let mut config = Self::new(api_key, &required(ENV_INSTANCE)?, &required(ENV_BACKEND)?);
         if let Some(url) = get(ENV_BASE_URL) {
             config.base_url = url;
         }
@@ -140,8 +136,12 @@ impl IbmConfig {
                 reason: format!("{qubits:?} is not a whole number"),
             })?;
         }
-        config.job_timeout =
-            remote::seconds_setting(NAME, ENV_JOB_TIMEOUT, get(ENV_JOB_TIMEOUT), config.job_timeout)?;
+        config.job_timeout = remote::seconds_setting(
+            NAME,
+            ENV_JOB_TIMEOUT,
+            get(ENV_JOB_TIMEOUT),
+            config.job_timeout,
+        )?;
         config.poll_interval = remote::seconds_setting(
             NAME,
             ENV_POLL_INTERVAL,
@@ -366,7 +366,9 @@ impl IbmQuantum {
                 "version": 2,
             },
         });
-        let request = self.runtime_request(reqwest::Method::POST, "/jobs")?.json(&body);
+        let request = self
+            .runtime_request(reqwest::Method::POST, "/jobs")?
+            .json(&body);
         let response = remote::send(NAME, "submit job", request)?;
         let created: JobCreated = remote::json(NAME, "submit job", response)?;
         // The id goes into later URLs' paths: accept only what an id can contain.

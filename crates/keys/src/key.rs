@@ -117,17 +117,9 @@ impl DerivedKeys {
 }
 
 /// The key pipeline for one network shape (the original's by default).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct KeyDerivation {
     config: NetConfig,
-}
-
-impl Default for KeyDerivation {
-    fn default() -> Self {
-        Self {
-            config: NetConfig::default(),
-        }
-    }
 }
 
 impl KeyDerivation {

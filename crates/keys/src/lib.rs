@@ -52,8 +52,7 @@ pub mod wallet_file;
 
 pub use anu::{AnuConfig, AnuQrng};
 pub use entropy::{
-    Conditioned, EntropyError, EntropySource, OsEntropy, RawBitSource, RngEntropy,
-    SimulatedQubit,
+    Conditioned, EntropyError, EntropySource, OsEntropy, RawBitSource, RngEntropy, SimulatedQubit,
 };
 pub use health::{HealthError, HealthTests};
 pub use ibm::{IbmConfig, IbmQuantum};

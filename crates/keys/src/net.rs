@@ -331,7 +331,7 @@ impl ChaoticNet {
             let bytes = &mut bytes[..skip + 3 * pairs];
             rng.fill_bytes(bytes);
             let packed = &bytes[skip..];
-            if !odd && sums.len() % 2 == 0 {
+            if !odd && sums.len().is_multiple_of(2) {
                 // The default shapes: whole pairs, two weights per three bytes.
                 for (pair, b) in sums.chunks_exact_mut(2).zip(packed.chunks_exact(3)) {
                     let (first, second) = normal::unpack_levels(b[0], b[1], b[2]);

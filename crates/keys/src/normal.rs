@@ -17,7 +17,7 @@
 //! One small table lookup per weight, instead of a logarithm and a cosine for Box-Muller, is
 //! what lets a 1024 × 1024 × 51 network be evaluated in milliseconds. Why 4096 levels and not
 //! 65 536: the network's table of weight values then fits in 16 KiB, in the processor's
-//! first-level cache (with 65 536 levels, 256 KiB as `f32`, every lookup missed it and one key
+//! first-level cache (with 65 536 levels, 512 KiB as `f64`, every lookup missed it and one key
 //! derivation took 40 % longer), and 12 bits per weight need a quarter less keystream than 16.
 
 use std::sync::OnceLock;

@@ -60,7 +60,11 @@ pub fn secure_url(source_name: &'static str, url: &str) -> Result<Url, EntropyEr
                     .trim_end_matches(']')
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback());
-            if loopback { Ok(parsed) } else { Err(insecure()) }
+            if loopback {
+                Ok(parsed)
+            } else {
+                Err(insecure())
+            }
         }
         _ => Err(insecure()),
     }

@@ -5,7 +5,6 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use ann_keys::anu::{self, AnuConfig};
-use ann_keys::entropy::EntropySource;
 use ann_keys::{AnuQrng, Conditioned, EntropyError, PrivateKey, RawBitSource, Secret};
 use common::{Bits, TestServer};
 
@@ -36,20 +35,30 @@ fn anu_server(mode: Mode) -> TestServer {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let mut bits = bits.lock().expect("lock");
-        let n = if mode == Mode::Short { length / 2 } else { length };
+        let n = if mode == Mode::Short {
+            length / 2
+        } else {
+            length
+        };
         let mut data: Vec<String> = (0..n).map(|_| (bits.next() & 0xff).to_string()).collect();
         if mode == Mode::OutOfRange {
             data[0] = "256".to_owned();
         }
         let data = data.join(",");
-        let declared = if mode == Mode::LengthMismatch { length + 1 } else { n };
+        let declared = if mode == Mode::LengthMismatch {
+            length + 1
+        } else {
+            n
+        };
         match mode {
             Mode::Status(status) => (status, r#"{"message":"Limit Exceeded"}"#.to_owned()),
             Mode::NotJson => (200, "<html>gateway</html>".to_owned()),
             Mode::Unsuccessful => (200, r#"{"success":false,"message":"error"}"#.to_owned()),
             Mode::StringLength => (
                 200,
-                format!(r#"{{"type":"uint8","length":"{declared}","data":[{data}],"success":true}}"#),
+                format!(
+                    r#"{{"type":"uint8","length":"{declared}","data":[{data}],"success":true}}"#
+                ),
             ),
             _ => (
                 200,
@@ -87,7 +96,10 @@ fn large_requests_are_split_at_1024_numbers() {
     let bits = client.raw_bits(2000 * 8 + 3).expect("bits");
     assert_eq!(bits.len(), 2000 * 8 + 3);
     let urls: Vec<String> = server.recorded().into_iter().map(|r| r.url).collect();
-    assert_eq!(urls, ["/?length=1024&type=uint8", "/?length=977&type=uint8"]);
+    assert_eq!(
+        urls,
+        ["/?length=1024&type=uint8", "/?length=977&type=uint8"]
+    );
 }
 
 fn failure(mode: Mode) -> EntropyError {
@@ -103,17 +115,45 @@ fn failure(mode: Mode) -> EntropyError {
 
 #[test]
 fn failures_are_typed() {
-    assert!(matches!(failure(Mode::Status(403)), EntropyError::BadCredentials { status: 403, .. }));
-    assert!(matches!(failure(Mode::Status(401)), EntropyError::BadCredentials { status: 401, .. }));
-    assert!(matches!(failure(Mode::Status(429)), EntropyError::Quota { status: 429, .. }));
-    assert!(matches!(failure(Mode::Status(500)), EntropyError::HttpStatus { status: 500, .. }));
-    assert!(matches!(failure(Mode::NotJson), EntropyError::Malformed { .. }));
-    assert!(matches!(failure(Mode::Unsuccessful), EntropyError::Malformed { .. }));
-    assert!(matches!(failure(Mode::LengthMismatch), EntropyError::Malformed { .. }));
-    assert!(matches!(failure(Mode::OutOfRange), EntropyError::Malformed { .. }));
+    assert!(matches!(
+        failure(Mode::Status(403)),
+        EntropyError::BadCredentials { status: 403, .. }
+    ));
+    assert!(matches!(
+        failure(Mode::Status(401)),
+        EntropyError::BadCredentials { status: 401, .. }
+    ));
+    assert!(matches!(
+        failure(Mode::Status(429)),
+        EntropyError::Quota { status: 429, .. }
+    ));
+    assert!(matches!(
+        failure(Mode::Status(500)),
+        EntropyError::HttpStatus { status: 500, .. }
+    ));
+    assert!(matches!(
+        failure(Mode::NotJson),
+        EntropyError::Malformed { .. }
+    ));
+    assert!(matches!(
+        failure(Mode::Unsuccessful),
+        EntropyError::Malformed { .. }
+    ));
+    assert!(matches!(
+        failure(Mode::LengthMismatch),
+        EntropyError::Malformed { .. }
+    ));
+    assert!(matches!(
+        failure(Mode::OutOfRange),
+        EntropyError::Malformed { .. }
+    ));
     assert!(matches!(
         failure(Mode::Short),
-        EntropyError::TooFewBits { wanted: 2560, got: 1280, .. }
+        EntropyError::TooFewBits {
+            wanted: 2560,
+            got: 1280,
+            ..
+        }
     ));
 }
 
@@ -123,18 +163,27 @@ fn a_wrong_key_is_rejected_by_the_server() {
     let mut config = AnuConfig::new(Secret::new("wrong"));
     config.url = server.base.clone();
     let mut client = AnuQrng::new(config).expect("client");
-    assert!(matches!(client.raw_bits(8), Err(EntropyError::BadCredentials { status: 403, .. })));
+    assert!(matches!(
+        client.raw_bits(8),
+        Err(EntropyError::BadCredentials { status: 403, .. })
+    ));
 }
 
 #[test]
 fn no_credentials_and_insecure_urls_are_refused() {
     assert!(matches!(
         AnuConfig::from_lookup(&|_: &str| None),
-        Err(EntropyError::NoCredentials { variable: anu::ENV_API_KEY, .. })
+        Err(EntropyError::NoCredentials {
+            variable: anu::ENV_API_KEY,
+            ..
+        })
     ));
     let mut config = AnuConfig::new(Secret::new(API_KEY));
     config.url = "http://api.quantumnumbers.anu.edu.au".to_owned();
-    assert!(matches!(AnuQrng::new(config), Err(EntropyError::InsecureUrl { .. })));
+    assert!(matches!(
+        AnuQrng::new(config),
+        Err(EntropyError::InsecureUrl { .. })
+    ));
     let config = AnuConfig::from_lookup(&|name: &str| {
         (name == anu::ENV_API_KEY).then(|| API_KEY.to_owned())
     })

@@ -25,12 +25,17 @@ impl RawBitSource for Counting {
     }
     fn raw_bits(&mut self, count: usize) -> Result<Vec<bool>, EntropyError> {
         self.asked.push(count);
-        Ok((0..count).map(|i| (i * 2654435761_usize) >> 7 & 1 == 1).collect())
+        Ok((0..count)
+            .map(|i| (i * 2654435761_usize) >> 7 & 1 == 1)
+            .collect())
     }
 }
 
 fn seeded(seed: u8) -> Box<RngEntropy<ChaCha20Rng>> {
-    Box::new(RngEntropy::new(ChaCha20Rng::from_seed([seed; 32]), "seeded"))
+    Box::new(RngEntropy::new(
+        ChaCha20Rng::from_seed([seed; 32]),
+        "seeded",
+    ))
 }
 
 #[test]
@@ -40,7 +45,10 @@ fn cutoffs_from_declared_min_entropy() {
     assert_eq!(health::repetition_count_cutoff(0.5), Ok(41));
     assert_eq!(health::adaptive_proportion_cutoff(0.5, 1024), Ok(793));
     let tests = HealthTests::new(0.5).expect("valid");
-    assert_eq!((tests.rct_cutoff, tests.apt_cutoff, tests.apt_window), (41, 793, 1024));
+    assert_eq!(
+        (tests.rct_cutoff, tests.apt_cutoff, tests.apt_window),
+        (41, 793, 1024)
+    );
     // Monotone: a weaker claim tolerates longer runs and more bias.
     let weak = HealthTests::new(0.2).expect("valid");
     assert!(weak.rct_cutoff > 41 && weak.apt_cutoff > 793 && weak.apt_cutoff <= 1024);
@@ -51,13 +59,20 @@ fn the_entropy_budget_covers_output_plus_64_bits() {
     for (declared, per_block) in [(1.0, 320), (0.5, 640), (0.86, 373), (0.3, 1067)] {
         assert_eq!(entropy::raw_bits_per_block(declared), per_block);
         let mut source = Conditioned::with_local(
-            Counting { asked: Vec::new(), declared },
+            Counting {
+                asked: Vec::new(),
+                declared,
+            },
             seeded(1),
         )
         .expect("valid");
         let mut out = [0_u8; 100]; // 4 blocks (the last one partial)
         source.fill(&mut out).expect("fill");
-        assert_eq!(source.source().asked, [4 * per_block], "one request for all blocks");
+        assert_eq!(
+            source.source().asked,
+            [4 * per_block],
+            "one request for all blocks"
+        );
         assert!(per_block as f64 * declared >= 320.0);
     }
 }
@@ -76,7 +91,8 @@ fn output_is_sha256_of_local_randomness_and_conditioned_bits() {
     for block in 0..2 {
         let mut os = [0_u8; 32];
         local.fill(&mut os).expect("fill");
-        let conditioned = entropy::condition(block, &raw[block as usize * per_block..][..per_block]);
+        let conditioned =
+            entropy::condition(block, &raw[block as usize * per_block..][..per_block]);
         let mut h = Sha256::new();
         h.update(MIXING_DOMAIN);
         h.update(os);
@@ -98,7 +114,8 @@ fn a_remote_source_cannot_choose_the_key() {
     assert_ne!(x, y);
     // With the real OS generator, two keys from the same simulated qubit seed differ too.
     let qubit = SimulatedQubit::new([5; 32], 0.5);
-    let k1 = PrivateKey::generate(&mut Conditioned::new(qubit.clone()).expect("valid")).expect("key");
+    let k1 =
+        PrivateKey::generate(&mut Conditioned::new(qubit.clone()).expect("valid")).expect("key");
     let k2 = PrivateKey::generate(&mut Conditioned::new(qubit).expect("valid")).expect("key");
     assert_ne!(k1, k2);
 }
@@ -106,20 +123,36 @@ fn a_remote_source_cannot_choose_the_key() {
 #[test]
 fn stuck_and_heavily_biased_sources_are_refused() {
     let stuck = SimulatedQubit::new([1; 32], 0.0).with_declared_min_entropy(0.5);
-    let error = PrivateKey::generate(&mut Conditioned::new(stuck).expect("valid"))
-        .expect_err("stuck");
-    assert!(matches!(
-        &error,
-        EntropyError::Health { error: HealthError::RepetitionCount { run: 41, value: false, .. }, .. }
-    ), "{error:?}");
+    let error =
+        PrivateKey::generate(&mut Conditioned::new(stuck).expect("valid")).expect_err("stuck");
+    assert!(
+        matches!(
+            &error,
+            EntropyError::Health {
+                error: HealthError::RepetitionCount {
+                    run: 41,
+                    value: false,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("source looks stuck"), "{error}");
 
     // Reads 1 nine times in ten while claiming 0.5 bits per bit (p ≤ 0.71).
     let biased = SimulatedQubit::new([1; 32], 0.9).with_declared_min_entropy(0.5);
-    let error = PrivateKey::generate(&mut Conditioned::new(biased).expect("valid"))
-        .expect_err("biased");
+    let error =
+        PrivateKey::generate(&mut Conditioned::new(biased).expect("valid")).expect_err("biased");
     assert!(
-        matches!(&error, EntropyError::Health { error: HealthError::AdaptiveProportion { .. } | HealthError::RepetitionCount { .. }, .. }),
+        matches!(
+            &error,
+            EntropyError::Health {
+                error: HealthError::AdaptiveProportion { .. } | HealthError::RepetitionCount { .. },
+                ..
+            }
+        ),
         "{error:?}"
     );
 
@@ -134,7 +167,10 @@ fn stuck_and_heavily_biased_sources_are_refused() {
     let bad = SimulatedQubit::new([1; 32], 0.5).with_declared_min_entropy(1.5);
     assert!(matches!(
         Conditioned::new(bad),
-        Err(EntropyError::Health { error: HealthError::BadMinEntropy(_), .. })
+        Err(EntropyError::Health {
+            error: HealthError::BadMinEntropy(_),
+            ..
+        })
     ));
 }
 
@@ -146,14 +182,20 @@ fn a_typical_simulated_qubit_passes_and_is_reproducible() {
     assert_eq!(bits, b.raw_bits(100_000).expect("bits"));
     let ones = bits.iter().filter(|&&x| x).count() as f64 / 1e5;
     assert!((ones - 0.45).abs() < 0.01, "{ones}");
-    HealthTests::new(a.declared_min_entropy()).expect("valid").check(&bits).expect("healthy");
+    HealthTests::new(a.declared_min_entropy())
+        .expect("valid")
+        .check(&bits)
+        .expect("healthy");
 }
 
 #[test]
 fn oversized_requests_are_refused() {
     let mut source = Conditioned::new(SimulatedQubit::new([1; 32], 0.5)).expect("valid");
     let mut big = vec![0_u8; entropy::MAX_REQUEST_BYTES + 1];
-    assert!(matches!(source.fill(&mut big), Err(EntropyError::RequestTooLarge { .. })));
+    assert!(matches!(
+        source.fill(&mut big),
+        Err(EntropyError::RequestTooLarge { .. })
+    ));
 }
 
 #[test]

@@ -142,20 +142,32 @@ fn end_to_end_private_key_from_a_quantum_job() {
     let requests = server.recorded();
     let iam = &requests[0];
     assert_eq!(iam.path(), "/identity/token");
-    assert!(iam.body.contains("grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey"));
+    assert!(
+        iam.body
+            .contains("grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey")
+    );
     assert!(iam.body.contains(&format!("apikey={API_KEY}")));
 
     let submit = &requests[1];
-    assert_eq!(submit.header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
+    assert_eq!(
+        submit.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
     assert_eq!(submit.header("service-crn"), Some(CRN));
-    assert_eq!(submit.header("ibm-api-version"), Some(ibm::DEFAULT_API_VERSION));
+    assert_eq!(
+        submit.header("ibm-api-version"),
+        Some(ibm::DEFAULT_API_VERSION)
+    );
     let body: Value = serde_json::from_str(&submit.body).expect("json body");
     assert_eq!(body["program_id"], "sampler");
     assert_eq!(body["backend"], "ibm_test");
     assert_eq!(body["private"], true);
     assert_eq!(body["params"]["version"], 2);
     let qasm = body["params"]["pubs"][0][0].as_str().expect("qasm");
-    assert!(qasm.contains("rz(pi/2) $0; sx $0; rz(pi/2) $0; c[0] = measure $0;"), "{qasm}");
+    assert!(
+        qasm.contains("rz(pi/2) $0; sx $0; rz(pi/2) $0; c[0] = measure $0;"),
+        "{qasm}"
+    );
     // 4 blocks of 32 bytes, ⌈320 / 0.5⌉ = 640 raw bits each, one qubit: 2560 shots.
     assert_eq!(body["params"]["pubs"][0][2], 2560);
 
@@ -169,7 +181,11 @@ fn end_to_end_private_key_from_a_quantum_job() {
             "/api/v1/jobs/d1abc-job-7/results"
         ]
     );
-    assert!(requests[2..].iter().all(|r| r.header("authorization").is_some()));
+    assert!(
+        requests[2..]
+            .iter()
+            .all(|r| r.header("authorization").is_some())
+    );
 }
 
 #[test]
@@ -196,7 +212,11 @@ fn token_is_reused_until_close_to_expiry_then_refreshed() {
     let mut client = IbmQuantum::new(config(&server)).expect("client");
     client.raw_bits(64).expect("first job");
     client.raw_bits(64).expect("second job");
-    assert_eq!(client.token_exchanges(), 1, "a one-hour token serves both jobs");
+    assert_eq!(
+        client.token_exchanges(),
+        1,
+        "a one-hour token serves both jobs"
+    );
 
     // A token with less than the refresh margin left is exchanged again before each use.
     let server = ibm_server(Script {
@@ -233,7 +253,10 @@ fn answer(status: u16, body: &str) -> Option<(u16, String)> {
 fn bad_credentials_are_reported() {
     for status in [400, 401, 403] {
         let error = failure(Script {
-            iam: answer(status, r#"{"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found"}"#),
+            iam: answer(
+                status,
+                r#"{"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found"}"#,
+            ),
             ..Script::default()
         });
         assert!(
@@ -243,7 +266,10 @@ fn bad_credentials_are_reported() {
     }
     for status in [401, 403] {
         let error = failure(Script {
-            submit: answer(status, &format!(r#"{{"errors":[{{"message":"bad token {TOKEN}"}}]}}"#)),
+            submit: answer(
+                status,
+                &format!(r#"{{"errors":[{{"message":"bad token {TOKEN}"}}]}}"#),
+            ),
             ..Script::default()
         });
         assert!(
@@ -275,10 +301,18 @@ fn failed_and_cancelled_jobs_are_reported() {
         ..Script::default()
     });
     match error {
-        EntropyError::JobFailed { job_id, status, reason, .. } => {
+        EntropyError::JobFailed {
+            job_id,
+            status,
+            reason,
+            ..
+        } => {
             assert_eq!(job_id, "d1abc-job-7");
             assert_eq!(status, "Failed");
-            assert_eq!(reason.as_deref(), Some("Error code 1517; Instruction not in basis gates"));
+            assert_eq!(
+                reason.as_deref(),
+                Some("Error code 1517; Instruction not in basis gates")
+            );
         }
         other => panic!("expected JobFailed, got {other:?}"),
     }
@@ -307,20 +341,45 @@ fn a_job_stuck_in_the_queue_times_out() {
 #[test]
 fn malformed_answers_are_reported() {
     let cases = [
-        Script { iam: answer(200, "{not json"), ..Script::default() },
-        Script { iam: answer(200, r#"{"expires_in":3600}"#), ..Script::default() },
-        Script { submit: answer(200, r#"{"id":"../../admin"}"#), ..Script::default() },
-        Script { results: answer(200, r#"{"results":[]}"#), ..Script::default() },
         Script {
-            results: answer(200, r#"{"results":[{"data":{"c":{"samples":["0x2"],"num_bits":1}}}]}"#),
+            iam: answer(200, "{not json"),
             ..Script::default()
         },
         Script {
-            results: answer(200, &format!(r#"{{"results":[{{"data":{{"c":{{"samples":["{TOKEN}"],"num_bits":1}}}}}}]}}"#)),
+            iam: answer(200, r#"{"expires_in":3600}"#),
             ..Script::default()
         },
         Script {
-            results: answer(200, &format!(r#"{{"results":[{{"data":{{"c":{{"samples":[1,2],"num_bits":"{TOKEN}"}}}}}}]}}"#)),
+            submit: answer(200, r#"{"id":"../../admin"}"#),
+            ..Script::default()
+        },
+        Script {
+            results: answer(200, r#"{"results":[]}"#),
+            ..Script::default()
+        },
+        Script {
+            results: answer(
+                200,
+                r#"{"results":[{"data":{"c":{"samples":["0x2"],"num_bits":1}}}]}"#,
+            ),
+            ..Script::default()
+        },
+        Script {
+            results: answer(
+                200,
+                &format!(
+                    r#"{{"results":[{{"data":{{"c":{{"samples":["{TOKEN}"],"num_bits":1}}}}}}]}}"#
+                ),
+            ),
+            ..Script::default()
+        },
+        Script {
+            results: answer(
+                200,
+                &format!(
+                    r#"{{"results":[{{"data":{{"c":{{"samples":[1,2],"num_bits":"{TOKEN}"}}}}}}]}}"#
+                ),
+            ),
             ..Script::default()
         },
     ];
@@ -337,7 +396,14 @@ fn too_few_samples_are_reported() {
         ..Script::default()
     });
     assert!(
-        matches!(error, EntropyError::TooFewBits { wanted: 2560, got: 2550, .. }),
+        matches!(
+            error,
+            EntropyError::TooFewBits {
+                wanted: 2560,
+                got: 2550,
+                ..
+            }
+        ),
         "{error:?}"
     );
 }
@@ -349,7 +415,13 @@ fn a_stuck_qubit_is_refused_by_the_health_tests() {
         ..Script::default()
     });
     assert!(
-        matches!(&error, EntropyError::Health { error: ann_keys::HealthError::RepetitionCount { .. }, .. }),
+        matches!(
+            &error,
+            EntropyError::Health {
+                error: ann_keys::HealthError::RepetitionCount { .. },
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert!(error.to_string().contains("stuck"));
@@ -359,13 +431,26 @@ fn a_stuck_qubit_is_refused_by_the_health_tests() {
 fn credentials_travel_only_over_tls() {
     let mut config = IbmConfig::new(Secret::new(API_KEY), CRN, "ibm_test");
     config.base_url = "http://quantum.example.com/api/v1".to_owned();
-    assert!(matches!(IbmQuantum::new(config.clone()), Err(EntropyError::InsecureUrl { .. })));
+    assert!(matches!(
+        IbmQuantum::new(config.clone()),
+        Err(EntropyError::InsecureUrl { .. })
+    ));
     config.base_url = ibm::DEFAULT_BASE_URL.to_owned();
     config.iam_url = "http://10.1.2.3/identity/token".to_owned();
-    assert!(matches!(IbmQuantum::new(config.clone()), Err(EntropyError::InsecureUrl { .. })));
+    assert!(matches!(
+        IbmQuantum::new(config.clone()),
+        Err(EntropyError::InsecureUrl { .. })
+    ));
     config.iam_url = "ftp://127.0.0.1/token".to_owned();
-    assert!(matches!(IbmQuantum::new(config.clone()), Err(EntropyError::InsecureUrl { .. })));
-    for loopback in ["http://127.0.0.1:9/t", "http://localhost:9/t", "http://[::1]:9/t"] {
+    assert!(matches!(
+        IbmQuantum::new(config.clone()),
+        Err(EntropyError::InsecureUrl { .. })
+    ));
+    for loopback in [
+        "http://127.0.0.1:9/t",
+        "http://localhost:9/t",
+        "http://[::1]:9/t",
+    ] {
         config.iam_url = loopback.to_owned();
         assert!(IbmQuantum::new(config.clone()).is_ok(), "{loopback}");
     }
@@ -377,23 +462,37 @@ fn credentials_travel_only_over_tls() {
 #[test]
 fn configuration_comes_from_the_environment() {
     let vars = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
     };
     let none = vars(&[]);
     assert!(matches!(
         IbmConfig::from_lookup(&none),
-        Err(EntropyError::NoCredentials { variable: ibm::ENV_API_KEY, .. })
+        Err(EntropyError::NoCredentials {
+            variable: ibm::ENV_API_KEY,
+            ..
+        })
     ));
     let no_crn = vars(&[(ibm::ENV_API_KEY, API_KEY)]);
     assert!(matches!(
         IbmConfig::from_lookup(&no_crn),
-        Err(EntropyError::NoCredentials { variable: ibm::ENV_INSTANCE, .. })
+        Err(EntropyError::NoCredentials {
+            variable: ibm::ENV_INSTANCE,
+            ..
+        })
     ));
     let full = vars(&[
         (ibm::ENV_API_KEY, API_KEY),
         (ibm::ENV_INSTANCE, CRN),
         (ibm::ENV_BACKEND, "ibm_kyiv"),
-        (ibm::ENV_BASE_URL, "https://eu-de.quantum.cloud.ibm.com/api/v1"),
+        (
+            ibm::ENV_BASE_URL,
+            "https://eu-de.quantum.cloud.ibm.com/api/v1",
+        ),
         (ibm::ENV_API_VERSION, "2026-01-01"),
         (ibm::ENV_QUBITS, "4"),
         (ibm::ENV_JOB_TIMEOUT, "90"),
@@ -402,7 +501,10 @@ fn configuration_comes_from_the_environment() {
     let config = IbmConfig::from_lookup(&full).expect("config");
     assert_eq!(config.api_key.expose(), API_KEY);
     assert_eq!(config.backend, "ibm_kyiv");
-    assert_eq!(config.base_url, "https://eu-de.quantum.cloud.ibm.com/api/v1");
+    assert_eq!(
+        config.base_url,
+        "https://eu-de.quantum.cloud.ibm.com/api/v1"
+    );
     assert_eq!(config.iam_url, ibm::DEFAULT_IAM_URL);
     assert_eq!(config.api_version, "2026-01-01");
     assert_eq!(config.qubits, 4);
@@ -417,6 +519,9 @@ fn configuration_comes_from_the_environment() {
     ]);
     assert!(matches!(
         IbmConfig::from_lookup(&bad),
-        Err(EntropyError::Config { setting: ibm::ENV_JOB_TIMEOUT, .. })
+        Err(EntropyError::Config {
+            setting: ibm::ENV_JOB_TIMEOUT,
+            ..
+        })
     ));
 }

@@ -9,19 +9,28 @@ use ann_keys::{AnuQrng, Conditioned, IbmQuantum, PrivateKey, derive_keys};
 #[test]
 fn live_ibm_quantum_key() {
     if std::env::var_os(ann_keys::ibm::ENV_API_KEY).is_none() {
-        eprintln!("live_ibm_quantum_key: skipped, {} is not set", ann_keys::ibm::ENV_API_KEY);
+        eprintln!(
+            "live_ibm_quantum_key: skipped, {} is not set",
+            ann_keys::ibm::ENV_API_KEY
+        );
         return;
     }
     let client = IbmQuantum::from_env().expect("IBM configuration");
     let mut source = Conditioned::new(client).expect("conditioned");
     let key = PrivateKey::generate(&mut source).expect("quantum key");
-    eprintln!("live_ibm_quantum_key: address {}", derive_keys(&key).address());
+    eprintln!(
+        "live_ibm_quantum_key: address {}",
+        derive_keys(&key).address()
+    );
 }
 
 #[test]
 fn live_anu_key() {
     if std::env::var_os(ann_keys::anu::ENV_API_KEY).is_none() {
-        eprintln!("live_anu_key: skipped, {} is not set", ann_keys::anu::ENV_API_KEY);
+        eprintln!(
+            "live_anu_key: skipped, {} is not set",
+            ann_keys::anu::ENV_API_KEY
+        );
         return;
     }
     let client = AnuQrng::from_env().expect("ANU configuration");

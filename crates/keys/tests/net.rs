@@ -34,7 +34,11 @@ fn dense_reference(net: &ChaoticNet, input: &[bool]) -> Vec<Vec<bool>> {
     let mut layers = vec![input.to_vec()];
     for m in 0..config.matrices() {
         let below = &layers[m];
-        let above = if m == config.hidden_layers { config.output_bits } else { config.width };
+        let above = if m == config.hidden_layers {
+            config.output_bits
+        } else {
+            config.width
+        };
         let next = (0..above)
             .map(|i| {
                 let mut sum = 0.0_f64;
@@ -56,7 +60,14 @@ fn fast_path_equals_dense_reference() {
     for (config, seed) in [
         (shape(40, 37, 3, 29), 1),
         (shape(64, 300, 2, 65), 2),
-        (NetConfig { mean: 0.3, std: 0.5, ..shape(33, 130, 3, 7) }, 3),
+        (
+            NetConfig {
+                mean: 0.3,
+                std: 0.5,
+                ..shape(33, 130, 3, 7)
+            },
+            3,
+        ),
     ] {
         let net = ChaoticNet::new(config, &[seed]).expect("valid");
         let input = input_bits(config.input_bits, u64::from(seed));
@@ -98,26 +109,53 @@ fn seed_changes_the_weights() {
 fn bad_configs_and_inputs_are_refused() {
     assert!(matches!(
         ChaoticNet::new(shape(0, 8, 1, 8), b""),
-        Err(NetError::BadSize { what: "input_bits", value: 0 })
+        Err(NetError::BadSize {
+            what: "input_bits",
+            value: 0
+        })
     ));
     assert!(matches!(
         ChaoticNet::new(shape(8, 1 << 20, 1, 8), b""),
         Err(NetError::BadSize { what: "width", .. })
     ));
-    assert!(matches!(ChaoticNet::new(shape(8, 8, 0, 8), b""), Err(NetError::BadDepth(0))));
-    for (mean, std) in [(0.0, 0.0), (0.0, -1.0), (f64::NAN, 1.0), (0.0, f64::INFINITY)] {
+    assert!(matches!(
+        ChaoticNet::new(shape(8, 8, 0, 8), b""),
+        Err(NetError::BadDepth(0))
+    ));
+    for (mean, std) in [
+        (0.0, 0.0),
+        (0.0, -1.0),
+        (f64::NAN, 1.0),
+        (0.0, f64::INFINITY),
+    ] {
         assert!(matches!(
-            ChaoticNet::new(NetConfig { mean, std, ..shape(8, 8, 1, 8) }, b""),
+            ChaoticNet::new(
+                NetConfig {
+                    mean,
+                    std,
+                    ..shape(8, 8, 1, 8)
+                },
+                b""
+            ),
             Err(NetError::BadDistribution { .. })
         ));
     }
     let net = ChaoticNet::new(shape(8, 8, 1, 8), b"").expect("valid");
     assert_eq!(
         net.evaluate(&[true; 7]),
-        Err(NetError::InputLength { expected: 8, got: 7 })
+        Err(NetError::InputLength {
+            expected: 8,
+            got: 7
+        })
     );
-    assert!(matches!(net.weight(2, 0, 0), Err(NetError::NoSuchWeight { .. })));
-    assert!(matches!(net.weight(0, 8, 0), Err(NetError::NoSuchWeight { .. })));
+    assert!(matches!(
+        net.weight(2, 0, 0),
+        Err(NetError::NoSuchWeight { .. })
+    ));
+    assert!(matches!(
+        net.weight(0, 8, 0),
+        Err(NetError::NoSuchWeight { .. })
+    ));
     assert!(format!("{net:?}").contains("<redacted>"));
 }
 
@@ -136,7 +174,11 @@ fn ones_fraction(bits: &[bool]) -> f64 {
 /// Measurement sizes: the default network in release builds (as CI runs the tests), a
 /// narrower one in debug builds, where the default network takes seconds per evaluation.
 fn measured_shape() -> NetConfig {
-    if cfg!(debug_assertions) { shape(256, 256, 20, 256) } else { NetConfig::default() }
+    if cfg!(debug_assertions) {
+        shape(256, 256, 20, 256)
+    } else {
+        NetConfig::default()
+    }
 }
 
 #[test]
@@ -176,7 +218,10 @@ fn fixed_weights_one_flipped_input_bit_flips_about_a_fifth_of_the_output() {
         total += hamming_fraction(&before, &net.evaluate(&input).expect("evaluate"));
     }
     let mean = total / trials as f64;
-    assert!((0.12..0.32).contains(&mean), "mean fraction of output bits flipped {mean}");
+    assert!(
+        (0.12..0.32).contains(&mean),
+        "mean fraction of output bits flipped {mean}"
+    );
 }
 
 #[test]
@@ -190,24 +235,34 @@ fn key_seeded_network_one_flipped_key_bit_flips_half_the_output() {
         let mut key = ann_keys::net::bits_to_bytes(&input_bits(config.input_bits, 200 + t));
         let run = |key: &[u8]| {
             let net = ChaoticNet::new(config, key).expect("valid");
-            net.evaluate(&ann_keys::net::bytes_to_bits(key)).expect("evaluate")
+            net.evaluate(&ann_keys::net::bytes_to_bits(key))
+                .expect("evaluate")
         };
         let before = run(&key);
-        key[t as usize % key.len()] ^= 0x10;
+        let flip = t as usize % key.len();
+        key[flip] ^= 0x10;
         total += hamming_fraction(&before, &run(&key));
     }
     let mean = total / trials as f64;
-    assert!((mean - 0.5).abs() < 0.06, "mean fraction of output bits flipped {mean}");
+    assert!(
+        (mean - 0.5).abs() < 0.06,
+        "mean fraction of output bits flipped {mean}"
+    );
 }
 
 /// Fraction of active units in each of the last `depth` layers, averaged over seeds.
 fn late_activity(mean: f64) -> f64 {
-    let config = NetConfig { mean, ..shape(256, 256, 20, 256) };
+    let config = NetConfig {
+        mean,
+        ..shape(256, 256, 20, 256)
+    };
     let mut activity = 0.0;
     let seeds = 6;
     for s in 0..seeds {
         let net = ChaoticNet::new(config, &[s]).expect("valid");
-        let layers = net.layer_states(&input_bits(256, u64::from(s))).expect("evaluate");
+        let layers = net
+            .layer_states(&input_bits(256, u64::from(s)))
+            .expect("evaluate");
         activity += layers[config.hidden_layers - 4..=config.hidden_layers]
             .iter()
             .map(|l| ones_fraction(l))

@@ -19,15 +19,29 @@ fn the_same_private_key_restores_the_same_keys() {
     let private_key = key(1);
     let first = derive_keys(&private_key);
     let restored = derive_keys(&PrivateKey::from_bytes(*private_key.as_bytes()));
-    assert_eq!(first.signing_key().to_bytes(), restored.signing_key().to_bytes());
+    assert_eq!(
+        first.signing_key().to_bytes(),
+        restored.signing_key().to_bytes()
+    );
     assert_eq!(first.verifying_key(), restored.verifying_key());
     assert_eq!(first.address(), restored.address());
-    assert_eq!(first.address(), ann_ledger::Address::from_verifying_key(&first.verifying_key()));
+    assert_eq!(
+        first.address(),
+        ann_ledger::Address::from_verifying_key(&first.verifying_key())
+    );
 
     let message = b"blockchain-ann test message";
     let signature = first.signing_key().sign(message);
-    restored.verifying_key().verify_strict(message, &signature).expect("valid signature");
-    assert!(restored.verifying_key().verify_strict(b"another message", &signature).is_err());
+    restored
+        .verifying_key()
+        .verify_strict(message, &signature)
+        .expect("valid signature");
+    assert!(
+        restored
+            .verifying_key()
+            .verify_strict(b"another message", &signature)
+            .is_err()
+    );
 }
 
 #[test]
@@ -44,16 +58,27 @@ fn secrets_are_redacted_from_debug_output() {
 
 #[test]
 fn a_small_network_can_be_used_but_must_take_1024_bits() {
-    let small = NetConfig { width: 64, hidden_layers: 3, output_bits: 256, ..NetConfig::default() };
+    let small = NetConfig {
+        width: 64,
+        hidden_layers: 3,
+        output_bits: 256,
+        ..NetConfig::default()
+    };
     let derivation = KeyDerivation::new(small).expect("valid");
     let a = derivation.derive(&key(2));
     assert_eq!(a.network_output().len(), 32);
     assert_eq!(a.address(), derivation.derive(&key(2)).address());
     assert_ne!(a.address(), derivation.derive(&key(3)).address());
     let debug = format!("{a:?}");
-    assert!(debug.contains("address") && !debug.contains("signing"), "{debug}");
+    assert!(
+        debug.contains("address") && !debug.contains("signing"),
+        "{debug}"
+    );
     assert!(matches!(
-        KeyDerivation::new(NetConfig { input_bits: 512, ..NetConfig::default() }),
+        KeyDerivation::new(NetConfig {
+            input_bits: 512,
+            ..NetConfig::default()
+        }),
         Err(NetError::InputLength { .. })
     ));
 }
@@ -67,12 +92,18 @@ fn wallet_files_round_trip_and_never_overwrite() {
     let text = std::fs::read_to_string(&path).expect("read");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], FORMAT_LINE);
-    assert_eq!(lines[1], format!("private-key {}", hex::encode(private_key.as_bytes())));
+    assert_eq!(
+        lines[1],
+        format!("private-key {}", hex::encode(private_key.as_bytes()))
+    );
     assert!(lines[2].starts_with("address ann"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode();
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     assert_eq!(import_wallet(&path).expect("import"), private_key);
@@ -90,7 +121,10 @@ fn malformed_wallet_files_get_typed_errors() {
     let address = "ann".to_owned() + &"0".repeat(72);
     let parse = |text: &str| wallet_file::parse_wallet_file(text).expect_err("malformed");
     assert!(matches!(parse(""), WalletFileError::MissingFormatLine));
-    assert!(matches!(parse("hello\n"), WalletFileError::MissingFormatLine));
+    assert!(matches!(
+        parse("hello\n"),
+        WalletFileError::MissingFormatLine
+    ));
     assert!(matches!(
         parse("blockchain-ann wallet v9\n"),
         WalletFileError::UnsupportedVersion(v) if v == "blockchain-ann wallet v9"
@@ -104,24 +138,37 @@ fn malformed_wallet_files_get_typed_errors() {
         WalletFileError::MissingField("address")
     ));
     assert!(matches!(
-        parse(&format!("{FORMAT_LINE}\nprivate-key {key_hex}\nprivate-key {key_hex}\n")),
-        WalletFileError::DuplicateField { line: 3, field: "private-key" }
+        parse(&format!(
+            "{FORMAT_LINE}\nprivate-key {key_hex}\nprivate-key {key_hex}\n"
+        )),
+        WalletFileError::DuplicateField {
+            line: 3,
+            field: "private-key"
+        }
     ));
     assert!(matches!(
-        parse(&format!("{FORMAT_LINE}\nprivate-key {key_hex}\nseed words\n")),
+        parse(&format!(
+            "{FORMAT_LINE}\nprivate-key {key_hex}\nseed words\n"
+        )),
         WalletFileError::UnexpectedLine { line: 3 }
     ));
     assert!(matches!(
-        parse(&format!("{FORMAT_LINE}\nprivate-key abcd\naddress {address}\n")),
+        parse(&format!(
+            "{FORMAT_LINE}\nprivate-key abcd\naddress {address}\n"
+        )),
         WalletFileError::WrongKeyLength { got: 4 }
     ));
     let not_hex = "zz".repeat(128);
     assert!(matches!(
-        parse(&format!("{FORMAT_LINE}\nprivate-key {not_hex}\naddress {address}\n")),
+        parse(&format!(
+            "{FORMAT_LINE}\nprivate-key {not_hex}\naddress {address}\n"
+        )),
         WalletFileError::BadHex
     ));
     // A well-formed file whose address does not belong to its key (a corrupted digit).
-    let error = parse(&format!("{FORMAT_LINE}\r\nprivate-key {key_hex}\r\naddress {address}\r\n"));
+    let error = parse(&format!(
+        "{FORMAT_LINE}\r\nprivate-key {key_hex}\r\naddress {address}\r\n"
+    ));
     match error {
         WalletFileError::AddressMismatch { written, derived } => {
             assert_eq!(written, address);
@@ -136,10 +183,16 @@ fn malformed_wallet_files_get_typed_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let big = dir.path().join("big.txt");
     std::fs::write(&big, vec![b'a'; 5000]).expect("write");
-    assert!(matches!(import_wallet(&big), Err(WalletFileError::TooLarge)));
+    assert!(matches!(
+        import_wallet(&big),
+        Err(WalletFileError::TooLarge)
+    ));
     let binary = dir.path().join("binary.txt");
     std::fs::write(&binary, [0xff, 0xfe, 0x00]).expect("write");
-    assert!(matches!(import_wallet(&binary), Err(WalletFileError::NotText)));
+    assert!(matches!(
+        import_wallet(&binary),
+        Err(WalletFileError::NotText)
+    ));
     assert!(matches!(
         import_wallet(&dir.path().join("missing.txt")),
         Err(WalletFileError::Io { .. })

@@ -52,14 +52,46 @@ fn normal_table_is_pinned() {
 #[test]
 fn small_networks_are_pinned() {
     let shapes = [
-        (NetConfig { input_bits: 64, width: 64, hidden_layers: 4, output_bits: 64, mean: 0.0, std: 1.0 }, "k1"),
-        (NetConfig { input_bits: 40, width: 37, hidden_layers: 3, output_bits: 29, mean: 0.0, std: 1.0 }, "odd sizes"),
-        (NetConfig { input_bits: 128, width: 256, hidden_layers: 8, output_bits: 128, mean: 0.1, std: 2.0 }, "shifted"),
+        (
+            NetConfig {
+                input_bits: 64,
+                width: 64,
+                hidden_layers: 4,
+                output_bits: 64,
+                mean: 0.0,
+                std: 1.0,
+            },
+            "k1",
+        ),
+        (
+            NetConfig {
+                input_bits: 40,
+                width: 37,
+                hidden_layers: 3,
+                output_bits: 29,
+                mean: 0.0,
+                std: 1.0,
+            },
+            "odd sizes",
+        ),
+        (
+            NetConfig {
+                input_bits: 128,
+                width: 256,
+                hidden_layers: 8,
+                output_bits: 128,
+                mean: 0.1,
+                std: 2.0,
+            },
+            "shifted",
+        ),
     ];
     let mut cases = Vec::new();
     for (config, seed) in shapes {
         let net = ChaoticNet::new(config, seed.as_bytes()).expect("valid");
-        let input: Vec<bool> = (0..config.input_bits).map(|i| (i * 7 + 3) % 5 < 2).collect();
+        let input: Vec<bool> = (0..config.input_bits)
+            .map(|i| (i * 7 + 3) % 5 < 2)
+            .collect();
         let output = net.evaluate(&input).expect("evaluate");
         cases.push(json!({
             "config": {
@@ -85,7 +117,9 @@ fn key_pipeline_is_pinned() {
         let keys = derive_keys(&key);
         // The network alone, fed and seeded by the key, gives the stored output.
         let net = ChaoticNet::new(NetConfig::default(), key.as_bytes()).expect("valid");
-        let output = net.evaluate(&bytes_to_bits(key.as_bytes())).expect("evaluate");
+        let output = net
+            .evaluate(&bytes_to_bits(key.as_bytes()))
+            .expect("evaluate");
         assert_eq!(ann_keys::net::bits_to_bytes(&output), keys.network_output());
         cases.push(json!({
             "private_key_hex": hex::encode(key.as_bytes()),
@@ -95,8 +129,11 @@ fn key_pipeline_is_pinned() {
             "address": keys.address().to_string(),
         }));
     }
-    check_or_write("key_pipeline.json", &json!({
-        "description": "default network (1024 bits, 50 hidden layers of 1024, N(0,1)) and ed25519 derivation",
-        "cases": cases,
-    }));
+    check_or_write(
+        "key_pipeline.json",
+        &json!({
+            "description": "default network (1024 bits, 50 hidden layers of 1024, N(0,1)) and ed25519 derivation",
+            "cases": cases,
+        }),
+    );
 }

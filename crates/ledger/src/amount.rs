@@ -17,6 +17,17 @@ pub enum AmountError {
     TooManyCoins(u64),
 }
 
+/// Why the text form of an amount was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseAmountError {
+    /// Not a decimal number of coins with at most 8 decimals.
+    #[error("{0:?} is not an amount: expected coins with at most 8 decimals, e.g. \"2.5\"")]
+    Malformed(String),
+    /// A well-formed number above the maximum supply.
+    #[error(transparent)]
+    OutOfRange(#[from] AmountError),
+}
+
 /// A non-negative quantity of coin, at most [`MAX_SUPPLY`] base units.
 ///
 /// Built only through checked constructors; arithmetic returns `Option`, so an overflow or a
@@ -90,6 +101,32 @@ impl std::fmt::Display for Amount {
     }
 }
 
+impl std::str::FromStr for Amount {
+    type Err = ParseAmountError;
+
+    /// Parses coins written in decimal, e.g. `"10"`, `"2.5"`, `"0.00000001"`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let malformed = || ParseAmountError::Malformed(s.to_owned());
+        let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+        let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 8 {
+            return Err(malformed());
+        }
+        if s.contains('.') && fraction.is_empty() {
+            return Err(malformed());
+        }
+        let coins: u64 = whole.parse().map_err(|_| malformed())?;
+        let padded = format!("{fraction:0<8}");
+        let units: u64 = padded.parse().map_err(|_| malformed())?;
+        let whole_units = Amount::from_coins(coins)?;
+        whole_units
+            .checked_add(Amount(units))
+            .ok_or(ParseAmountError::OutOfRange(AmountError::AboveMaxSupply(
+                whole_units.0.saturating_add(units),
+            )))
+    }
+}
+
 impl serde::Serialize for Amount {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_u64(self.0)
@@ -130,5 +167,27 @@ mod tests {
             Amount::checked_sum([three, two]),
             Amount::from_coins(5).ok()
         );
+        assert_eq!("3".parse::<Amount>(), Ok(three));
+        assert_eq!(
+            "2.5".parse::<Amount>().map(Amount::to_base_units),
+            Ok(250_000_000)
+        );
+        assert_eq!(
+            "0.00000001".parse::<Amount>().map(Amount::to_base_units),
+            Ok(1)
+        );
+        for bad in ["", ".5", "1.", "1.000000001", "-1", "1e3", "abc", "1.2.3"] {
+            assert!(
+                matches!(bad.parse::<Amount>(), Err(ParseAmountError::Malformed(_))),
+                "{bad:?} must be rejected"
+            );
+        }
+        assert_eq!(
+            "21000001".parse::<Amount>(),
+            Err(ParseAmountError::OutOfRange(AmountError::TooManyCoins(
+                21_000_001
+            )))
+        );
+        assert!("21000000.00000001".parse::<Amount>().is_err());
     }
 }

@@ -56,7 +56,7 @@ pub mod validation;
 pub mod wallet;
 
 pub use address::{Address, AddressError};
-pub use amount::{Amount, AmountError, COIN, MAX_SUPPLY};
+pub use amount::{Amount, AmountError, COIN, MAX_SUPPLY, ParseAmountError};
 pub use block::{BLOCK_VERSION, Block, BlockHeader, TrainingCommitment};
 pub use chain::{Chain, ChainError, ChainParams, ImportOutcome};
 pub use encoding::{Decode, DecodeError, Encode, MAX_BLOCK_SIZE, decode, encode};

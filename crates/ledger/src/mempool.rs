@@ -204,7 +204,9 @@ impl Mempool {
         Some(entry.tx)
     }
 
-    /// Drops the transactions `block` confirmed and those conflicting with it.
+    /// Drops the transactions `block` confirmed and those conflicting with it. Descendants of
+    /// a dropped conflict stay until [`Mempool::revalidate`], which a node calls after every
+    /// change of tip (it also handles reorganisations).
     pub fn remove_for_block(&mut self, block: &Block) {
         for tx in &block.transactions {
             self.remove(&tx.txid());

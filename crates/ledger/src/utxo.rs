@@ -40,6 +40,14 @@ pub enum UtxoError {
     /// An output to remove on revert is missing.
     #[error("cannot revert block: its output {0} is not in the UTXO set")]
     MissingOutput(OutPoint),
+    /// The undo data names another output than the block spends.
+    #[error("cannot revert block: undo data restores {found} where the block spent {expected}")]
+    UndoForOtherOutput {
+        /// The outpoint the block spent.
+        expected: OutPoint,
+        /// The outpoint in the undo data.
+        found: OutPoint,
+    },
     /// The undo data does not match the block.
     #[error(
         "cannot revert block: undo data lists {found} spent outputs, the block spends {expected}"
@@ -175,6 +183,10 @@ impl UtxoSet {
 
     /// Reverts `block`, which must be the last block applied, using its undo data. On error
     /// the set is unchanged.
+    ///
+    /// Transactions are undone last to first: each one's outputs are removed (outputs that a
+    /// later transaction of the block spent have been restored by then), then the outputs it
+    /// spent are put back. This is exact even for chains of spends inside the block.
     pub fn revert_block(&mut self, block: &Block, undo: &BlockUndo) -> Result<(), UtxoError> {
         let inputs: usize = block.transactions.iter().map(|t| t.inputs.len()).sum();
         if inputs != undo.spent.len() {
@@ -183,24 +195,52 @@ impl UtxoSet {
                 found: undo.spent.len(),
             });
         }
-        let mut created = Vec::new();
-        for tx in &block.transactions {
-            let txid = tx.txid();
-            for vout in 0..tx.outputs.len() {
-                let vout = u32::try_from(vout).unwrap_or(u32::MAX);
-                created.push(OutPoint { txid, vout });
+        let mut removed: Vec<(OutPoint, UtxoEntry)> = Vec::new();
+        let mut restored: Vec<OutPoint> = Vec::new();
+        let result = self.revert_transactions(block, undo, &mut removed, &mut restored);
+        if result.is_err() {
+            for outpoint in restored.iter().rev() {
+                self.entries.remove(outpoint);
+            }
+            for (outpoint, entry) in removed.into_iter().rev() {
+                self.entries.insert(outpoint, entry);
             }
         }
-        if let Some(missing) = created.iter().find(|o| !self.entries.contains_key(o)) {
-            return Err(UtxoError::MissingOutput(*missing));
-        }
-        // Outputs first, then spent entries in reverse: this also undoes chains of spends
-        // inside the block.
-        for outpoint in &created {
-            self.entries.remove(outpoint);
-        }
-        for (outpoint, entry) in undo.spent.iter().rev() {
-            self.entries.insert(*outpoint, *entry);
+        result
+    }
+
+    fn revert_transactions(
+        &mut self,
+        block: &Block,
+        undo: &BlockUndo,
+        removed: &mut Vec<(OutPoint, UtxoEntry)>,
+        restored: &mut Vec<OutPoint>,
+    ) -> Result<(), UtxoError> {
+        let mut spent_end = undo.spent.len();
+        for tx in block.transactions.iter().rev() {
+            let txid = tx.txid();
+            for vout in (0u32..).take(tx.outputs.len()) {
+                let outpoint = OutPoint { txid, vout };
+                let entry = self
+                    .entries
+                    .remove(&outpoint)
+                    .ok_or(UtxoError::MissingOutput(outpoint))?;
+                removed.push((outpoint, entry));
+            }
+            // The counts were checked to match, so this cannot underflow.
+            let spent_start = spent_end.saturating_sub(tx.inputs.len());
+            let spent = undo.spent.get(spent_start..spent_end).unwrap_or_default();
+            for (input, (outpoint, entry)) in tx.inputs.iter().zip(spent) {
+                if input.previous_output != *outpoint {
+                    return Err(UtxoError::UndoForOtherOutput {
+                        expected: input.previous_output,
+                        found: *outpoint,
+                    });
+                }
+                self.entries.insert(*outpoint, *entry);
+                restored.push(*outpoint);
+            }
+            spent_end = spent_start;
         }
         Ok(())
     }
@@ -256,6 +296,120 @@ impl Decode for BlockUndo {
 mod tests {
     use super::*;
     use crate::amount::Amount;
+
+    use crate::block::{Block, BlockHeader, TrainingCommitment};
+    use crate::hash::{BlockHash, MerkleRoot};
+    use crate::target::AccuracyTarget;
+    use crate::transaction::{Transaction, TxIn};
+    use ed25519_dalek::{Signature, SigningKey};
+
+    fn out(units: u64, seed: u8) -> TxOut {
+        TxOut {
+            amount: Amount::from_base_units(units).expect("small"),
+            address: Address::from_bytes([seed; 32]),
+        }
+    }
+
+    fn spend(outpoint: OutPoint, outputs: Vec<TxOut>) -> Transaction {
+        Transaction {
+            version: 1,
+            inputs: vec![TxIn {
+                previous_output: outpoint,
+                verifying_key: SigningKey::from_bytes(&[1; 32]).verifying_key(),
+                signature: Signature::from_bytes(&[0; 64]),
+            }],
+            outputs,
+            coinbase_height: None,
+        }
+    }
+
+    fn block(transactions: Vec<Transaction>) -> Block {
+        Block {
+            header: BlockHeader {
+                version: 1,
+                height: 5,
+                prev_hash: BlockHash::ZERO,
+                merkle_root: MerkleRoot::ZERO,
+                timestamp: 0,
+                target: AccuracyTarget::from_basis_points(9000).expect("valid"),
+                training: TrainingCommitment::default(),
+            },
+            transactions,
+        }
+    }
+
+    #[test]
+    fn revert_restores_the_exact_set_even_with_chained_spends() {
+        let funding = OutPoint {
+            txid: Txid::from_bytes([9; 32]),
+            vout: 0,
+        };
+        let mut set = UtxoSet::new();
+        set.insert(
+            funding,
+            UtxoEntry {
+                output: out(1_000, 1),
+                height: 0,
+                is_coinbase: true,
+            },
+        );
+        let before = set.clone();
+        let first = spend(funding, vec![out(600, 2), out(400, 3)]);
+        let second = spend(first.outpoint(0), vec![out(600, 4)]);
+        let coinbase = Transaction::coinbase(5, vec![out(50, 5)]);
+        let block = block(vec![coinbase.clone(), first.clone(), second.clone()]);
+
+        let undo = set.apply_block(&block).expect("applies");
+        assert_eq!(undo.spent.len(), 2);
+        assert!(set.get(&funding).is_none());
+        assert!(
+            set.get(&first.outpoint(0)).is_none(),
+            "spent inside the block"
+        );
+        assert_eq!(set.get(&first.outpoint(1)).map(|e| e.height), Some(5));
+        assert!(set.get(&second.outpoint(0)).is_some());
+        assert!(
+            set.get(&coinbase.outpoint(0))
+                .is_some_and(|e| e.is_coinbase)
+        );
+        assert_eq!(set.total_value(), 1_050);
+
+        set.revert_block(&block, &undo).expect("reverts");
+        assert_eq!(set, before);
+    }
+
+    #[test]
+    fn failed_apply_and_bad_undo_leave_the_set_unchanged() {
+        let mut set = UtxoSet::new();
+        let missing = OutPoint {
+            txid: Txid::from_bytes([8; 32]),
+            vout: 1,
+        };
+        let coinbase = Transaction::coinbase(5, vec![out(50, 5)]);
+        let bad = block(vec![coinbase.clone(), spend(missing, vec![out(1, 1)])]);
+        assert_eq!(set.apply_block(&bad), Err(UtxoError::MissingInput(missing)));
+        assert!(
+            set.is_empty(),
+            "the coinbase applied before the failure was rolled back"
+        );
+
+        let good = block(vec![coinbase]);
+        let undo = set.apply_block(&good).expect("applies");
+        let after = set.clone();
+        let wrong = BlockUndo {
+            spent: vec![(missing, *set.iter().next().expect("one entry").1)],
+        };
+        assert_eq!(
+            set.revert_block(&good, &wrong),
+            Err(UtxoError::UndoMismatch {
+                expected: 0,
+                found: 1
+            })
+        );
+        assert_eq!(set, after);
+        set.revert_block(&good, &undo).expect("reverts");
+        assert!(set.is_empty());
+    }
 
     #[test]
     fn undo_round_trips_through_encoding() {

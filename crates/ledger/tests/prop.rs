@@ -317,10 +317,10 @@ proptest! {
             prop_assert_eq!(&chain.rebuild_utxo_set().expect("replay"), chain.utxos());
             let tip_work = chain.tip_work();
             for header in &known {
-                if let Some(meta) = chain.block_meta(&header.hash()) {
-                    if meta.status == ann_ledger::BlockStatus::Valid {
-                        prop_assert!(meta.cumulative_work <= tip_work);
-                    }
+                if let Some(meta) = chain.block_meta(&header.hash())
+                    && meta.status == ann_ledger::BlockStatus::Valid
+                {
+                    prop_assert!(meta.cumulative_work <= tip_work);
                 }
             }
             let reopened = Chain::open(params.clone(), chain.store().clone()).expect("resume");

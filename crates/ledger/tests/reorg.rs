@@ -398,3 +398,48 @@ fn set_fail(chain: &mut Chain<FlakyStore>) {
     store.fail_next = true;
     *chain = Chain::open(params, store).expect("resume");
 }
+
+#[test]
+fn block_with_a_chain_of_spends_is_reverted_exactly() {
+    let s = setup();
+    let mut chain = Chain::new(s.params.clone()).expect("genesis");
+    let parent = pay_from_genesis(&s.params, 0, &wallet(1), 3);
+    let child = Transaction::new_signed(
+        &[(
+            parent.outpoint(0),
+            &ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+        )],
+        vec![TxOut {
+            amount: coins(3),
+            address: wallet(2).address(),
+        }],
+    );
+    let a1 = child_of(&s.genesis, vec![parent, child], &s.miner_a, 1);
+    chain
+        .submit_block(a1.clone(), now(), &VERIFIER)
+        .expect("a chain inside one block is valid");
+    assert_eq!(wallet(2).balance(&chain), coins(13));
+
+    let b1 = child_of(&s.genesis, vec![], &s.miner_b, 2);
+    let b2 = child_of(&b1.header, vec![], &s.miner_b, 3);
+    chain
+        .submit_block(b1.clone(), now(), &VERIFIER)
+        .expect("b1");
+    let outcome = chain
+        .submit_block(b2.clone(), now(), &VERIFIER)
+        .expect("b2");
+    assert_eq!(
+        outcome,
+        ImportOutcome::Reorganized {
+            disconnected: vec![a1.hash()],
+            connected: vec![b1.hash(), b2.hash()]
+        }
+    );
+    let mut fresh = Chain::new(s.params.clone()).expect("genesis");
+    for block in [b1, b2] {
+        fresh.submit_block(block, now(), &VERIFIER).expect("valid");
+    }
+    assert_eq!(chain.utxos(), fresh.utxos());
+    let reopened = Chain::open(s.params.clone(), chain.store().clone()).expect("resume");
+    assert_eq!(reopened.utxos(), fresh.utxos());
+}

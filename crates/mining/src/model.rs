@@ -238,7 +238,7 @@ impl Mlp {
         fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, TensorReadError> {
             tensor
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .map_err(|e| TensorReadError(format!("{e:?}")))
         }
         let bias = |linear: &Linear| -> Result<Vec<f32>, TensorReadError> {

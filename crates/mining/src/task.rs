@@ -28,7 +28,7 @@ pub const DATA_ORDER: &str = "segment j draws k*batch distinct training samples 
     fisher-yates from chacha20 keyed by the chain of checkpoint hashes c_0..c_j";
 
 /// A task parameter that makes no sense (the task could not be trained or verified).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TaskError {
     /// The learning rate is not a finite positive number.
     #[error("the learning rate must be finite and positive, got {0}")]

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
 
 use crate::dataset::{IMAGE_PIXELS, Mnist, Split};
@@ -103,7 +103,7 @@ impl Trainer {
         let loss = match last_loss {
             Some(loss) => loss
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .map_err(|e| TensorReadError(format!("{e:?}")))?
                 .first()
                 .copied()
@@ -191,8 +191,7 @@ impl Evaluator {
             .int()
             .sum()
             .into_data()
-            .convert::<i64>()
-            .to_vec::<i64>()
+            .try_to_vec_as::<i64>()
             .map_err(|e| TensorReadError(format!("{e:?}")))?
             .first()
             .copied()

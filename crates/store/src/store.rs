@@ -176,8 +176,9 @@ impl Store {
 
     /// Stages the artifact record of the block with `header`, to be written in the same
     /// transaction as that block when the chain commits it (`chain.store().stage_artifacts(..)`
-    /// then `chain.submit_block(..)`). Replaces any record staged before; a staged record whose
-    /// block is never committed is simply never written.
+    /// then `chain.submit_block(..)`). `header` must be final (training commitment and
+    /// timestamp set): the record is keyed by its hash. Replaces any record staged before; a
+    /// staged record whose block is never committed is simply never written.
     ///
     /// Each file must already be on disk with its size: artifacts are written before the block.
     ///
@@ -219,10 +220,11 @@ impl Store {
         for file in &record.files {
             self.check_artifact_file(file)?;
         }
-        let txn = self
+        let mut txn = self
             .db
             .begin_write()
             .map_err(|e| CommitError::Database(dbe(e)))?;
+        txn.set_two_phase_commit(true);
         {
             let blocks = txn
                 .open_table(BLOCKS)
@@ -336,7 +338,11 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner);
         let new_hash = changes.new_block.block.hash();
         let record = staged.as_ref().filter(|r| r.block_hash == new_hash);
-        let txn = self.db.begin_write().map_err(dbe)?;
+        let mut txn = self.db.begin_write().map_err(dbe)?;
+        // Block contents come from other parties: redb's two-phase commit closes the
+        // theoretical attack on its default single-fsync commit (a crafted partial write whose
+        // non-cryptographic checksums still match; see redb's design.md).
+        txn.set_two_phase_commit(true);
         {
             let mut blocks = txn.open_table(BLOCKS).map_err(dbe)?;
             let mut metas = txn.open_table(BLOCK_META).map_err(dbe)?;

@@ -144,7 +144,10 @@ fn crash_at_any_point_leaves_a_consistent_store() {
         if round % 10 == 9 {
             let fresh = rebuild_in_memory(&chain);
             assert_eq!(fresh.tip(), chain.tip(), "round {round}");
-            assert!(fresh.utxos() == chain.utxos(), "round {round}: replay differs");
+            assert!(
+                fresh.utxos() == chain.utxos(),
+                "round {round}: replay differs"
+            );
         }
         assert_eq!(
             chain.store().best_chain().unwrap(),

@@ -66,6 +66,16 @@ fn a_missing_directory_is_created_and_a_fresh_store_is_empty() {
 }
 
 #[test]
+fn a_creation_interrupted_by_a_crash_is_redone() {
+    let dir = tempfile::tempdir().unwrap();
+    // What a crash during creation leaves: a half-written database under the temporary name.
+    std::fs::write(dir.path().join("chain.redb.creating"), [0xab; 5000]).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(!dir.path().join("chain.redb.creating").exists());
+    assert_eq!(store.tip().unwrap(), None);
+}
+
+#[test]
 fn a_file_that_is_not_redb_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let pattern: Vec<u8> = (0..20_000u32).map(|i| (i * 31 % 251) as u8).collect();

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 

@@ -1,0 +1,136 @@
+//! Shows forgeries being rejected, each with the error the validator gives: a proof of training
+//! reused for another block, a tampered training artifact, a double spend, a forged signature
+//! and a spend signed with the wrong key. Exits non-zero if any forgery is accepted.
+//!
+//! ```sh
+//! cargo run --release --example attack
+//! ```
+
+mod common;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use blockchain_ann::ledger::{
+    Amount, Chain, ChainParams, Mempool, Transaction, TxOut, Wallet, merkle_root,
+};
+use blockchain_ann::mining::{ArtifactStore, Backend, TrainingVerifier, WeightsHash};
+use blockchain_ann::store::Store;
+use clap::Parser;
+use common::RecordingVerifier;
+use ed25519_dalek::SigningKey;
+
+#[derive(Parser, Debug)]
+#[command(about = "Try five forgeries against a freshly mined chain and show each rejection.")]
+struct Args {
+    /// Difficulty, in basis points.
+    #[arg(long, default_value_t = 9000)]
+    target_bp: u16,
+    /// MNIST directory.
+    #[arg(long, default_value_os_t = common::default_data_dir())]
+    data: PathBuf,
+}
+
+fn main() {
+    common::init_logging();
+    if let Err(error) = run(Args::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Prints the outcome of one forgery; an accepted forgery is an error.
+fn expect_rejected<T, E: std::fmt::Display>(name: &str, outcome: Result<T, E>) -> Result<()> {
+    match outcome {
+        Ok(_) => bail!("{name}: the forgery was ACCEPTED"),
+        Err(e) => {
+            println!("[rejected] {name}\n           {e}");
+            Ok(())
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let (data, task) = common::load_task(&args.data)?;
+    let alice = Wallet::new(SigningKey::from_bytes(&[0xA1; 32]));
+    let bob = Wallet::new(SigningKey::from_bytes(&[0xB0; 32]));
+    let mallory = Wallet::new(SigningKey::from_bytes(&[0x3A; 32]));
+    let coins = |n: u64| Amount::from_coins(n).context("amount");
+    let now = common::now()?;
+    let params = ChainParams::new(
+        vec![TxOut { amount: coins(10)?, address: alice.address() }],
+        now.saturating_sub(600),
+        common::target(args.target_bp)?,
+    );
+    let dir = tempfile::tempdir()?;
+    let mut chain = Chain::open(params, Store::open(dir.path())?)?;
+    let artifact_dir = chain.store().artifact_dir();
+    let verifier = RecordingVerifier::new(&data, &task, &artifact_dir)?;
+
+    println!("Mining block 1 honestly (Alice pays Bob 3 coins)...");
+    let mut mempool = Mempool::new();
+    mempool.add(alice.pay(&chain, None, bob.address(), coins(3)?, Amount::ZERO)?, &chain)?;
+    let template = chain.block_template(&mempool, mallory.address(), now);
+    let (block1, _) = common::mine_block(&chain, &data, &task, Backend::REFERENCE, template)?;
+    chain.submit_block(block1.clone(), now, &verifier)?;
+    println!("block 1 {} accepted\n", chain.tip());
+
+    // 1. The original's flaw: one trained model presented again for the next block.
+    let mut reused = chain.block_template(&Mempool::new(), mallory.address(), now + 1);
+    reused.header.training = block1.header.training;
+    expect_rejected(
+        "a proof of training reused for block 2",
+        chain.submit_block(reused, now + 1, &verifier),
+    )?;
+
+    // 2. A training artifact altered on disk after the block was accepted.
+    let artifacts = ArtifactStore::open(&artifact_dir)?;
+    let model_path =
+        artifacts.checkpoint_path(&WeightsHash(*block1.header.training.model_hash.as_bytes()));
+    let original = std::fs::read(&model_path)?;
+    let mut tampered = original.clone();
+    if let Some(byte) = tampered.get_mut(1000) {
+        *byte ^= 0x01;
+    }
+    std::fs::write(&model_path, &tampered)?;
+    let audit = TrainingVerifier::new(task.clone(), data.clone(), artifacts)?;
+    expect_rejected(
+        "block 1 re-verified with one bit of its model file flipped",
+        audit.verify(&block1.header),
+    )?;
+    std::fs::write(&model_path, &original)?;
+
+    // 3. Alice spends the same 7 coins twice, to Bob and to Mallory, in one block.
+    let to_bob = alice.pay(&chain, None, bob.address(), coins(7)?, Amount::ZERO)?;
+    let to_mallory = alice.pay(&chain, None, mallory.address(), coins(7)?, Amount::ZERO)?;
+    let mut pool = Mempool::new();
+    pool.add(to_bob.clone(), &chain)?;
+    expect_rejected("the second spend offered to the mempool", pool.add(to_mallory.clone(), &chain))?;
+    let mut double = chain.block_template(&pool, mallory.address(), now + 2);
+    double.transactions.push(to_mallory);
+    let txids: Vec<_> = double.transactions.iter().map(Transaction::txid).collect();
+    double.header.merkle_root = merkle_root(&txids);
+    expect_rejected(
+        "a block spending the same output twice (caught before any training is checked)",
+        chain.submit_block(double, now + 2, &verifier),
+    )?;
+
+    // 4. Mallory redirects Alice's signed payment to herself.
+    let mut redirected = to_bob;
+    if let Some(output) = redirected.outputs.first_mut() {
+        output.address = mallory.address();
+    }
+    expect_rejected("Alice's payment with its recipient changed", Mempool::new().add(redirected, &chain))?;
+
+    // 5. Mallory signs a spend of Alice's coins with her own key.
+    let alice_coin = alice.utxos(&chain).first().map(|(o, _)| *o).context("Alice has coins")?;
+    let stolen = Transaction::new_signed(
+        &[(alice_coin, &SigningKey::from_bytes(&[0x3A; 32]))],
+        vec![TxOut { amount: coins(7)?, address: mallory.address() }],
+    );
+    expect_rejected("a spend of Alice's coins signed by Mallory", Mempool::new().add(stolen, &chain))?;
+
+    println!("\nAll five forgeries were rejected; balances: Alice {}, Bob {}, Mallory {}.",
+        alice.balance(&chain), bob.balance(&chain), mallory.balance(&chain));
+    Ok(())
+}

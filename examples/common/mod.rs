@@ -1,0 +1,288 @@
+//! What the examples share: the data directory, logging, the devnet parameters, mining a block
+//! into a store with a progress bar, and re-verifying a chain from genesis.
+//!
+//! Each example compiles this module on its own and uses part of it.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use blockchain_ann::ledger::{
+    AccuracyTarget, Address, Block, BlockHash, BlockHeader, Chain, ChainParams, ChainStore,
+    ImportOutcome, MemoryChainStore, ProofVerifier,
+};
+use blockchain_ann::mining::{
+    ArtifactStore, Backend, MinedBlock, Miner, Mnist, ProofError, Task, TrainingVerifier,
+    Verified, WeightsHash,
+};
+use blockchain_ann::store::{ArtifactRole, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// The MNIST files shipped with the repository.
+pub fn default_data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+}
+
+/// Logs through `tracing` to stderr; `RUST_LOG` overrides the level (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second initialisation (never done here) would only be refused, so ignoring is safe.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> Result<u64> {
+    Ok(SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("the system clock is before 1970")?
+        .as_secs())
+}
+
+/// Loads MNIST and the chain's task on it.
+pub fn load_task(data_dir: &Path) -> Result<(Arc<Mnist>, Task)> {
+    let data = Mnist::load(data_dir)
+        .with_context(|| format!("loading MNIST from {}", data_dir.display()))?;
+    let task = Task::mnist(data.hash());
+    Ok((Arc::new(data), task))
+}
+
+/// The accuracy target given on the command line, in basis points.
+pub fn target(basis_points: u16) -> Result<AccuracyTarget> {
+    AccuracyTarget::from_basis_points(basis_points)
+        .with_context(|| format!("--target-bp {basis_points}"))
+}
+
+/// Parameters of the local development network used by `mine` and `verify`: fixed, so a
+/// store created by one run can be resumed and verified by the next. Nothing is allocated in
+/// genesis; coins come from mining.
+pub fn devnet_params(target: AccuracyTarget) -> ChainParams {
+    ChainParams::new(Vec::new(), DEVNET_GENESIS_TIME, target)
+}
+
+/// 2026-01-01T00:00:00Z.
+pub const DEVNET_GENESIS_TIME: u64 = 1_767_225_600;
+
+/// A progress bar that follows the test accuracy towards the target.
+pub fn mining_progress_bar(target: AccuracyTarget) -> ProgressBar {
+    let bar = ProgressBar::new(u64::from(target.basis_points()));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30.cyan/blue}] accuracy {pos:>5}/{len} bp  {msg}  ({elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("training");
+    bar
+}
+
+/// Mines `template` on `backend` with a progress bar, writing the artifacts into the store's
+/// artifact directory, and stages the side-chain record so that it is committed together with
+/// the block. Returns the mined block.
+pub fn mine_block(
+    chain: &Chain<Store>,
+    data: &Arc<Mnist>,
+    task: &Task,
+    backend: Backend,
+    mut template: Block,
+) -> Result<(Block, MinedBlock)> {
+    let artifacts = ArtifactStore::open(chain.store().artifact_dir())?;
+    let miner = Miner::with_backend(task.clone(), Arc::clone(data), artifacts.clone(), backend)?;
+    let bar = mining_progress_bar(template.header.target);
+    let mut best = 0;
+    let started = Instant::now();
+    let mined = miner.mine(&template.header, |p| {
+        if let Some(accuracy) = p.accuracy_bp {
+            best = best.max(accuracy);
+            bar.set_position(u64::from(best.min(p.target_bp)));
+        }
+        bar.set_message(format!("step {:>5}  loss {:.4}", p.step, p.loss));
+    })?;
+    bar.finish_and_clear();
+    tracing::info!(
+        steps = mined.header.training.steps,
+        accuracy_bp = mined.accuracy_bp,
+        backend = %backend,
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "trained"
+    );
+    template.header = mined.header.clone();
+
+    let store = chain.store();
+    let mut files = vec![
+        store.artifact_file(
+            ArtifactRole::Model,
+            artifacts.checkpoint_path(&WeightsHash(*mined.header.training.model_hash.as_bytes())),
+        )?,
+        store.artifact_file(
+            ArtifactRole::Trace,
+            artifacts.trace_path(&mined.header.training.checkpoint_root),
+        )?,
+    ];
+    let checkpoints = mined.trace.checkpoints();
+    for hash in &checkpoints[..checkpoints.len().saturating_sub(1)] {
+        files.push(store.artifact_file(ArtifactRole::Checkpoint, artifacts.checkpoint_path(hash))?);
+    }
+    store.stage_artifacts(&template.header, files)?;
+    Ok((template, mined))
+}
+
+/// A [`ProofVerifier`] that runs the full training audit and remembers what it measured, so
+/// that a report can show it without verifying twice.
+pub struct RecordingVerifier {
+    inner: TrainingVerifier,
+    last: RefCell<Option<Verified>>,
+}
+
+impl RecordingVerifier {
+    /// Audits on the reference backend with the artifacts in `artifact_dir`.
+    pub fn new(data: &Arc<Mnist>, task: &Task, artifact_dir: &Path) -> Result<Self> {
+        let store = ArtifactStore::open(artifact_dir)?;
+        Ok(Self {
+            inner: TrainingVerifier::new(task.clone(), Arc::clone(data), store)?,
+            last: RefCell::new(None),
+        })
+    }
+
+    /// What the last successful verification measured.
+    pub fn take_last(&self) -> Option<Verified> {
+        self.last.borrow_mut().take()
+    }
+}
+
+impl ProofVerifier for RecordingVerifier {
+    type Error = ProofError;
+
+    fn verify_proof(&self, header: &BlockHeader) -> Result<(), ProofError> {
+        let verified = self.inner.verify(header)?;
+        *self.last.borrow_mut() = Some(verified);
+        Ok(())
+    }
+}
+
+/// One block's line in a verification report.
+pub struct VerifiedBlock {
+    /// Height.
+    pub height: u64,
+    /// Hash.
+    pub hash: BlockHash,
+    /// What the audit measured (`None` for genesis, which is not mined).
+    pub audit: Option<Verified>,
+    /// Time spent on the block.
+    pub elapsed: Duration,
+}
+
+/// Re-validates `blocks` (a best chain, genesis first) from scratch in a fresh in-memory chain:
+/// every ledger rule and the full training audit for every mined block. Returns one report line
+/// per block, or the first failure.
+pub fn verify_from_genesis(
+    params: &ChainParams,
+    blocks: &[Block],
+    verifier: &RecordingVerifier,
+    now: u64,
+) -> Result<Vec<VerifiedBlock>> {
+    let Some((genesis, rest)) = blocks.split_first() else {
+        bail!("the chain is empty");
+    };
+    let mut chain = Chain::open(params.clone(), MemoryChainStore::new())?;
+    if genesis.hash() != chain.tip() {
+        bail!(
+            "the stored genesis {} is not the genesis of these parameters {}",
+            genesis.hash(),
+            chain.tip()
+        );
+    }
+    let mut report = vec![VerifiedBlock {
+        height: 0,
+        hash: genesis.hash(),
+        audit: None,
+        elapsed: Duration::ZERO,
+    }];
+    for block in rest {
+        let started = Instant::now();
+        let hash = block.hash();
+        let height = block.header.height;
+        match chain.submit_block(block.clone(), now, verifier) {
+            Ok(ImportOutcome::AlreadyKnown) => bail!("block {height} ({hash}) appears twice"),
+            Ok(_) if chain.tip() == hash => {}
+            Ok(_) => bail!("block {height} ({hash}) does not extend the chain"),
+            Err(e) => return Err(e).with_context(|| format!("block {height} ({hash})")),
+        }
+        report.push(VerifiedBlock {
+            height,
+            hash,
+            audit: verifier.take_last(),
+            elapsed: started.elapsed(),
+        });
+    }
+    Ok(report)
+}
+
+/// The best chain of a store, genesis first.
+pub fn best_chain_blocks<S: ChainStore>(chain: &Chain<S>) -> Vec<Block> {
+    chain
+        .best_chain()
+        .iter()
+        .filter_map(|hash| chain.block(hash).cloned())
+        .collect()
+}
+
+/// An address shortened for tables: its first 12 and last 4 characters.
+pub fn short(address: &Address) -> String {
+    let text = address.to_string();
+    if text.len() <= 20 {
+        return text;
+    }
+    format!("{}…{}", &text[..12], &text[text.len() - 4..])
+}
+
+/// Where private keys come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeySource {
+    /// The operating system's random number generator.
+    Os,
+    /// A simulated biased qubit (seeded: the same seed gives the same raw bits), health-tested,
+    /// conditioned and mixed with OS randomness like a real one.
+    Simulated,
+    /// IBM Quantum (Qiskit Runtime REST API); needs `IBM_QUANTUM_API_KEY`,
+    /// `IBM_QUANTUM_INSTANCE` and `IBM_QUANTUM_BACKEND`.
+    Ibm,
+    /// ANU Quantum Numbers; needs `ANU_QRNG_API_KEY`.
+    Anu,
+}
+
+impl KeySource {
+    /// IBM or ANU when their credentials are in the environment, else the simulated qubit.
+    pub fn from_environment() -> KeySource {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if set(blockchain_ann::keys::ibm::ENV_API_KEY) {
+            KeySource::Ibm
+        } else if set(blockchain_ann::keys::anu::ENV_API_KEY) {
+            KeySource::Anu
+        } else {
+            KeySource::Simulated
+        }
+    }
+
+    /// An entropy source of this kind; `seed` seeds the simulated qubit.
+    pub fn open(self, seed: [u8; 32]) -> Result<Box<dyn blockchain_ann::keys::EntropySource>> {
+        use blockchain_ann::keys::{AnuQrng, Conditioned, IbmQuantum, OsEntropy, SimulatedQubit};
+        Ok(match self {
+            KeySource::Os => Box::new(OsEntropy),
+            KeySource::Simulated => Box::new(Conditioned::new(SimulatedQubit::new(
+                seed,
+                SimulatedQubit::TYPICAL_P_ONE,
+            ))?),
+            KeySource::Ibm => Box::new(Conditioned::new(IbmQuantum::from_env()?)?),
+            KeySource::Anu => Box::new(Conditioned::new(AnuQrng::from_env()?)?),
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! Mines blocks into a store directory, resumably: each run opens the store where the last one
+//! stopped and adds `--blocks` blocks, each proven by training on MNIST.
+//!
+//! ```sh
+//! cargo run --release --example mine -- --store chain-data --blocks 3 --wallet miner.key
+//! cargo run --release --example mine -- --store chain-data --blocks 1 --backend wgpu
+//! ```
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use blockchain_ann::keys::{OsEntropy, PrivateKey, derive_keys, export_wallet, import_wallet};
+use blockchain_ann::ledger::{Chain, Mempool, Wallet};
+use blockchain_ann::mining::Backend;
+use blockchain_ann::store::Store;
+use clap::Parser;
+use common::RecordingVerifier;
+
+#[derive(Parser, Debug)]
+#[command(about = "Mine blocks into a persistent store (resumable).")]
+struct Args {
+    /// Store directory (created if missing, resumed if not).
+    #[arg(long)]
+    store: PathBuf,
+    /// How many blocks to add.
+    #[arg(long, default_value_t = 1)]
+    blocks: u32,
+    /// The miner's wallet file; created with OS randomness if it does not exist.
+    #[arg(long, default_value = "miner.key")]
+    wallet: PathBuf,
+    /// Backend that trains (flex, ndarray, wgpu); blocks are verified on flex before they
+    /// are stored.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// Difficulty of the devnet, in basis points (a store keeps the target it was made with).
+    #[arg(long, default_value_t = 9000)]
+    target_bp: u16,
+    /// MNIST directory.
+    #[arg(long, default_value_os_t = common::default_data_dir())]
+    data: PathBuf,
+}
+
+fn main() {
+    common::init_logging();
+    if let Err(error) = run(Args::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let private_key = if args.wallet.exists() {
+        import_wallet(&args.wallet).with_context(|| format!("importing {}", args.wallet.display()))?
+    } else {
+        let key = PrivateKey::generate(&mut OsEntropy)?;
+        export_wallet(&key, &args.wallet)?;
+        tracing::info!(wallet = %args.wallet.display(), "created a new miner wallet");
+        key
+    };
+    let miner = Wallet::new(derive_keys(&private_key).into_signing_key());
+
+    let (data, task) = common::load_task(&args.data)?;
+    let params = common::devnet_params(common::target(args.target_bp)?);
+    let store = Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
+    let mut chain = Chain::open(params, store).context("resuming the chain (was it made with another --target-bp?)")?;
+    tracing::info!(height = chain.height(), tip = %chain.tip(), "resumed");
+    let verifier = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir())?;
+
+    for _ in 0..args.blocks {
+        let now = common::now()?;
+        let template = chain.block_template(&Mempool::new(), miner.address(), now);
+        let started = Instant::now();
+        let (block, mined) = common::mine_block(&chain, &data, &task, args.backend, template)?;
+        let mined_in = started.elapsed();
+        let started = Instant::now();
+        chain.submit_block(block, now, &verifier)?;
+        let audit = verifier.take_last().context("the block was verified")?;
+        println!(
+            "block {} {}: {} steps, accuracy {:.2} % (mined in {:.1} s on {}, verified in {:.2} s, segments {:?})",
+            chain.height(),
+            chain.tip(),
+            mined.header.training.steps,
+            f64::from(audit.accuracy_bp) / 100.0,
+            mined_in.as_secs_f64(),
+            args.backend,
+            started.elapsed().as_secs_f64(),
+            audit.audited_segments,
+        );
+    }
+    println!("height {}, miner balance {}", chain.height(), miner.balance(&chain));
+    Ok(())
+}

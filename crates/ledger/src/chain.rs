@@ -525,7 +525,13 @@ impl<S: ChainStore> Chain<S> {
         verifier: &V,
     ) -> Result<ImportOutcome, ChainError> {
         let hash = block.hash();
-        if self.nodes.contains_key(&hash) {
+        if let Some(known) = self.nodes.get(&hash) {
+            if known.meta.status == BlockStatus::Invalid {
+                return Err(ChainError::InvalidBlock {
+                    hash,
+                    source: Box::new(BlockError::KnownInvalid(hash)),
+                });
+            }
             return Ok(ImportOutcome::AlreadyKnown);
         }
         let invalid = |source| ChainError::InvalidBlock {

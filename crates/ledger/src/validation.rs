@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ed25519_dalek::VerifyingKey;
 use rayon::prelude::*;
 
 use crate::address::Address;
@@ -128,6 +127,9 @@ pub enum BlockError {
     /// Parent not known.
     #[error("rule \"a block extends a known block\" broken: parent {0} is unknown")]
     UnknownParent(BlockHash),
+    /// The block itself was already found invalid.
+    #[error("rule \"a block found invalid stays invalid\" broken: {0} was rejected before")]
+    KnownInvalid(BlockHash),
     /// Parent invalid.
     #[error("rule \"a block does not extend an invalid block\" broken: parent {0} is invalid")]
     InvalidParent(BlockHash),
@@ -409,20 +411,16 @@ pub fn check_transaction_inputs<V: UtxoView + ?Sized>(
 pub fn verify_transaction_signatures(tx: &Transaction) -> Result<(), TxError> {
     let digest = tx.signing_digest();
     for (input, txin) in tx.inputs.iter().enumerate() {
-        if !key_is_acceptable(&txin.verifying_key)
-            || txin
-                .verifying_key
-                .verify_strict(&digest, &txin.signature)
-                .is_err()
+        // `verify_strict` itself rejects small-order (weak) keys; no separate check needed.
+        if txin
+            .verifying_key
+            .verify_strict(&digest, &txin.signature)
+            .is_err()
         {
             return Err(TxError::BadSignature { input });
         }
     }
     Ok(())
-}
-
-fn key_is_acceptable(key: &VerifyingKey) -> bool {
-    !key.is_weak()
 }
 
 /// Verifies the signatures of every transaction of a block, spread over all cores.

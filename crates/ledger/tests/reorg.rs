@@ -237,6 +237,13 @@ fn heavier_branch_with_an_invalid_block_is_marked_invalid() {
             ann_ledger::BlockStatus::Invalid
         );
     }
+    let again = chain
+        .submit_block(b2.clone(), now(), &VERIFIER)
+        .expect_err("known invalid");
+    assert!(
+        matches!(again.block_error(), Some(BlockError::KnownInvalid(h)) if *h == b2.hash()),
+        "{again}"
+    );
     let error = chain
         .submit_block(b3, now(), &VERIFIER)
         .expect_err("invalid parent");

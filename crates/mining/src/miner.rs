@@ -174,7 +174,7 @@ impl Miner {
             checkpoints.push(hash);
             key = chain_key(&key, &hash);
 
-            let accuracy_bp = if steps % eval_every == 0 {
+            let accuracy_bp = if steps.is_multiple_of(eval_every) {
                 Some(evaluator.accuracy(&model)?)
             } else {
                 None

@@ -121,7 +121,7 @@ impl Task {
                 batch: self.batch_size,
             });
         }
-        if self.eval_interval == 0 || self.eval_interval % self.checkpoint_interval != 0 {
+        if self.eval_interval == 0 || !self.eval_interval.is_multiple_of(self.checkpoint_interval) {
             return Err(TaskError::EvalInterval {
                 eval: self.eval_interval,
                 interval: self.checkpoint_interval,

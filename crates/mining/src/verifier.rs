@@ -250,7 +250,7 @@ impl TrainingVerifier {
             });
         }
         let eval = u64::from(self.task.eval_interval);
-        if t.steps == 0 || t.steps % eval != 0 || t.steps > self.task.max_steps {
+        if t.steps == 0 || !t.steps.is_multiple_of(eval) || t.steps > self.task.max_steps {
             return Err(ProofError::InvalidStepCount {
                 steps: t.steps,
                 eval_interval: self.task.eval_interval,

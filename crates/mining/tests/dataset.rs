@@ -45,10 +45,13 @@ fn write_gz(path: &Path, bytes: &[u8]) {
 /// A copy of the data directory where file `index` is replaced by `edit(decompressed bytes)`.
 fn with_edited(index: usize, edit: impl FnOnce(&mut Vec<u8>)) -> Result<Mnist, DatasetError> {
     let dir = tempfile::tempdir().unwrap();
+    let mut edit = Some(edit);
     for (i, name) in FILE_NAMES.iter().enumerate() {
         if i == index {
             let mut bytes = decompress(name);
-            edit(&mut bytes);
+            if let Some(edit) = edit.take() {
+                edit(&mut bytes);
+            }
             write_gz(&dir.path().join(name), &bytes);
         } else {
             std::fs::copy(common::mnist_dir().join(name), dir.path().join(name)).unwrap();

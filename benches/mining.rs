@@ -10,12 +10,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use blockchain_ann::ledger::{
-    AccuracyTarget, BlockHash, BlockHeader, MerkleRoot, ProofVerifier,
-};
+use blockchain_ann::ledger::{AccuracyTarget, BlockHash, BlockHeader, MerkleRoot, ProofVerifier};
 use blockchain_ann::mining::trace::chain_key;
 use blockchain_ann::mining::training::{Evaluator, Trainer};
-use blockchain_ann::mining::{ArtifactStore, Backend, Miner, Mnist, Task, TrainingVerifier, Weights};
+use blockchain_ann::mining::{
+    ArtifactStore, Backend, Miner, Mnist, Task, TrainingVerifier, Weights,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn data() -> Arc<Mnist> {

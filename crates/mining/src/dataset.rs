@@ -65,7 +65,9 @@ pub enum DatasetError {
         expected: u32,
     },
     /// The file ends before the header says it should.
-    #[error("{path}: truncated, {found} bytes after decompression, the IDX header requires {expected}")]
+    #[error(
+        "{path}: truncated, {found} bytes after decompression, the IDX header requires {expected}"
+    )]
     Truncated {
         /// The file.
         path: PathBuf,
@@ -131,7 +133,9 @@ impl Split {
 
 impl std::fmt::Debug for Split {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Split").field("samples", &self.len()).finish()
+        f.debug_struct("Split")
+            .field("samples", &self.len())
+            .finish()
     }
 }
 
@@ -201,7 +205,11 @@ impl Mnist {
 fn split(images: Vec<u8>, labels: Vec<u8>, labels_path: &Path) -> Result<Split, DatasetError> {
     let images = images[header_len(3)..].to_vec();
     let labels = labels[header_len(1)..].to_vec();
-    if let Some((index, &value)) = labels.iter().enumerate().find(|(_, l)| **l >= CLASSES as u8) {
+    if let Some((index, &value)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| **l >= CLASSES as u8)
+    {
         return Err(DatasetError::BadLabel {
             path: labels_path.to_path_buf(),
             index,
@@ -246,7 +254,8 @@ pub(crate) fn read_idx(path: &Path, magic: u32, dims: &[u32]) -> Result<Vec<u8>,
     }
     for (index, &want) in dims.iter().enumerate() {
         let at = 4 + 4 * index;
-        let found = u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+        let found =
+            u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
         if found != want {
             return Err(DatasetError::BadDimension {
                 path: path.to_path_buf(),

@@ -46,7 +46,9 @@ pub enum MiningError {
     #[error("the header template must have a zeroed training commitment")]
     TemplateNotEmpty,
     /// The target was not reached within the task's step cap.
-    #[error("accuracy {best_bp} bp after {steps} steps (the task's cap) is below the target {target_bp} bp")]
+    #[error(
+        "accuracy {best_bp} bp after {steps} steps (the task's cap) is below the target {target_bp} bp"
+    )]
     TargetNotReached {
         /// Steps trained.
         steps: u64,

@@ -71,7 +71,9 @@ mod tests {
     #[test]
     fn uniform_stays_in_range_and_uses_both_signs() {
         let mut rng = stream(INIT_TAG, &[7; 32], 0);
-        let draws: Vec<f32> = (0..10_000).map(|_| uniform_symmetric(&mut rng, 0.5)).collect();
+        let draws: Vec<f32> = (0..10_000)
+            .map(|_| uniform_symmetric(&mut rng, 0.5))
+            .collect();
         assert!(draws.iter().all(|&x| (-0.5..0.5).contains(&x)));
         assert!(draws.iter().any(|&x| x < -0.45) && draws.iter().any(|&x| x > 0.45));
     }

@@ -37,7 +37,9 @@ pub enum TaskError {
     #[error("the batch size must be in 1..={TRAIN_SAMPLES}, got {0}")]
     BatchSize(u32),
     /// A segment would need more samples than the training set holds.
-    #[error("checkpoint interval {interval} x batch {batch} exceeds the {TRAIN_SAMPLES} training samples")]
+    #[error(
+        "checkpoint interval {interval} x batch {batch} exceeds the {TRAIN_SAMPLES} training samples"
+    )]
     CheckpointInterval {
         /// Steps per checkpoint.
         interval: u32,
@@ -45,7 +47,9 @@ pub enum TaskError {
         batch: u32,
     },
     /// The evaluation cadence is not a positive multiple of the checkpoint interval.
-    #[error("the evaluation interval ({eval}) must be a positive multiple of the checkpoint interval ({interval})")]
+    #[error(
+        "the evaluation interval ({eval}) must be a positive multiple of the checkpoint interval ({interval})"
+    )]
     EvalInterval {
         /// Steps between evaluations.
         eval: u32,
@@ -94,9 +98,9 @@ impl Task {
     pub fn mnist(dataset: DatasetHash) -> Self {
         Self {
             dataset,
-            learning_rate: 0.1,
+            learning_rate: 0.2,
             batch_size: 64,
-            checkpoint_interval: 25,
+            checkpoint_interval: 10,
             eval_interval: 50,
             audit_segments: 4,
             max_steps: 20_000,

@@ -19,9 +19,8 @@ use crate::task::{PIXEL_MEAN, PIXEL_STD, Task};
 /// The preprocessing as a table: entry `p` is `(p / 255 - MEAN) / STD` in `f32`.
 pub fn preprocessing_table() -> [f32; 256] {
     let mut table = [0.0f32; 256];
-    let raw = std::env::var_os("EXPLORE_RAW").is_some(); // EXPLORE-HACK
     for (p, entry) in table.iter_mut().enumerate() {
-        *entry = if raw { p as f32 / 255.0 } else { (p as f32 / 255.0 - PIXEL_MEAN) / PIXEL_STD };
+        *entry = (p as f32 / 255.0 - PIXEL_MEAN) / PIXEL_STD;
     }
     table
 }
@@ -91,7 +90,11 @@ impl Trainer {
     ///
     /// # Errors
     /// [`TensorReadError`] if the loss cannot be read back.
-    pub fn train_segment(&mut self, mut model: Mlp, key: &[u8; 32]) -> Result<(Mlp, f32), TensorReadError> {
+    pub fn train_segment(
+        &mut self,
+        mut model: Mlp,
+        key: &[u8; 32],
+    ) -> Result<(Mlp, f32), TensorReadError> {
         let samples = segment_samples(&self.task, key, self.data.train().len());
         let batch = self.task.batch_size as usize;
         let mut last_loss = None;
@@ -128,7 +131,8 @@ impl Trainer {
             TensorData::new(images, [samples.len(), IMAGE_PIXELS]),
             &self.device,
         );
-        let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [samples.len()]), &self.device);
+        let labels =
+            Tensor::<1, Int>::from_data(TensorData::new(labels, [samples.len()]), &self.device);
         let logits = model.forward(images);
         let loss = self.loss.forward(logits, labels);
         let gradients = GradientsParams::from_grads(loss.backward(), &model);
@@ -185,7 +189,10 @@ impl Evaluator {
     /// [`TensorReadError`] if the result cannot be read back.
     pub fn accuracy(&self, model: &Mlp) -> Result<u16, TensorReadError> {
         let model = model.valid();
-        let predicted = model.forward(self.images.clone()).argmax(1).reshape([self.samples]);
+        let predicted = model
+            .forward(self.images.clone())
+            .argmax(1)
+            .reshape([self.samples]);
         let correct = predicted
             .equal(self.labels.clone())
             .int()

@@ -34,7 +34,9 @@ pub enum ProofError {
         found: TaskId,
     },
     /// Rule: steps is a positive multiple of the evaluation interval, at most the task's cap.
-    #[error("invalid step count {steps}: must be a positive multiple of {eval_interval} and at most {max_steps}")]
+    #[error(
+        "invalid step count {steps}: must be a positive multiple of {eval_interval} and at most {max_steps}"
+    )]
     InvalidStepCount {
         /// The header's step count.
         steps: u64,
@@ -56,7 +58,9 @@ pub enum ProofError {
     },
     /// Rule: training starts from the W0 derived from this block's seed (property 1). Fails
     /// for a proof made for another block, another coinbase, or a model trained elsewhere.
-    #[error("the trace does not start from this block's initial weights: W0 hashes to {expected}, the trace starts at {found}")]
+    #[error(
+        "the trace does not start from this block's initial weights: W0 hashes to {expected}, the trace starts at {found}"
+    )]
     NotFromInitialWeights {
         /// Hash of the W0 the seed gives.
         expected: WeightsHash,
@@ -73,7 +77,9 @@ pub enum ProofError {
         source: ArtifactError,
     },
     /// Rule: the final model's test accuracy, measured by the verifier, meets the target.
-    #[error("accuracy below target: the verifier measures {measured_bp} bp, the block requires {target_bp} bp")]
+    #[error(
+        "accuracy below target: the verifier measures {measured_bp} bp, the block requires {target_bp} bp"
+    )]
     AccuracyBelowTarget {
         /// Accuracy measured by the verifier.
         measured_bp: u16,
@@ -82,7 +88,9 @@ pub enum ProofError {
     },
     /// Rule: an audited segment, replayed on the reference backend, reproduces the committed
     /// next checkpoint bit for bit.
-    #[error("segment {segment} (steps {first_step}..{end_step}) does not replay: committed {committed}, replay gives {replayed}")]
+    #[error(
+        "segment {segment} (steps {first_step}..{end_step}) does not replay: committed {committed}, replay gives {replayed}"
+    )]
     SegmentMismatch {
         /// The segment's index.
         segment: usize,

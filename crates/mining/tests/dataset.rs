@@ -19,7 +19,10 @@ fn real_mnist_loads_with_the_documented_shape_and_labels() {
     assert_eq!(data.train().len(), TRAIN_SAMPLES);
     assert_eq!(data.test().len(), TEST_SAMPLES);
     assert_eq!(data.train().images().len(), TRAIN_SAMPLES * 784);
-    assert_eq!(&data.train().labels()[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
+    assert_eq!(
+        &data.train().labels()[..10],
+        &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    );
     assert_eq!(&data.test().labels()[..10], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
     // Every digit occurs in both splits.
     for digit in 0..10u8 {

@@ -104,11 +104,18 @@ fn proof_for_another_task_is_rejected() {
 fn step_counts_off_the_evaluation_grid_or_above_the_cap_are_rejected() {
     let mined = honest();
     let t = task();
-    for steps in [0, u64::from(t.eval_interval) + 1, t.max_steps + u64::from(t.eval_interval)] {
+    for steps in [
+        0,
+        u64::from(t.eval_interval) + 1,
+        t.max_steps + u64::from(t.eval_interval),
+    ] {
         let mut header = mined.block.header.clone();
         header.training.steps = steps;
         let err = verifier(mined.store()).verify(&header).unwrap_err();
-        assert!(matches!(err, ProofError::InvalidStepCount { .. }), "{steps}: {err}");
+        assert!(
+            matches!(err, ProofError::InvalidStepCount { .. }),
+            "{steps}: {err}"
+        );
     }
 }
 
@@ -252,14 +259,20 @@ fn faked_segment_is_rejected() {
     // the audit is drawn from the forged header; find a checkpoint whose forgery the audit
     // sees (the last segment's start always is).
     let index = segments - 1;
-    let mut fake = mined.store().get_checkpoint(&mined.block.trace.checkpoints()[index]).unwrap();
+    let mut fake = mined
+        .store()
+        .get_checkpoint(&mined.block.trace.checkpoints()[index])
+        .unwrap();
     fake.hidden_weight[0] += 1e-3;
     let (_dir, store, header) = forge(index, &fake);
     let err = verifier(store).verify(&header).unwrap_err();
     match err {
         ProofError::SegmentMismatch { segment, .. } => {
             // Either the segment that should have produced it or the one starting from it.
-            assert!(segment == index - 1 || segment == index, "segment {segment}");
+            assert!(
+                segment == index - 1 || segment == index,
+                "segment {segment}"
+            );
         }
         other => panic!("{other}"),
     }

@@ -62,8 +62,14 @@ fn actual() -> BTreeMap<&'static str, String> {
     v.insert("segment0_first_samples", samples.join(" "));
 
     let hashes: Vec<WeightsHash> = (0..5u8).map(|i| WeightsHash([i; 32])).collect();
-    v.insert("checkpoint_root_of_0_to_4", checkpoint_root(&hashes).to_string());
-    v.insert("trace_bytes_of_0_to_1", hex::encode(Trace::new(hashes[..2].to_vec()).to_bytes()));
+    v.insert(
+        "checkpoint_root_of_0_to_4",
+        checkpoint_root(&hashes).to_string(),
+    );
+    v.insert(
+        "trace_bytes_of_0_to_1",
+        hex::encode(Trace::new(hashes[..2].to_vec()).to_bytes()),
+    );
     let audit: Vec<String> = audited_segments(&zero, 40, 4)
         .iter()
         .map(usize::to_string)
@@ -73,8 +79,14 @@ fn actual() -> BTreeMap<&'static str, String> {
     // One reference-backend segment: the arithmetic of burn-flex is part of consensus.
     let mut trainer = Trainer::new(&task, data(), &Backend::Flex.device());
     let (model, loss) = trainer.train_segment(trainer.model(&w0), &key).unwrap();
-    v.insert("template_checkpoint1_hash_flex", model.weights().unwrap().hash().to_string());
-    v.insert("template_segment0_last_loss_bits", format!("{:08x}", loss.to_bits()));
+    v.insert(
+        "template_checkpoint1_hash_flex",
+        model.weights().unwrap().hash().to_string(),
+    );
+    v.insert(
+        "template_segment0_last_loss_bits",
+        format!("{:08x}", loss.to_bits()),
+    );
     v
 }
 

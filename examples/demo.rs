@@ -7,6 +7,9 @@
 //! cargo run --release --example demo
 //! ```
 
+// A command-line program: its output is the point.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::path::PathBuf;
@@ -69,7 +72,9 @@ fn run(args: Args) -> Result<()> {
         let mut entropy = source.open(seed)?;
         let private_key = PrivateKey::generate(entropy.as_mut())
             .with_context(|| format!("drawing the private key of wallet {index}"))?;
-        wallets.push(Wallet::new(derivation.derive(&private_key).into_signing_key()));
+        wallets.push(Wallet::new(
+            derivation.derive(&private_key).into_signing_key(),
+        ));
     }
     let miner = wallets.pop().context("the miner's wallet")?;
     for (index, wallet) in wallets.iter().enumerate() {
@@ -85,7 +90,12 @@ fn run(args: Args) -> Result<()> {
     let coins = |n: u64| Amount::from_coins(n).context("amount");
     let genesis: Vec<TxOut> = wallets
         .iter()
-        .map(|w| Ok(TxOut { amount: coins(FUNDING_COINS)?, address: w.address() }))
+        .map(|w| {
+            Ok(TxOut {
+                amount: coins(FUNDING_COINS)?,
+                address: w.address(),
+            })
+        })
         .collect::<Result<_>>()?;
     let now = common::now()?;
     let params = ChainParams::new(genesis, now.saturating_sub(600), target);
@@ -117,12 +127,21 @@ fn run(args: Args) -> Result<()> {
         )?;
         let txid = payment.txid();
         match mempool.add(payment, &chain) {
-            Ok(_) => println!("Transaction #{} | id: {txid} | {from} -> {to}: {amount} is valid", number + 1),
-            Err(e) => bail!("transaction #{} ({from} -> {to}) was rejected: {e}", number + 1),
+            Ok(_) => println!(
+                "Transaction #{} | id: {txid} | {from} -> {to}: {amount} is valid",
+                number + 1
+            ),
+            Err(e) => bail!(
+                "transaction #{} ({from} -> {to}) was rejected: {e}",
+                number + 1
+            ),
         }
     }
 
-    println!("\n--- A new block is being mined (difficulty {:.2} %) ---", f64::from(target.basis_points()) / 100.0);
+    println!(
+        "\n--- A new block is being mined (difficulty {:.2} %) ---",
+        f64::from(target.basis_points()) / 100.0
+    );
     let template = chain.block_template(&mempool, miner.address(), now);
     let started = Instant::now();
     let (block, mined) = common::mine_block(&chain, &data, &task, args.backend, template)?;
@@ -152,8 +171,11 @@ fn run(args: Args) -> Result<()> {
 
     println!("\n### Balances ###");
     let mut total = Amount::ZERO;
-    let mut everyone: Vec<(String, &Wallet)> =
-        wallets.iter().enumerate().map(|(i, w)| (format!("wallet {i}"), w)).collect();
+    let mut everyone: Vec<(String, &Wallet)> = wallets
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (format!("wallet {i}"), w))
+        .collect();
     everyone.push(("miner".into(), &miner));
     for (name, wallet) in &everyone {
         let balance = wallet.balance(&chain);
@@ -164,8 +186,14 @@ fn run(args: Args) -> Result<()> {
     let expected = genesis_total
         .checked_add(params.subsidy(1))
         .context("supply overflows")?;
-    println!("    total: {total} (genesis {genesis_total} + block reward {})", params.subsidy(1));
-    ensure!(total == expected, "balances add up to {total}, expected {expected}");
+    println!(
+        "    total: {total} (genesis {genesis_total} + block reward {})",
+        params.subsidy(1)
+    );
+    ensure!(
+        total == expected,
+        "balances add up to {total}, expected {expected}"
+    );
     ensure!(
         u128::from(total.to_base_units()) == chain.total_supply(),
         "balances add up to {total} but the UTXO set holds {}",
@@ -191,10 +219,9 @@ fn print_chain(chain: &Chain<Store>, miner: &Wallet) -> Result<()> {
                 None => "coinbase".to_string(),
             };
             for output in &tx.outputs {
-                let change = tx
-                    .inputs
-                    .first()
-                    .is_some_and(|i| Address::from_verifying_key(&i.verifying_key) == output.address);
+                let change = tx.inputs.first().is_some_and(|i| {
+                    Address::from_verifying_key(&i.verifying_key) == output.address
+                });
                 let note = if change {
                     " (change)"
                 } else if tx.is_coinbase() && output.address == miner.address() {
@@ -202,7 +229,11 @@ fn print_chain(chain: &Chain<Store>, miner: &Wallet) -> Result<()> {
                 } else {
                     ""
                 };
-                println!("  {from} -> {}: {}{note}", common::short(&output.address), output.amount);
+                println!(
+                    "  {from} -> {}: {}{note}",
+                    common::short(&output.address),
+                    output.amount
+                );
             }
         }
         println!("---------------------");
@@ -214,11 +245,16 @@ fn print_side_chain(chain: &Chain<Store>) -> Result<()> {
     println!("\n### Mining side chain ###");
     for entry in chain.store().side_chain()? {
         match &entry.artifacts {
-            None => println!("#{} {} timestamp {} (genesis: not mined)", entry.height, entry.block_hash, entry.timestamp),
+            None => println!(
+                "#{} {} timestamp {} (genesis: not mined)",
+                entry.height, entry.block_hash, entry.timestamp
+            ),
             Some(record) => {
                 let model = record
                     .file(blockchain_ann::store::ArtifactRole::Model)
-                    .map_or("-".to_string(), |f| format!("{} ({} bytes)", f.path, f.size));
+                    .map_or("-".to_string(), |f| {
+                        format!("{} ({} bytes)", f.path, f.size)
+                    });
                 println!(
                     "#{} {} timestamp {}\n    task {}\n    steps {}, checkpoint root {}\n    model {}\n    at {}\n    {} artifact files",
                     entry.height,

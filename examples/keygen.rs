@@ -7,6 +7,9 @@
 //! cargo run --release --example keygen -- --source os --map dead.png --mean -0.2
 //! ```
 
+// A command-line program: its output is the point.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::fs::File;
@@ -14,12 +17,16 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
-use blockchain_ann::keys::{ChaoticNet, KeyDerivation, NetConfig, PrivateKey, export_wallet, import_wallet};
+use blockchain_ann::keys::{
+    ChaoticNet, KeyDerivation, NetConfig, PrivateKey, export_wallet, import_wallet,
+};
 use clap::Parser;
 use common::KeySource;
 
 #[derive(Parser, Debug)]
-#[command(about = "Generate a wallet key from an entropy source, export it, draw its percolation map.")]
+#[command(
+    about = "Generate a wallet key from an entropy source, export it, draw its percolation map."
+)]
 struct Args {
     /// Where the private key comes from.
     #[arg(long, value_enum, default_value = "os")]
@@ -58,8 +65,17 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    if let Some(path) = &args.out {
+        ensure!(
+            !path.exists(),
+            "{} exists; not overwriting a wallet file",
+            path.display()
+        );
+    }
     let private_key = match &args.import {
-        Some(path) => import_wallet(path).with_context(|| format!("importing {}", path.display()))?,
+        Some(path) => {
+            import_wallet(path).with_context(|| format!("importing {}", path.display()))?
+        }
         None => {
             let mut source = args.source.open(args.seed.unwrap_or_default())?;
             PrivateKey::generate(source.as_mut())?
@@ -67,15 +83,20 @@ fn run(args: Args) -> Result<()> {
     };
     let keys = KeyDerivation::default().derive(&private_key);
     println!("address:       {}", keys.address());
-    println!("verifying key: {}", hex::encode(keys.verifying_key().as_bytes()));
+    println!(
+        "verifying key: {}",
+        hex::encode(keys.verifying_key().as_bytes())
+    );
 
     if let Some(path) = &args.out {
-        ensure!(!path.exists(), "{} exists; not overwriting a wallet file", path.display());
         export_wallet(&private_key, path)?;
         println!("wallet file:   {}", path.display());
     }
     if let Some(path) = &args.map {
-        let config = NetConfig { mean: args.mean, ..NetConfig::default() };
+        let config = NetConfig {
+            mean: args.mean,
+            ..NetConfig::default()
+        };
         let net = ChaoticNet::new(config, private_key.as_bytes())?;
         let states = net.layer_states(&private_key.bits())?;
         write_map(&states, path)?;
@@ -100,19 +121,32 @@ fn run(args: Args) -> Result<()> {
 fn write_map(states: &[Vec<bool>], path: &Path) -> Result<()> {
     const ROW_HEIGHT: usize = 8;
     let width = states.iter().map(Vec::len).max().unwrap_or(0);
-    ensure!(width > 0 && !states.is_empty(), "the network has no states to draw");
+    ensure!(
+        width > 0 && !states.is_empty(),
+        "the network has no states to draw"
+    );
     let height = states.len() * ROW_HEIGHT;
     let mut pixels = Vec::with_capacity(width * height);
     for layer in states {
         let row: Vec<u8> = (0..width)
-            .map(|u| if layer.get(u).copied().unwrap_or(false) { 255 } else { 0 })
+            .map(|u| {
+                if layer.get(u).copied().unwrap_or(false) {
+                    255
+                } else {
+                    0
+                }
+            })
             .collect();
         for _ in 0..ROW_HEIGHT {
             pixels.extend_from_slice(&row);
         }
     }
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut encoder = png::Encoder::new(BufWriter::new(file), u32::try_from(width)?, u32::try_from(height)?);
+    let mut encoder = png::Encoder::new(
+        BufWriter::new(file),
+        u32::try_from(width)?,
+        u32::try_from(height)?,
+    );
     encoder.set_color(png::ColorType::Grayscale);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.write_header()?.write_image_data(&pixels)?;

@@ -6,6 +6,9 @@
 //! cargo run --release --example mine -- --store chain-data --blocks 1 --backend wgpu
 //! ```
 
+// A command-line program: its output is the point.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::path::PathBuf;
@@ -53,7 +56,8 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let private_key = if args.wallet.exists() {
-        import_wallet(&args.wallet).with_context(|| format!("importing {}", args.wallet.display()))?
+        import_wallet(&args.wallet)
+            .with_context(|| format!("importing {}", args.wallet.display()))?
     } else {
         let key = PrivateKey::generate(&mut OsEntropy)?;
         export_wallet(&key, &args.wallet)?;
@@ -64,8 +68,10 @@ fn run(args: Args) -> Result<()> {
 
     let (data, task) = common::load_task(&args.data)?;
     let params = common::devnet_params(common::target(args.target_bp)?);
-    let store = Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
-    let mut chain = Chain::open(params, store).context("resuming the chain (was it made with another --target-bp?)")?;
+    let store =
+        Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
+    let mut chain = Chain::open(params, store)
+        .context("resuming the chain (was it made with another --target-bp?)")?;
     tracing::info!(height = chain.height(), tip = %chain.tip(), "resumed");
     let verifier = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir())?;
 
@@ -90,6 +96,10 @@ fn run(args: Args) -> Result<()> {
             audit.audited_segments,
         );
     }
-    println!("height {}, miner balance {}", chain.height(), miner.balance(&chain));
+    println!(
+        "height {}, miner balance {}",
+        chain.height(),
+        miner.balance(&chain)
+    );
     Ok(())
 }

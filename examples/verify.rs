@@ -6,6 +6,9 @@
 //! cargo run --release --example verify -- --store chain-data
 //! ```
 
+// A command-line program: its output is the point.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use std::path::PathBuf;
@@ -40,10 +43,15 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
-    anyhow::ensure!(args.store.is_dir(), "{} is not a store directory", args.store.display());
+    anyhow::ensure!(
+        args.store.is_dir(),
+        "{} is not a store directory",
+        args.store.display()
+    );
     let (data, task) = common::load_task(&args.data)?;
     let params = common::devnet_params(common::target(args.target_bp)?);
-    let store = Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
+    let store =
+        Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
     let chain = Chain::open(params.clone(), store)?;
     let blocks = common::best_chain_blocks(&chain);
     let verifier = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir())?;

@@ -13,7 +13,7 @@ use blockchain_ann::store::{ArtifactRole, Store};
 use common::{KeySource, RecordingVerifier};
 
 fn coins(n: u64) -> Amount {
-    Amount::from_coins(n).unwrap()
+    Amount::from_coins(n).expect("a small whole number of coins is a valid amount")
 }
 
 #[test]
@@ -32,7 +32,10 @@ fn original_scenario_with_real_keys_mining_store_and_audit() {
     let now = common::now().unwrap();
     let genesis = wallets
         .iter()
-        .map(|w| TxOut { amount: coins(10), address: w.address() })
+        .map(|w| TxOut {
+            amount: coins(10),
+            address: w.address(),
+        })
         .collect();
     let params = ChainParams::new(genesis, now - 600, common::target(9000).unwrap());
     let dir = tempfile::tempdir().unwrap();
@@ -41,21 +44,38 @@ fn original_scenario_with_real_keys_mining_store_and_audit() {
     let mut mempool = Mempool::new();
     for (from, to, amount) in [(0, 2, 3), (2, 3, 2), (4, 3, 1), (5, 4, 10)] {
         let tx = wallets[from]
-            .pay(&chain, Some(&mempool), wallets[to].address(), coins(amount), Amount::ZERO)
+            .pay(
+                &chain,
+                Some(&mempool),
+                wallets[to].address(),
+                coins(amount),
+                Amount::ZERO,
+            )
             .unwrap();
         mempool.add(tx, &chain).unwrap();
     }
     assert_eq!(mempool.len(), 4, "all four payments are valid");
 
     let template = chain.block_template(&mempool, miner.address(), now);
-    assert_eq!(template.transactions.len(), 5, "coinbase and the four payments");
+    assert_eq!(
+        template.transactions.len(),
+        5,
+        "coinbase and the four payments"
+    );
     let (block, mined) =
         common::mine_block(&chain, &data, &task, Backend::REFERENCE, template).unwrap();
-    assert!(mined.accuracy_bp >= 9000, "mined to {} bp", mined.accuracy_bp);
+    assert!(
+        mined.accuracy_bp >= 9000,
+        "mined to {} bp",
+        mined.accuracy_bp
+    );
     let verifier = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir()).unwrap();
     chain.submit_block(block, now, &verifier).unwrap();
     let audit = verifier.take_last().expect("the proof was audited");
-    assert_eq!(audit.accuracy_bp, mined.accuracy_bp, "the verifier measures what the miner did");
+    assert_eq!(
+        audit.accuracy_bp, mined.accuracy_bp,
+        "the verifier measures what the miner did"
+    );
     assert!(!audit.audited_segments.is_empty());
 
     let expected = [7, 10, 11, 13, 19, 0, 10, 10, 10, 10];
@@ -63,14 +83,24 @@ fn original_scenario_with_real_keys_mining_store_and_audit() {
         assert_eq!(wallet.balance(&chain), coins(coins_expected));
     }
     assert_eq!(miner.balance(&chain), params.subsidy(1));
-    let supply = u128::from(coins(100).checked_add(params.subsidy(1)).unwrap().to_base_units());
+    let supply = u128::from(
+        coins(100)
+            .checked_add(params.subsidy(1))
+            .unwrap()
+            .to_base_units(),
+    );
     assert_eq!(chain.total_supply(), supply);
 
     // The side chain recorded the block's artifacts, and they are on disk with their sizes.
     let side_chain = chain.store().side_chain().unwrap();
-    let record = side_chain[1].artifacts.clone().expect("block 1's artifacts");
+    let record = side_chain[1]
+        .artifacts
+        .clone()
+        .expect("block 1's artifacts");
     assert_eq!(record.model_hash, mined.header.training.model_hash);
-    assert!(record.file(ArtifactRole::Model).is_some() && record.file(ArtifactRole::Trace).is_some());
+    assert!(
+        record.file(ArtifactRole::Model).is_some() && record.file(ArtifactRole::Trace).is_some()
+    );
     for file in &record.files {
         chain.store().check_artifact_file(file).unwrap();
     }
@@ -83,9 +113,13 @@ fn original_scenario_with_real_keys_mining_store_and_audit() {
     assert_eq!(wallets[4].balance(&chain), coins(19));
     let blocks = common::best_chain_blocks(&chain);
     let fresh = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir()).unwrap();
-    let report = common::verify_from_genesis(&params, &blocks, &fresh, common::now().unwrap()).unwrap();
+    let report =
+        common::verify_from_genesis(&params, &blocks, &fresh, common::now().unwrap()).unwrap();
     assert_eq!(report.len(), 2);
-    assert_eq!(report[1].audit.as_ref().map(|a| a.accuracy_bp), Some(mined.accuracy_bp));
+    assert_eq!(
+        report[1].audit.as_ref().map(|a| a.accuracy_bp),
+        Some(mined.accuracy_bp)
+    );
 
     // Re-validation under other parameters (another genesis) is refused.
     let other = ChainParams::new(Vec::new(), now - 600, common::target(9000).unwrap());

@@ -15,8 +15,8 @@ use blockchain_ann::ledger::{
     ImportOutcome, MemoryChainStore, ProofVerifier,
 };
 use blockchain_ann::mining::{
-    ArtifactStore, Backend, MinedBlock, Miner, Mnist, ProofError, Task, TrainingVerifier,
-    Verified, WeightsHash,
+    ArtifactStore, Backend, MinedBlock, Miner, Mnist, ProofError, Task, TrainingVerifier, Verified,
+    WeightsHash,
 };
 use blockchain_ann::store::{ArtifactRole, Store};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,6 +34,7 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .try_init();
 }

@@ -35,11 +35,7 @@ struct Args {
 }
 
 fn main() {
-    common::init_logging();
-    if let Err(error) = run(Args::parse()) {
-        eprintln!("error: {error:#}");
-        std::process::exit(1);
-    }
+    common::main_with::<Args>(run);
 }
 
 /// Prints the outcome of one forgery; an accepted forgery is an error.

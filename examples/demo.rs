@@ -50,11 +50,7 @@ struct Args {
 }
 
 fn main() {
-    common::init_logging();
-    if let Err(error) = run(Args::parse()) {
-        eprintln!("error: {error:#}");
-        std::process::exit(1);
-    }
+    common::main_with::<Args>(run);
 }
 
 fn run(args: Args) -> Result<()> {

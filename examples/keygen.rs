@@ -57,11 +57,7 @@ fn parse_seed(text: &str) -> Result<[u8; 32], String> {
 }
 
 fn main() {
-    common::init_logging();
-    if let Err(error) = run(Args::parse()) {
-        eprintln!("error: {error:#}");
-        std::process::exit(1);
-    }
+    common::main_with::<Args>(run);
 }
 
 fn run(args: Args) -> Result<()> {

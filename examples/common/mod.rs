@@ -3,6 +3,7 @@
 //!
 //! Each example compiles this module on its own and uses part of it.
 #![allow(dead_code)]
+#![allow(clippy::print_stderr)] // `main_with` reports the error of a command-line program.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,16 @@ pub fn init_logging() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .try_init();
+}
+
+/// The body of every example's `main`: logging, argument parsing, and an error shown as one
+/// clear message with a non-zero exit status.
+pub fn main_with<A: clap::Parser>(run: fn(A) -> Result<()>) {
+    init_logging();
+    if let Err(error) = run(A::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
 }
 
 /// Seconds since the Unix epoch.

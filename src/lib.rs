@@ -10,6 +10,23 @@
 //! | [`keys`] | `ann-keys` | quantum entropy sources, health tests, chaotic neural-network key derivation |
 //! | [`mining`] | `ann-mining` | proof-of-training mining and verification on burn |
 //! | [`store`] | `ann-store` | the persistent chain on redb |
+//!
+//! The examples compose them (`cargo run --release --example demo` runs the original demo);
+//! in short, a key from the simulated qubit becomes a wallet funded in genesis:
+//!
+//! ```
+//! use blockchain_ann::keys::{Conditioned, PrivateKey, SimulatedQubit, derive_keys};
+//! use blockchain_ann::ledger::{AccuracyTarget, Amount, Chain, ChainParams, TxOut, Wallet};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut qubit = Conditioned::new(SimulatedQubit::new([1; 32], SimulatedQubit::TYPICAL_P_ONE))?;
+//! let wallet = Wallet::new(derive_keys(&PrivateKey::generate(&mut qubit)?).into_signing_key());
+//! let genesis = vec![TxOut { amount: Amount::from_coins(10)?, address: wallet.address() }];
+//! let chain = Chain::new(ChainParams::new(genesis, 1_767_225_600, AccuracyTarget::from_basis_points(9000)?))?;
+//! assert_eq!(wallet.balance(&chain), Amount::from_coins(10)?);
+//! # Ok(())
+//! # }
+//! ```
 
 pub use ann_keys as keys;
 pub use ann_ledger as ledger;

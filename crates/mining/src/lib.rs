@@ -9,15 +9,18 @@
 //! header (Fiat-Shamir), bit for bit, on the reference CPU backend (burn-flex).
 //! `docs/proof-of-training.md` states the construction and its security argument.
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use ann_ledger::{AccuracyTarget, BlockHash, BlockHeader, MerkleRoot, ProofVerifier};
 //! use ann_mining::{ArtifactStore, Miner, Mnist, Task, TrainingVerifier};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let data = Arc::new(Mnist::load("data/mnist")?);
+//! # let data_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist");
+//! # let artifacts = tempfile::tempdir()?;
+//! // The MNIST files (shipped in the repository's data/mnist) and a directory for artifacts.
+//! let data = Arc::new(Mnist::load(data_dir)?);
 //! let task = Task::mnist(data.hash());
-//! let store = ArtifactStore::open("artifacts")?;
+//! let store = ArtifactStore::open(artifacts.path())?;
 //! let template = BlockHeader {
 //!     version: 1,
 //!     height: 1,
@@ -28,11 +31,11 @@
 //!     training: Default::default(),
 //! };
 //! let miner = Miner::new(task.clone(), Arc::clone(&data), store.clone())?;
-//! let mined = miner.mine(&template, |p| {
-//!     if let Some(acc) = p.accuracy_bp {
-//!         eprintln!("step {}: loss {:.3}, accuracy {} bp", p.step, p.loss, acc);
-//!     }
-//! })?;
+//! let mut evaluations = Vec::new();
+//! let mined = miner.mine(&template, |p| evaluations.extend(p.accuracy_bp))?;
+//! assert!(mined.accuracy_bp >= 9000 && evaluations.last() == Some(&mined.accuracy_bp));
+//!
+//! // Any node re-checks the proof: W0 from the seed, accuracy, audited replay.
 //! let verifier = TrainingVerifier::new(task, data, store)?;
 //! verifier.verify_proof(&mined.header)?;
 //! # Ok(())

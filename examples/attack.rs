@@ -11,8 +11,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result, bail};
 use blockchain_ann::ledger::{
     Amount, Chain, ChainParams, Mempool, Transaction, TxOut, Wallet, merkle_root,
@@ -26,12 +24,8 @@ use ed25519_dalek::SigningKey;
 #[derive(Parser, Debug)]
 #[command(about = "Try forgeries against a freshly mined chain and show each rejection.")]
 struct Args {
-    /// Difficulty, in basis points.
-    #[arg(long, default_value_t = 9000)]
-    target_bp: u16,
-    /// MNIST directory.
-    #[arg(long, default_value_os_t = common::default_data_dir())]
-    data: PathBuf,
+    #[command(flatten)]
+    task: common::TaskArgs,
 }
 
 fn main() {
@@ -50,7 +44,7 @@ fn expect_rejected<T, E: std::fmt::Display>(name: &str, outcome: Result<T, E>) -
 }
 
 fn run(args: Args) -> Result<()> {
-    let (data, task) = common::load_task(&args.data)?;
+    let (data, task) = common::load_task(&args.task.data)?;
     let alice = Wallet::new(SigningKey::from_bytes(&[0xA1; 32]));
     let bob = Wallet::new(SigningKey::from_bytes(&[0xB0; 32]));
     let mallory = Wallet::new(SigningKey::from_bytes(&[0x3A; 32]));
@@ -62,7 +56,7 @@ fn run(args: Args) -> Result<()> {
             address: alice.address(),
         }],
         now.saturating_sub(600),
-        common::target(args.target_bp)?,
+        common::target(args.task.target_bp)?,
     );
     let dir = tempfile::tempdir()?;
     let mut chain = Chain::open(params, Store::open(dir.path())?)?;

@@ -38,15 +38,11 @@ struct Args {
     /// Store directory (default: a fresh temporary directory, removed at the end).
     #[arg(long)]
     store: Option<PathBuf>,
-    /// Difficulty: the minimum test accuracy, in basis points (9000 = 90 %).
-    #[arg(long, default_value_t = 9000)]
-    target_bp: u16,
+    #[command(flatten)]
+    task: common::TaskArgs,
     /// Backend that trains (flex, ndarray, wgpu); verification always replays on flex.
     #[arg(long, default_value = "flex")]
     backend: Backend,
-    /// MNIST directory.
-    #[arg(long, default_value_os_t = common::default_data_dir())]
-    data: PathBuf,
 }
 
 fn main() {
@@ -55,8 +51,8 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let source = args.source.unwrap_or_else(KeySource::from_environment);
-    let target = common::target(args.target_bp)?;
-    let (data, task) = common::load_task(&args.data)?;
+    let target = common::target(args.task.target_bp)?;
+    let (data, task) = common::load_task(&args.task.data)?;
 
     println!("--- Wallets (keys from the {source:?} source) ---");
     let derivation = KeyDerivation::new(NetConfig::default())?;

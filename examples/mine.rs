@@ -38,12 +38,8 @@ struct Args {
     /// are stored.
     #[arg(long, default_value = "flex")]
     backend: Backend,
-    /// Difficulty of the devnet, in basis points (a store keeps the target it was made with).
-    #[arg(long, default_value_t = 9000)]
-    target_bp: u16,
-    /// MNIST directory.
-    #[arg(long, default_value_os_t = common::default_data_dir())]
-    data: PathBuf,
+    #[command(flatten)]
+    task: common::TaskArgs,
 }
 
 fn main() {
@@ -62,8 +58,8 @@ fn run(args: Args) -> Result<()> {
     };
     let miner = Wallet::new(derive_keys(&private_key).into_signing_key());
 
-    let (data, task) = common::load_task(&args.data)?;
-    let params = common::devnet_params(common::target(args.target_bp)?);
+    let (data, task) = common::load_task(&args.task.data)?;
+    let params = common::devnet_params(common::target(args.task.target_bp)?);
     let store =
         Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
     let mut chain = Chain::open(params, store)

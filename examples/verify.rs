@@ -26,12 +26,8 @@ struct Args {
     /// Store directory written by the `mine` example.
     #[arg(long)]
     store: PathBuf,
-    /// Difficulty the store was made with, in basis points.
-    #[arg(long, default_value_t = 9000)]
-    target_bp: u16,
-    /// MNIST directory.
-    #[arg(long, default_value_os_t = common::default_data_dir())]
-    data: PathBuf,
+    #[command(flatten)]
+    task: common::TaskArgs,
 }
 
 fn main() {
@@ -44,8 +40,8 @@ fn run(args: Args) -> Result<()> {
         "{} is not a store directory",
         args.store.display()
     );
-    let (data, task) = common::load_task(&args.data)?;
-    let params = common::devnet_params(common::target(args.target_bp)?);
+    let (data, task) = common::load_task(&args.task.data)?;
+    let params = common::devnet_params(common::target(args.task.target_bp)?);
     let store =
         Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
     let chain = Chain::open(params.clone(), store)?;

@@ -22,6 +22,18 @@ use blockchain_ann::mining::{
 use blockchain_ann::store::{ArtifactRole, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// The command-line arguments that pick the task and the difficulty.
+#[derive(clap::Args, Debug)]
+pub struct TaskArgs {
+    /// Difficulty: the minimum test accuracy in basis points (9000 = 90 %). A store keeps the
+    /// difficulty it was made with.
+    #[arg(long, default_value_t = 9000)]
+    pub target_bp: u16,
+    /// MNIST directory.
+    #[arg(long, default_value_os_t = default_data_dir())]
+    pub data: PathBuf,
+}
+
 /// The MNIST files shipped with the repository.
 pub fn default_data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")

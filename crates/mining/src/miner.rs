@@ -34,14 +34,6 @@ pub enum MiningError {
     /// The task's constants are unusable.
     #[error("invalid task: {0}")]
     Task(#[from] TaskError),
-    /// The data set is not the one the task names.
-    #[error("the data set hashes to {found}, the task requires {expected}")]
-    WrongDataset {
-        /// The task's dataset hash.
-        expected: String,
-        /// The loaded data's hash.
-        found: String,
-    },
     /// The template already carries a training commitment.
     #[error("the header template must have a zeroed training commitment")]
     TemplateNotEmpty,
@@ -91,7 +83,7 @@ impl Miner {
     /// A miner for `task` on `data`, writing artifacts to `store`, on the reference backend.
     ///
     /// # Errors
-    /// [`MiningError::Task`] or [`MiningError::WrongDataset`].
+    /// [`MiningError::Task`] (an invalid task, or `data` is not its data set).
     #[cfg(feature = "flex")]
     pub fn new(task: Task, data: Arc<Mnist>, store: ArtifactStore) -> Result<Self, MiningError> {
         Self::with_backend(task, data, store, Backend::REFERENCE)
@@ -100,20 +92,14 @@ impl Miner {
     /// A miner on a chosen backend.
     ///
     /// # Errors
-    /// [`MiningError::Task`] or [`MiningError::WrongDataset`].
+    /// [`MiningError::Task`] (an invalid task, or `data` is not its data set).
     pub fn with_backend(
         task: Task,
         data: Arc<Mnist>,
         store: ArtifactStore,
         backend: Backend,
     ) -> Result<Self, MiningError> {
-        task.validate()?;
-        if data.hash() != task.dataset {
-            return Err(MiningError::WrongDataset {
-                expected: task.dataset.to_string(),
-                found: data.hash().to_string(),
-            });
-        }
+        task.check_with_data(&data)?;
         Ok(Self {
             task,
             data,

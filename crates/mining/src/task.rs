@@ -59,6 +59,14 @@ pub enum TaskError {
     /// No audited segment.
     #[error("at least one segment must be audited")]
     AuditSegments,
+    /// The data set is not the one the task names.
+    #[error("the data set hashes to {found}, the task requires {expected}")]
+    WrongDataset {
+        /// The task's dataset hash.
+        expected: String,
+        /// The loaded data's hash.
+        found: String,
+    },
     /// The step cap is below one evaluation interval.
     #[error("the step cap {max_steps} is below one evaluation interval ({eval})")]
     MaxSteps {
@@ -105,6 +113,22 @@ impl Task {
             audit_segments: 4,
             max_steps: 20_000,
         }
+    }
+
+    /// Checks that the constants describe a trainable, verifiable task and that `data` is the
+    /// data set the task names: what a miner or a verifier must know before it starts.
+    ///
+    /// # Errors
+    /// The first [`TaskError`] found.
+    pub fn check_with_data(&self, data: &crate::dataset::Mnist) -> Result<(), TaskError> {
+        self.validate()?;
+        if data.hash() != self.dataset {
+            return Err(TaskError::WrongDataset {
+                expected: self.dataset.to_string(),
+                found: data.hash().to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// Checks that the constants describe a trainable, verifiable task.

@@ -114,14 +114,6 @@ pub enum VerifierSetupError {
     /// The task is unusable.
     #[error("invalid task: {0}")]
     Task(#[from] TaskError),
-    /// The data set is not the one the task names.
-    #[error("the data set hashes to {found}, the task requires {expected}")]
-    WrongDataset {
-        /// The task's dataset hash.
-        expected: String,
-        /// The loaded data's hash.
-        found: String,
-    },
 }
 
 /// What a successful verification measured.
@@ -217,13 +209,7 @@ impl TrainingVerifier {
         store: ArtifactStore,
         backend: Backend,
     ) -> Result<Self, VerifierSetupError> {
-        task.validate()?;
-        if data.hash() != task.dataset {
-            return Err(VerifierSetupError::WrongDataset {
-                expected: task.dataset.to_string(),
-                found: data.hash().to_string(),
-            });
-        }
+        task.check_with_data(&data)?;
         let evaluator = Evaluator::new(data.test(), &backend.device());
         Ok(Self {
             task_id: task.id(),

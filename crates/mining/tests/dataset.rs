@@ -153,3 +153,23 @@ fn missing_or_non_gzip_file_is_an_io_error() {
     let err = Mnist::load(dir.path()).unwrap_err();
     assert!(matches!(err, DatasetError::Io { .. }), "{err}");
 }
+
+#[test]
+fn a_task_for_other_data_is_refused_by_miner_and_verifier() {
+    use std::sync::Arc;
+    let data = Arc::new(
+        Mnist::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")).unwrap(),
+    );
+    let mut task = ann_mining::Task::mnist(data.hash());
+    task.dataset.0[0] ^= 1;
+    let store = ann_mining::ArtifactStore::open(tempfile::tempdir().unwrap().path()).unwrap();
+    let wrong = |e: &ann_mining::TaskError| matches!(e, ann_mining::TaskError::WrongDataset { .. });
+    match ann_mining::Miner::new(task.clone(), Arc::clone(&data), store.clone()) {
+        Err(ann_mining::MiningError::Task(e)) => assert!(wrong(&e), "{e}"),
+        other => panic!("expected a wrong-dataset error, got {other:?}"),
+    }
+    match ann_mining::TrainingVerifier::new(task, data, store) {
+        Err(ann_mining::VerifierSetupError::Task(e)) => assert!(wrong(&e), "{e}"),
+        other => panic!("expected a wrong-dataset error, got {other:?}"),
+    }
+}

@@ -10,6 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Training allocates and frees megabyte-sized tensors every step; glibc's malloc hands those
+/// back to the kernel each time, and the page faults then cost as much as the arithmetic.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use blockchain_ann::ledger::{AccuracyTarget, BlockHash, BlockHeader, MerkleRoot, ProofVerifier};
 use blockchain_ann::mining::trace::chain_key;
 use blockchain_ann::mining::training::{Evaluator, Trainer};

@@ -22,6 +22,11 @@ use blockchain_ann::mining::{
 use blockchain_ann::store::{ArtifactRole, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// Training allocates and frees megabyte-sized tensors every step; glibc's malloc hands those
+/// back to the kernel each time, and the page faults then cost as much as the arithmetic.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The command-line arguments that pick the task and the difficulty.
 #[derive(clap::Args, Debug)]
 pub struct TaskArgs {

@@ -8,6 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Training allocates and frees megabyte-sized tensors every step; glibc's malloc hands those
+/// back to the kernel each time, and the page faults then cost as much as the arithmetic.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use ann_ledger::{AccuracyTarget, BlockHash, BlockHeader, MerkleRoot};
 use ann_mining::trace::chain_key;
 use ann_mining::training::{Evaluator, Trainer};

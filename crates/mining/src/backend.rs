@@ -55,7 +55,7 @@ impl Backend {
         }
     }
 
-    /// A burn device of this backend (without autodiff; trainers add it).
+    /// A burn device of this backend.
     pub fn device(self) -> Device {
         match self {
             #[cfg(feature = "flex")]

@@ -62,6 +62,6 @@ pub use backend::{Backend, UnknownBackend};
 pub use dataset::{DatasetError, DatasetHash, Mnist};
 pub use miner::{MinedBlock, Miner, MiningError, Progress};
 pub use model::{Mlp, Weights, WeightsHash};
-pub use task::{Task, TaskError};
+pub use task::{StepFloor, Task, TaskError};
 pub use trace::{Trace, checkpoint_root};
 pub use verifier::{ProofError, TrainingVerifier, Verified, VerifierSetupError};

@@ -143,6 +143,7 @@ impl Miner {
         let target_bp = template.target.basis_points();
         let k = u64::from(self.task.checkpoint_interval);
         let eval_every = u64::from(self.task.eval_interval);
+        let min_steps = self.task.min_steps(target_bp);
 
         let mut trainer = Trainer::new(&self.task, Arc::clone(&self.data), &device);
         let evaluator = Evaluator::new(self.data.test(), &device);
@@ -162,7 +163,8 @@ impl Miner {
             checkpoints.push(hash);
             key = chain_key(&key, &hash);
 
-            let accuracy_bp = if steps.is_multiple_of(eval_every) {
+            // Below the step floor a block is invalid whatever its accuracy: no evaluation.
+            let accuracy_bp = if steps.is_multiple_of(eval_every) && steps >= min_steps {
                 Some(evaluator.accuracy(&model)?)
             } else {
                 None

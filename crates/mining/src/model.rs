@@ -197,31 +197,50 @@ impl Mlp {
     /// Builds the model on `device` from host-side weights, the only way this crate creates a
     /// model (never from a backend's RNG).
     pub fn from_weights(weights: &Weights, device: &Device) -> Self {
-        let linear = |w: &[f32], b: &[f32], inputs: usize, outputs: usize| Linear {
-            weight: Param::from_tensor(Tensor::from_data(
-                TensorData::new(w.to_vec(), [inputs, outputs]),
-                device,
-            )),
-            bias: Some(Param::from_tensor(Tensor::from_data(
-                TensorData::new(b.to_vec(), [outputs]),
-                device,
-            ))),
+        fn tensor<const D: usize>(values: &[f32], shape: [usize; D], device: &Device) -> Tensor<D> {
+            Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+        }
+        Self::from_parameters(
+            tensor(&weights.hidden_weight, [IMAGE_PIXELS, HIDDEN], device),
+            tensor(&weights.hidden_bias, [HIDDEN], device),
+            tensor(&weights.output_weight, [HIDDEN, CLASSES], device),
+            tensor(&weights.output_bias, [CLASSES], device),
+        )
+    }
+
+    /// Builds the model from its four parameter tensors (shapes `[784, 512]`, `[512]`,
+    /// `[512, 10]`, `[10]`).
+    pub fn from_parameters(
+        hidden_weight: Tensor<2>,
+        hidden_bias: Tensor<1>,
+        output_weight: Tensor<2>,
+        output_bias: Tensor<1>,
+    ) -> Self {
+        let linear = |weight, bias| Linear {
+            weight: Param::from_tensor(weight),
+            bias: Some(Param::from_tensor(bias)),
         };
         Self {
-            hidden: linear(
-                &weights.hidden_weight,
-                &weights.hidden_bias,
-                IMAGE_PIXELS,
-                HIDDEN,
-            ),
+            hidden: linear(hidden_weight, hidden_bias),
             activation: Relu::new(),
-            output: linear(
-                &weights.output_weight,
-                &weights.output_bias,
-                HIDDEN,
-                CLASSES,
-            ),
+            output: linear(output_weight, output_bias),
         }
+    }
+
+    /// Takes the model apart into its four parameter tensors, in the order of
+    /// [`Mlp::from_parameters`], without copying them.
+    pub fn into_parameters(self) -> (Tensor<2>, Tensor<1>, Tensor<2>, Tensor<1>) {
+        let device = self.hidden.weight.device();
+        let split = |linear: Linear, outputs: usize| {
+            let bias = match linear.bias {
+                Some(bias) => bias.into_value(),
+                None => Tensor::zeros([outputs], &device),
+            };
+            (linear.weight.into_value(), bias)
+        };
+        let (hidden_weight, hidden_bias) = split(self.hidden, HIDDEN);
+        let (output_weight, output_bias) = split(self.output, CLASSES);
+        (hidden_weight, hidden_bias, output_weight, output_bias)
     }
 
     /// Logits for a batch of preprocessed images `[batch, 784]`.

@@ -22,7 +22,14 @@ pub const ARCHITECTURE: &str = "mlp 784-512-10, relu, linear weights [in,out], \
     init uniform +-1/sqrt(fan_in) from chacha20, loss mean softmax cross-entropy";
 /// The optimizer, fixed in code and named in the task id. Plain SGD keeps no state besides
 /// the weights, so a checkpoint alone is enough to replay a segment exactly.
-pub const OPTIMIZER: &str = "sgd w <- w - lr * grad, no momentum, no weight decay";
+///
+/// The step's arithmetic is spelled out in the string (and implemented by
+/// [`Trainer`](crate::training::Trainer)): with `s = lr / batch` in `f32`,
+/// `G = (softmax(Z) - Y) * s`, `W2 -= H^T G`, `b2 -= colsum(G)`, `D = (G W2^T) * [H > 0]` (old
+/// `W2`), `W1 -= X^T D`, `b1 -= colsum(D)`.
+pub const OPTIMIZER: &str = "sgd on mean softmax cross-entropy, no momentum, no weight decay; \
+    step v2: s = lr/batch (f32); G = (softmax(Z) - Y) * s; W2 -= H^T G; b2 -= colsum(G); \
+    D = (G W2old^T) * [H > 0]; W1 -= X^T D; b1 -= colsum(D)";
 /// The data order, fixed in code and named in the task id.
 pub const DATA_ORDER: &str = "segment j draws k*batch distinct training samples by partial \
     fisher-yates from chacha20 keyed by the chain of checkpoint hashes c_0..c_j";
@@ -67,6 +74,14 @@ pub enum TaskError {
         /// The loaded data's hash.
         found: String,
     },
+    /// The step floors are not a well-formed table.
+    #[error("step floor {index}: {reason}")]
+    StepFloor {
+        /// Position of the offending floor.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The step cap is below one evaluation interval.
     #[error("the step cap {max_steps} is below one evaluation interval ({eval})")]
     MaxSteps {
@@ -76,6 +91,51 @@ pub enum TaskError {
         eval: u32,
     },
 }
+
+/// A consensus lower bound on the length of training: a block whose target is at least
+/// `target_bp` must train at least `min_steps` steps.
+///
+/// Without it a short trace could end in a model trained elsewhere (the splice attack of
+/// `docs/proof-of-training.md`, section 5); with it every trace is about as long as honest
+/// training, so whatever a forger does not train shows up as faked segments, which the audit
+/// catches with probability `1 - (1-f)^s`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepFloor {
+    /// The smallest target (basis points) the floor applies to.
+    pub target_bp: u16,
+    /// Steps a block at such a target trains at least.
+    pub min_steps: u64,
+}
+
+/// The chain's step floors: the 10th percentile of the steps that honest training needed to
+/// reach each target over 40 block seeds (measured by `crates/mining/examples/steps_to_target.rs`;
+/// table in `docs/proof-of-training.md`). Above 97.5 % the last floor applies.
+pub const MNIST_STEP_FLOORS: &[StepFloor] = &[
+    StepFloor {
+        target_bp: 9000,
+        min_steps: 100,
+    },
+    StepFloor {
+        target_bp: 9400,
+        min_steps: 200,
+    },
+    StepFloor {
+        target_bp: 9500,
+        min_steps: 300,
+    },
+    StepFloor {
+        target_bp: 9600,
+        min_steps: 500,
+    },
+    StepFloor {
+        target_bp: 9700,
+        min_steps: 850,
+    },
+    StepFloor {
+        target_bp: 9750,
+        min_steps: 1450,
+    },
+];
 
 /// The consensus constants of proof of training.
 ///
@@ -99,6 +159,8 @@ pub struct Task {
     /// Upper bound on a block's step count, so a hostile header cannot make the verifier
     /// allocate or read an unbounded trace.
     pub max_steps: u64,
+    /// Minimum step counts per target, ascending in target (see [`StepFloor`]).
+    pub step_floors: Vec<StepFloor>,
 }
 
 impl Task {
@@ -112,6 +174,7 @@ impl Task {
             eval_interval: 50,
             audit_segments: 4,
             max_steps: 20_000,
+            step_floors: MNIST_STEP_FLOORS.to_vec(),
         }
     }
 
@@ -164,11 +227,48 @@ impl Task {
                 eval: self.eval_interval,
             });
         }
+        self.validate_step_floors()
+    }
+
+    fn validate_step_floors(&self) -> Result<(), TaskError> {
+        let eval = u64::from(self.eval_interval);
+        let mut previous: Option<StepFloor> = None;
+        for (index, floor) in self.step_floors.iter().enumerate() {
+            let reason = if floor.target_bp > AccuracyTarget::MAX_BASIS_POINTS {
+                Some("the target is above 100 %")
+            } else if !floor.min_steps.is_multiple_of(eval) {
+                Some("the minimum is not a multiple of the evaluation interval")
+            } else if floor.min_steps > self.max_steps {
+                Some("the minimum is above the step cap")
+            } else if previous.is_some_and(|p| p.target_bp >= floor.target_bp) {
+                Some("targets must ascend strictly")
+            } else if previous.is_some_and(|p| p.min_steps > floor.min_steps) {
+                Some("a higher target must not need fewer steps")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(TaskError::StepFloor { index, reason });
+            }
+            previous = Some(*floor);
+        }
         Ok(())
     }
 
+    /// The fewest steps a block with target `target_bp` may train: the floor of the highest
+    /// [`StepFloor`] at or below the target, 0 below the first.
+    pub fn min_steps(&self, target_bp: u16) -> u64 {
+        self.step_floors
+            .iter()
+            .filter(|floor| floor.target_bp <= target_bp)
+            .map(|floor| floor.min_steps)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The canonical encoding hashed into the id: the tag, then length-prefixed (u32 LE)
-    /// descriptor strings, then the numbers little-endian (`f32` as its IEEE bits).
+    /// descriptor strings, then the numbers little-endian (`f32` as its IEEE bits), then the
+    /// step floors (`u32` count, then `u16` target and `u64` minimum each).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(TASK_TAG);
@@ -188,6 +288,11 @@ impl Task {
         out.extend_from_slice(&self.eval_interval.to_le_bytes());
         out.extend_from_slice(&self.audit_segments.to_le_bytes());
         out.extend_from_slice(&self.max_steps.to_le_bytes());
+        out.extend_from_slice(&(self.step_floors.len() as u32).to_le_bytes());
+        for floor in &self.step_floors {
+            out.extend_from_slice(&floor.target_bp.to_le_bytes());
+            out.extend_from_slice(&floor.min_steps.to_le_bytes());
+        }
         out
     }
 
@@ -204,5 +309,72 @@ impl Task {
     /// Whether an accuracy in basis points meets a target.
     pub fn meets(accuracy_bp: u16, target: AccuracyTarget) -> bool {
         accuracy_bp >= target.basis_points()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task() -> Task {
+        Task::mnist(DatasetHash([7; 32]))
+    }
+
+    #[test]
+    fn the_chains_task_is_valid() {
+        assert_eq!(task().validate(), Ok(()));
+    }
+
+    #[test]
+    fn min_steps_is_the_floor_of_the_highest_target_at_or_below() {
+        let t = task();
+        assert_eq!(t.min_steps(8999), 0);
+        assert_eq!(t.min_steps(9000), MNIST_STEP_FLOORS[0].min_steps);
+        assert_eq!(t.min_steps(9199), MNIST_STEP_FLOORS[0].min_steps);
+        let last = MNIST_STEP_FLOORS[MNIST_STEP_FLOORS.len() - 1];
+        assert_eq!(t.min_steps(last.target_bp), last.min_steps);
+        assert_eq!(t.min_steps(10_000), last.min_steps);
+        let mut none = t;
+        none.step_floors.clear();
+        assert_eq!(none.min_steps(10_000), 0);
+    }
+
+    #[test]
+    fn malformed_step_floors_are_refused_with_their_index() {
+        let floor = |target_bp, min_steps| StepFloor {
+            target_bp,
+            min_steps,
+        };
+        let cases: [(Vec<StepFloor>, usize, &str); 5] = [
+            (vec![floor(9000, 100), floor(9000, 150)], 1, "ascend"),
+            (vec![floor(9000, 200), floor(9500, 150)], 1, "fewer steps"),
+            (vec![floor(9000, 120)], 0, "multiple"),
+            (vec![floor(9000, 20_050)], 0, "cap"),
+            (vec![floor(10_001, 100)], 0, "100 %"),
+        ];
+        for (floors, index, reason) in cases {
+            let mut t = task();
+            t.step_floors = floors;
+            match t.validate() {
+                Err(TaskError::StepFloor {
+                    index: i,
+                    reason: r,
+                }) => {
+                    assert_eq!(i, index);
+                    assert!(r.contains(reason), "{r}");
+                }
+                other => panic!("expected a step-floor error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn step_floors_enter_the_task_id() {
+        let t = task();
+        let mut other = t.clone();
+        other.step_floors[0].min_steps += 50;
+        assert_ne!(t.id(), other.id());
+        other.step_floors.pop();
+        assert_ne!(t.id(), other.id());
     }
 }

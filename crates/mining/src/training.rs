@@ -7,11 +7,10 @@
 
 use std::sync::Arc;
 
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
+use burn::tensor::activation;
 
-use crate::dataset::{IMAGE_PIXELS, Mnist, Split};
+use crate::dataset::{CLASSES, IMAGE_PIXELS, Mnist, Split};
 use crate::model::{Mlp, TensorReadError, Weights};
 use crate::prng;
 use crate::task::{PIXEL_MEAN, PIXEL_STD, Task};
@@ -42,13 +41,21 @@ pub fn segment_samples(task: &Task, key: &[u8; 32], train_len: usize) -> Vec<u32
 }
 
 /// Runs optimizer steps on one device.
+///
+/// The gradient is written out by hand rather than taken from burn's autodiff: the step is a
+/// consensus rule, so every operation of it is spelled out here (and in
+/// `docs/proof-of-training.md`), and the hand-written form skips the autodiff graph, folds the
+/// learning rate into the smallest tensor and updates the weights in place.
 pub struct Trainer {
     device: Device,
     data: Arc<Mnist>,
     task: Task,
     table: [f32; 256],
-    loss: CrossEntropyLoss,
-    optimizer: burn::optim::ModuleOptimizer,
+    /// `learning_rate / batch_size` in `f32`: the factor that turns `softmax - onehot` into
+    /// the scaled gradient of the mean loss.
+    step_scale: f32,
+    /// Whether the device computes on the caller's rayon pool (flex).
+    in_rayon_pool: bool,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -59,22 +66,38 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
+/// Whether `device` runs its kernels on the calling thread's rayon pool.
+fn computes_on_rayon(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    if *device == Device::flex() {
+        return true;
+    }
+    let _ = device;
+    false
+}
+
+/// The four parameter tensors of [`Mlp`] while a segment trains them.
+struct Parameters {
+    hidden_weight: Tensor<2>,
+    hidden_bias: Tensor<1>,
+    output_weight: Tensor<2>,
+    output_bias: Tensor<1>,
+}
+
 impl Trainer {
-    /// A trainer for `task` on `device` (autodiff is enabled on it here).
+    /// A trainer for `task` on `device`.
     pub fn new(task: &Task, data: Arc<Mnist>, device: &Device) -> Self {
-        let device = device.clone().autodiff();
         Self {
-            loss: CrossEntropyLossConfig::new().init(&device),
-            device,
+            device: device.clone(),
             data,
             task: task.clone(),
             table: preprocessing_table(),
-            // Plain SGD: the optimizer has no state a checkpoint would have to carry.
-            optimizer: SgdConfig::new().init(),
+            step_scale: task.learning_rate / task.batch_size as f32,
+            in_rayon_pool: computes_on_rayon(device),
         }
     }
 
-    /// The device (with autodiff) the trainer runs on.
+    /// The device the trainer runs on.
     pub fn device(&self) -> &Device {
         &self.device
     }
@@ -85,23 +108,42 @@ impl Trainer {
     }
 
     /// Trains one segment: `k` steps on the samples selected by `key`. Returns the model and
-    /// the loss of the segment's last step (read back only once per segment, so a GPU is not
-    /// forced to synchronise every step).
+    /// the mean loss of the segment's last step, measured before that step's update (read back
+    /// only once per segment, so a GPU is not forced to synchronise every step).
     ///
     /// # Errors
     /// [`TensorReadError`] if the loss cannot be read back.
     pub fn train_segment(
         &mut self,
-        mut model: Mlp,
+        model: Mlp,
+        key: &[u8; 32],
+    ) -> Result<(Mlp, f32), TensorReadError> {
+        if self.in_rayon_pool {
+            // Run the whole segment on a worker of the current rayon pool: flex's matrix
+            // products then fork from a worker instead of waking the pool and blocking the
+            // caller twice a step (on two cores that hand-off cost a fifth of the step).
+            rayon::scope(|_| self.train_segment_here(model, key))
+        } else {
+            // Not for GPU backends: with burn 0.22.1, wgpu tensors created on one thread and
+            // trained on another gave wrong results (cubecl keeps a stream per thread).
+            self.train_segment_here(model, key)
+        }
+    }
+
+    fn train_segment_here(
+        &mut self,
+        model: Mlp,
         key: &[u8; 32],
     ) -> Result<(Mlp, f32), TensorReadError> {
         let samples = segment_samples(&self.task, key, self.data.train().len());
         let batch = self.task.batch_size as usize;
+        let mut parameters = Parameters::from(model);
+        let steps = samples.len() / batch;
         let mut last_loss = None;
-        for step_samples in samples.chunks_exact(batch) {
-            let (next, loss) = self.step(model, step_samples);
-            model = next;
-            last_loss = Some(loss);
+        for (i, step_samples) in samples.chunks_exact(batch).enumerate() {
+            let (next, loss) = self.step(parameters, step_samples, i + 1 == steps);
+            parameters = next;
+            last_loss = loss.or(last_loss);
         }
         let loss = match last_loss {
             Some(loss) => loss
@@ -113,33 +155,77 @@ impl Trainer {
                 .unwrap_or(f32::NAN),
             None => f32::NAN,
         };
-        Ok((model, loss))
+        Ok((parameters.into(), loss))
     }
 
-    fn step(&mut self, model: Mlp, samples: &[u32]) -> (Mlp, Tensor<1>) {
+    /// The batch on the device: preprocessed images `X [B, 784]` and one-hot labels `Y [B, 10]`.
+    fn batch(&self, samples: &[u32]) -> (Tensor<2>, Tensor<2>) {
         let train = self.data.train();
         let mut images = Vec::with_capacity(samples.len() * IMAGE_PIXELS);
-        let mut labels = Vec::with_capacity(samples.len());
-        for &index in samples {
+        let mut one_hot = vec![0.0f32; samples.len() * CLASSES];
+        for (row, &index) in samples.iter().enumerate() {
             let index = index as usize;
             if let Some(pixels) = train.image(index) {
                 images.extend(pixels.iter().map(|&p| self.table[p as usize]));
             }
-            labels.push(i64::from(train.labels().get(index).copied().unwrap_or(0)));
+            let label = train.labels().get(index).copied().unwrap_or(0) as usize;
+            if let Some(slot) = one_hot.get_mut(row * CLASSES + label) {
+                *slot = 1.0;
+            }
         }
-        let images = Tensor::<2>::from_data(
-            TensorData::new(images, [samples.len(), IMAGE_PIXELS]),
-            &self.device,
+        let shape = |width: usize| [samples.len(), width];
+        (
+            Tensor::from_data(TensorData::new(images, shape(IMAGE_PIXELS)), &self.device),
+            Tensor::from_data(TensorData::new(one_hot, shape(CLASSES)), &self.device),
+        )
+    }
+
+    /// One SGD step on the mean softmax cross-entropy of the batch, with `s = lr / B`:
+    ///
+    /// ```text
+    /// H  = relu(X W1 + b1)             Z = H W2 + b2
+    /// G  = (softmax(Z) - Y) * s        (the scaled gradient at the logits)
+    /// W2 -= H^T G                      b2 -= colsum(G)
+    /// D  = G W2^T, zero where H <= 0   (with the old W2)
+    /// W1 -= X^T D                      b1 -= colsum(D)
+    /// ```
+    ///
+    /// The loss `-mean(sum(log_softmax(Z) * Y))` is computed only when asked for.
+    fn step(
+        &self,
+        p: Parameters,
+        samples: &[u32],
+        with_loss: bool,
+    ) -> (Parameters, Option<Tensor<1>>) {
+        let (x, y) = self.batch(samples);
+        let hidden = activation::relu(
+            x.clone().matmul(p.hidden_weight.clone()) + p.hidden_bias.clone().unsqueeze(),
         );
-        let labels =
-            Tensor::<1, Int>::from_data(TensorData::new(labels, [samples.len()]), &self.device);
-        let logits = model.forward(images);
-        let loss = self.loss.forward(logits, labels);
-        let gradients = GradientsParams::from_grads(loss.backward(), &model);
-        let model = self
-            .optimizer
-            .step(f64::from(self.task.learning_rate), model, gradients);
-        (model, loss.detach())
+        let logits =
+            hidden.clone().matmul(p.output_weight.clone()) + p.output_bias.clone().unsqueeze();
+        let loss = with_loss.then(|| {
+            (activation::log_softmax(logits.clone(), 1) * y.clone())
+                .sum_dim(1)
+                .mean()
+                .neg()
+        });
+        let g = (activation::softmax(logits, 1) - y).mul_scalar(self.step_scale);
+        // The ReLU derivative as a 0/1 factor: a multiply is branch-free, unlike `mask_fill`.
+        let active = hidden.clone().greater_elem(0.0).float();
+        let d = g.clone().matmul(p.output_weight.clone().transpose()) * active;
+        let output_weight = p.output_weight - hidden.transpose().matmul(g.clone());
+        let output_bias = p.output_bias - g.sum_dim(0).squeeze_dim(0);
+        let hidden_weight = p.hidden_weight - x.transpose().matmul(d.clone());
+        let hidden_bias = p.hidden_bias - d.sum_dim(0).squeeze_dim(0);
+        (
+            Parameters {
+                hidden_weight,
+                hidden_bias,
+                output_weight,
+                output_bias,
+            },
+            loss,
+        )
     }
 }
 
@@ -160,9 +246,9 @@ impl std::fmt::Debug for Evaluator {
 }
 
 impl Evaluator {
-    /// Uploads `split` (preprocessed) to `device` (without autodiff).
+    /// Uploads `split` (preprocessed) to `device`.
     pub fn new(split: &Split, device: &Device) -> Self {
-        let device = device.clone().inner();
+        let device = device.clone();
         let table = preprocessing_table();
         let images: Vec<f32> = split.images().iter().map(|&p| table[p as usize]).collect();
         let labels: Vec<i64> = split.labels().iter().map(|&l| i64::from(l)).collect();
@@ -183,12 +269,11 @@ impl Evaluator {
         self.accuracy(&Mlp::from_weights(weights, &self.device))
     }
 
-    /// Accuracy of a model (moved to the evaluator's device without autodiff).
+    /// Accuracy of a model on the evaluator's device.
     ///
     /// # Errors
     /// [`TensorReadError`] if the result cannot be read back.
     pub fn accuracy(&self, model: &Mlp) -> Result<u16, TensorReadError> {
-        let model = model.valid();
         let predicted = model
             .forward(self.images.clone())
             .argmax(1)
@@ -206,5 +291,28 @@ impl Evaluator {
         let correct = u64::try_from(correct).unwrap_or(0);
         let bp = correct.saturating_mul(10_000) / (self.samples.max(1) as u64);
         Ok(u16::try_from(bp).unwrap_or(u16::MAX))
+    }
+}
+
+impl From<Mlp> for Parameters {
+    fn from(model: Mlp) -> Self {
+        let (hidden_weight, hidden_bias, output_weight, output_bias) = model.into_parameters();
+        Self {
+            hidden_weight,
+            hidden_bias,
+            output_weight,
+            output_bias,
+        }
+    }
+}
+
+impl From<Parameters> for Mlp {
+    fn from(p: Parameters) -> Self {
+        Mlp::from_parameters(
+            p.hidden_weight,
+            p.hidden_bias,
+            p.output_weight,
+            p.output_bias,
+        )
     }
 }

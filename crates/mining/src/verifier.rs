@@ -45,6 +45,19 @@ pub enum ProofError {
         /// The task's cap.
         max_steps: u64,
     },
+    /// Rule: the block trains at least the task's step floor for its target, so that a short
+    /// trace cannot end in a model trained elsewhere (see [`StepFloor`](crate::task::StepFloor)).
+    #[error(
+        "too few steps: {steps} steps, but a block at target {target_bp} bp must train at least {min_steps}"
+    )]
+    TooFewSteps {
+        /// The header's step count.
+        steps: u64,
+        /// The floor for the header's target.
+        min_steps: u64,
+        /// The header's target.
+        target_bp: u16,
+    },
     /// Rule: the trace named by the checkpoint root is available and intact.
     #[error("checkpoint trace unavailable or invalid: {0}")]
     Trace(#[source] ArtifactError),
@@ -231,10 +244,11 @@ impl TrainingVerifier {
         &self.store
     }
 
-    /// Checks only what needs no tensor work: task id and step count (milliseconds at most).
+    /// Checks only what needs no tensor work: task id, step count and step floor (microseconds).
     ///
     /// # Errors
-    /// [`ProofError::WrongTask`] or [`ProofError::InvalidStepCount`].
+    /// [`ProofError::WrongTask`], [`ProofError::InvalidStepCount`] or
+    /// [`ProofError::TooFewSteps`].
     pub fn check_header(&self, header: &BlockHeader) -> Result<(), ProofError> {
         let t = &header.training;
         if t.task_id != self.task_id {
@@ -249,6 +263,15 @@ impl TrainingVerifier {
                 steps: t.steps,
                 eval_interval: self.task.eval_interval,
                 max_steps: self.task.max_steps,
+            });
+        }
+        let target_bp = header.target.basis_points();
+        let min_steps = self.task.min_steps(target_bp);
+        if t.steps < min_steps {
+            return Err(ProofError::TooFewSteps {
+                steps: t.steps,
+                min_steps,
+                target_bp,
             });
         }
         Ok(())

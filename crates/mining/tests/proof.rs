@@ -120,6 +120,66 @@ fn step_counts_off_the_evaluation_grid_or_above_the_cap_are_rejected() {
 }
 
 #[test]
+fn fewer_steps_than_the_targets_floor_are_rejected_before_any_artifact_is_read() {
+    let mined = honest();
+    let t = task();
+    let floor = t.min_steps(mined.block.header.target.basis_points());
+    assert!(
+        floor >= u64::from(t.eval_interval),
+        "the default target has a floor"
+    );
+    let mut header = mined.block.header.clone();
+    header.training.steps = floor - u64::from(t.eval_interval);
+    // An empty store: the rule must fire before the trace is looked up.
+    let empty = tempfile::tempdir().unwrap();
+    let err = verifier(ArtifactStore::open(empty.path()).unwrap())
+        .verify(&header)
+        .unwrap_err();
+    match err {
+        ProofError::TooFewSteps {
+            steps,
+            min_steps,
+            target_bp,
+        } => {
+            assert_eq!(
+                (steps, min_steps, target_bp),
+                (header.training.steps, floor, 9000)
+            );
+        }
+        other => panic!("expected TooFewSteps, got {other}"),
+    }
+}
+
+#[test]
+fn the_miner_trains_to_the_floor_even_when_the_target_comes_earlier() {
+    // 80 % is reached within the first evaluation; a floor of 150 steps at 80 % must still
+    // make the miner train 150 steps, and the verifier of that task accepts the block.
+    let mut t = task();
+    t.step_floors = vec![ann_mining::StepFloor {
+        target_bp: 8000,
+        min_steps: 150,
+    }];
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArtifactStore::open(dir.path()).unwrap();
+    let miner = ann_mining::Miner::new(t.clone(), data(), store.clone()).unwrap();
+    let mut evaluated_at = Vec::new();
+    let block = miner
+        .mine(&template(1, BlockHash::ZERO, 1, 8000), |p| {
+            if p.accuracy_bp.is_some() {
+                evaluated_at.push(p.step);
+            }
+        })
+        .unwrap();
+    assert_eq!(block.header.training.steps, 150);
+    assert_eq!(evaluated_at, vec![150], "no evaluation below the floor");
+    let verified = TrainingVerifier::new(t, data(), store)
+        .unwrap()
+        .verify(&block.header)
+        .unwrap();
+    assert!(verified.accuracy_bp >= 8000);
+}
+
+#[test]
 fn model_trained_elsewhere_is_rejected() {
     // A model honestly trained for another block (another coinbase), presented for this one:
     // its trace starts at the other block's W0.
@@ -295,8 +355,10 @@ fn faked_final_model_is_rejected() {
 #[test]
 fn accuracy_below_target_is_rejected() {
     // A genuine trace (two segments trained from this block's W0 with the consensus data
-    // order), committed in a header whose target it does not reach.
-    let t = task();
+    // order), committed in a header whose target it does not reach. The task has no step
+    // floors, so that the accuracy rule is the one that fires.
+    let mut t = task();
+    t.step_floors.clear();
     let segments = (t.eval_interval / t.checkpoint_interval) as usize;
     let header = template(5, BlockHash::from_bytes([5; 32]), 1, 9900);
     let seed = header.training_seed();
@@ -321,7 +383,10 @@ fn accuracy_below_target_is_rejected() {
         checkpoint_root: store.put_trace(&trace).unwrap(),
         model_hash: ModelHash::from_bytes(trace.checkpoints()[segments].0),
     };
-    let err = verifier(store).verify(&header).unwrap_err();
+    let err = TrainingVerifier::new(t, data(), store)
+        .unwrap()
+        .verify(&header)
+        .unwrap_err();
     match err {
         ProofError::AccuracyBelowTarget {
             measured_bp,

@@ -49,22 +49,24 @@ pub fn template(height: u64, prev: BlockHash, miner_key_byte: u8, target_bp: u16
     }
 }
 
-/// An honest block mined at the default difficulty (90 %), with its artifacts in a store
-/// that lives as long as the test binary.
+/// An honest block mined at the default difficulty (90 %), with its artifacts in a store.
 pub struct Mined {
     pub block: MinedBlock,
-    pub dir: tempfile::TempDir,
+    dir: PathBuf,
+    /// Deletes `dir` on drop; `None` for the per-binary fixture, which lives in a static (never
+    /// dropped) and so is kept under `target/tmp` and replaced by the next run instead.
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl Mined {
     pub fn store(&self) -> ArtifactStore {
-        ArtifactStore::open(self.dir.path()).unwrap()
+        ArtifactStore::open(&self.dir).unwrap()
     }
 
     /// A private copy of the store, for tests that tamper with it.
     pub fn copy_store(&self) -> (tempfile::TempDir, ArtifactStore) {
         let copy = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+        for entry in std::fs::read_dir(&self.dir).unwrap() {
             let entry = entry.unwrap();
             std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
         }
@@ -73,17 +75,37 @@ impl Mined {
     }
 }
 
-/// Mines `template` honestly into a fresh store.
-pub fn mine(template: &BlockHeader) -> Mined {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ArtifactStore::open(dir.path()).unwrap();
+fn mine_into(template: &BlockHeader, dir: PathBuf, temp: Option<tempfile::TempDir>) -> Mined {
+    let store = ArtifactStore::open(&dir).unwrap();
     let miner = Miner::new(task(), data(), store).unwrap();
     let block = miner.mine(template, |_| {}).unwrap();
-    Mined { block, dir }
+    Mined {
+        block,
+        dir,
+        _temp: temp,
+    }
+}
+
+/// Mines `template` honestly into a fresh temporary store.
+pub fn mine(template: &BlockHeader) -> Mined {
+    let temp = tempfile::tempdir().unwrap();
+    mine_into(template, temp.path().to_path_buf(), Some(temp))
 }
 
 /// Block 1 on a zero parent, paid to key 1, at 90 %: mined once per test binary.
 pub fn honest() -> &'static Mined {
     static MINED: OnceLock<Mined> = OnceLock::new();
-    MINED.get_or_init(|| mine(&template(1, BlockHash::ZERO, 1, 9000)))
+    MINED.get_or_init(|| {
+        // One directory per test binary under cargo's scratch space, emptied first.
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_stem().unwrap().to_string_lossy().into_owned();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("honest-block-{name}"));
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("clearing {}: {e}", dir.display()),
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        mine_into(&template(1, BlockHash::ZERO, 1, 9000), dir, None)
+    })
 }

@@ -1,9 +1,10 @@
 //! The hand-written training loop and the evaluation, shared by the miner and the verifier so
 //! that both run exactly the same operations in the same order.
 //!
-//! One optimizer step: build the batch on the host (preprocessing by a 256-entry table), forward,
-//! mean cross-entropy, `backward`, [`GradientsParams::from_grads`], SGD step. A segment is
-//! `k` such steps on the samples that its chain key selects.
+//! One optimizer step: build the batch on the host (preprocessing by a 256-entry table), then
+//! the forward pass, the gradient of the mean cross-entropy and the SGD update, all written out
+//! on burn tensors (see [`Trainer`]). A segment is `k` such steps on the samples that its chain
+//! key selects.
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! Timing harness for the numbers in `docs/proof-of-training.md` (medians of repeated runs),
 //! for machines where building the root criterion bench (`benches/mining.rs`, the reference
-//! measurement) is too slow: `cargo build --release --workspace --examples && target/release/examples/measure`.
+//! measurement) is too slow:
+//! `cargo build --release --workspace --examples && target/release/examples/measure`.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 

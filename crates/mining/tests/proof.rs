@@ -20,6 +20,15 @@ fn verifier(store: ArtifactStore) -> TrainingVerifier {
     TrainingVerifier::new(task(), data(), store).unwrap()
 }
 
+/// Verifies `header` against an empty artifact store: the error of a rule that must fire
+/// before any artifact is read.
+fn verify_without_artifacts(header: &BlockHeader) -> ProofError {
+    let empty = tempfile::tempdir().unwrap();
+    verifier(ArtifactStore::open(empty.path()).unwrap())
+        .verify(header)
+        .unwrap_err()
+}
+
 #[test]
 fn honest_block_passes_and_reaches_its_target() {
     let mined = honest();
@@ -89,14 +98,10 @@ fn proof_for_another_task_is_rejected() {
     let other = TrainingVerifier::new(other_task, data(), mined.store()).unwrap();
     let err = other.verify(&mined.block.header).unwrap_err();
     assert!(matches!(err, ProofError::WrongTask { .. }), "{err}");
-    // ...and a header naming another task is rejected before any artifact is read: the
-    // verifier's store is empty here.
-    let empty = tempfile::tempdir().unwrap();
+    // ...and a header naming another task is rejected before any artifact is read.
     let mut header = mined.block.header.clone();
     header.training.task_id = other.task().id();
-    let err = verifier(ArtifactStore::open(empty.path()).unwrap())
-        .verify(&header)
-        .unwrap_err();
+    let err = verify_without_artifacts(&header);
     assert!(matches!(err, ProofError::WrongTask { .. }), "{err}");
 }
 
@@ -130,12 +135,7 @@ fn fewer_steps_than_the_targets_floor_are_rejected_before_any_artifact_is_read()
     );
     let mut header = mined.block.header.clone();
     header.training.steps = floor - u64::from(t.eval_interval);
-    // An empty store: the rule must fire before the trace is looked up.
-    let empty = tempfile::tempdir().unwrap();
-    let err = verifier(ArtifactStore::open(empty.path()).unwrap())
-        .verify(&header)
-        .unwrap_err();
-    match err {
+    match verify_without_artifacts(&header) {
         ProofError::TooFewSteps {
             steps,
             min_steps,

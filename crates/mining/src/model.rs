@@ -188,6 +188,20 @@ pub struct Mlp {
     output: Linear,
 }
 
+/// The four parameter tensors of an [`Mlp`] on a device, as the trainer updates them
+/// ([`Weights`] is their host-side copy).
+#[derive(Clone, Debug)]
+pub struct Parameters {
+    /// `W1`, shape `[784, 512]`.
+    pub hidden_weight: Tensor<2>,
+    /// `b1`, shape `[512]`.
+    pub hidden_bias: Tensor<1>,
+    /// `W2`, shape `[512, 10]`.
+    pub output_weight: Tensor<2>,
+    /// `b2`, shape `[10]`.
+    pub output_bias: Tensor<1>,
+}
+
 /// Reading weights back from a backend failed.
 #[derive(Debug, thiserror::Error)]
 #[error("reading weights from the backend failed: {0}")]
@@ -200,36 +214,29 @@ impl Mlp {
         fn tensor<const D: usize>(values: &[f32], shape: [usize; D], device: &Device) -> Tensor<D> {
             Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
         }
-        Self::from_parameters(
-            tensor(&weights.hidden_weight, [IMAGE_PIXELS, HIDDEN], device),
-            tensor(&weights.hidden_bias, [HIDDEN], device),
-            tensor(&weights.output_weight, [HIDDEN, CLASSES], device),
-            tensor(&weights.output_bias, [CLASSES], device),
-        )
+        Self::from_parameters(Parameters {
+            hidden_weight: tensor(&weights.hidden_weight, [IMAGE_PIXELS, HIDDEN], device),
+            hidden_bias: tensor(&weights.hidden_bias, [HIDDEN], device),
+            output_weight: tensor(&weights.output_weight, [HIDDEN, CLASSES], device),
+            output_bias: tensor(&weights.output_bias, [CLASSES], device),
+        })
     }
 
-    /// Builds the model from its four parameter tensors (shapes `[784, 512]`, `[512]`,
-    /// `[512, 10]`, `[10]`).
-    pub fn from_parameters(
-        hidden_weight: Tensor<2>,
-        hidden_bias: Tensor<1>,
-        output_weight: Tensor<2>,
-        output_bias: Tensor<1>,
-    ) -> Self {
+    /// Builds the model from its four parameter tensors.
+    pub fn from_parameters(parameters: Parameters) -> Self {
         let linear = |weight, bias| Linear {
             weight: Param::from_tensor(weight),
             bias: Some(Param::from_tensor(bias)),
         };
         Self {
-            hidden: linear(hidden_weight, hidden_bias),
+            hidden: linear(parameters.hidden_weight, parameters.hidden_bias),
             activation: Relu::new(),
-            output: linear(output_weight, output_bias),
+            output: linear(parameters.output_weight, parameters.output_bias),
         }
     }
 
-    /// Takes the model apart into its four parameter tensors, in the order of
-    /// [`Mlp::from_parameters`], without copying them.
-    pub fn into_parameters(self) -> (Tensor<2>, Tensor<1>, Tensor<2>, Tensor<1>) {
+    /// Takes the model apart into its four parameter tensors, without copying them.
+    pub fn into_parameters(self) -> Parameters {
         let device = self.hidden.weight.device();
         let split = |linear: Linear, outputs: usize| {
             let bias = match linear.bias {
@@ -240,7 +247,12 @@ impl Mlp {
         };
         let (hidden_weight, hidden_bias) = split(self.hidden, HIDDEN);
         let (output_weight, output_bias) = split(self.output, CLASSES);
-        (hidden_weight, hidden_bias, output_weight, output_bias)
+        Parameters {
+            hidden_weight,
+            hidden_bias,
+            output_weight,
+            output_bias,
+        }
     }
 
     /// Logits for a batch of preprocessed images `[batch, 784]`.

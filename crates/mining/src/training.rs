@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::tensor::activation;
 
 use crate::dataset::{CLASSES, IMAGE_PIXELS, Mnist, Split};
-use crate::model::{Mlp, TensorReadError, Weights};
+use crate::model::{Mlp, Parameters, TensorReadError, Weights};
 use crate::prng;
 use crate::task::{PIXEL_MEAN, PIXEL_STD, Task};
 
@@ -77,14 +77,6 @@ fn computes_on_rayon(device: &Device) -> bool {
     false
 }
 
-/// The four parameter tensors of [`Mlp`] while a segment trains them.
-struct Parameters {
-    hidden_weight: Tensor<2>,
-    hidden_bias: Tensor<1>,
-    output_weight: Tensor<2>,
-    output_bias: Tensor<1>,
-}
-
 impl Trainer {
     /// A trainer for `task` on `device`.
     pub fn new(task: &Task, data: Arc<Mnist>, device: &Device) -> Self {
@@ -138,7 +130,7 @@ impl Trainer {
     ) -> Result<(Mlp, f32), TensorReadError> {
         let samples = segment_samples(&self.task, key, self.data.train().len());
         let batch = self.task.batch_size as usize;
-        let mut parameters = Parameters::from(model);
+        let mut parameters = model.into_parameters();
         let steps = samples.len() / batch;
         let mut last_loss = None;
         for (i, step_samples) in samples.chunks_exact(batch).enumerate() {
@@ -156,7 +148,7 @@ impl Trainer {
                 .unwrap_or(f32::NAN),
             None => f32::NAN,
         };
-        Ok((parameters.into(), loss))
+        Ok((Mlp::from_parameters(parameters), loss))
     }
 
     /// The batch on the device: preprocessed images `X [B, 784]` and one-hot labels `Y [B, 10]`.
@@ -292,28 +284,5 @@ impl Evaluator {
         let correct = u64::try_from(correct).unwrap_or(0);
         let bp = correct.saturating_mul(10_000) / (self.samples.max(1) as u64);
         Ok(u16::try_from(bp).unwrap_or(u16::MAX))
-    }
-}
-
-impl From<Mlp> for Parameters {
-    fn from(model: Mlp) -> Self {
-        let (hidden_weight, hidden_bias, output_weight, output_bias) = model.into_parameters();
-        Self {
-            hidden_weight,
-            hidden_bias,
-            output_weight,
-            output_bias,
-        }
-    }
-}
-
-impl From<Parameters> for Mlp {
-    fn from(p: Parameters) -> Self {
-        Mlp::from_parameters(
-            p.hidden_weight,
-            p.hidden_bias,
-            p.output_weight,
-            p.output_bias,
-        )
     }
 }

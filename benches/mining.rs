@@ -51,7 +51,7 @@ fn training_throughput(c: &mut Criterion) {
     let data = data();
     let task = Task::mnist(data.hash());
     let seed = [7u8; 32];
-    let w0 = Weights::initial(&seed);
+    let w0 = Weights::initial(&seed, &task.arithmetic);
     let key = chain_key(&seed, &w0.hash());
     let samples = u64::from(task.checkpoint_interval) * u64::from(task.batch_size);
     let mut group = c.benchmark_group("training");
@@ -155,15 +155,15 @@ fn mining_and_verification(c: &mut Criterion) {
     });
     let seed = mined.header.training_seed();
     group.bench_function("w0_regenerate_and_hash", |b| {
-        b.iter(|| black_box(Weights::initial(&seed).hash()));
+        b.iter(|| black_box(Weights::initial(&seed, &task.arithmetic).hash()));
     });
-    let evaluator = Evaluator::new(data.test(), &Backend::REFERENCE.device());
+    let evaluator = Evaluator::new(data.test(), &task.arithmetic, &Backend::DEFAULT.device());
     group.bench_function("test_set_accuracy", |b| {
         b.iter(|| black_box(evaluator.accuracy_of(&mined.weights).ok()));
     });
-    let w0 = Weights::initial(&seed);
+    let w0 = Weights::initial(&seed, &task.arithmetic);
     let key = chain_key(&seed, &w0.hash());
-    let mut trainer = Trainer::new(&task, Arc::clone(&data), &Backend::REFERENCE.device());
+    let mut trainer = Trainer::new(&task, Arc::clone(&data), &Backend::DEFAULT.device());
     group.bench_function("replay_one_segment", |b| {
         b.iter(|| {
             let model = trainer.model(&w0);

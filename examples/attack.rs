@@ -61,7 +61,7 @@ fn run(args: Args) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut chain = Chain::open(params, Store::open(dir.path())?)?;
     let artifact_dir = chain.store().artifact_dir();
-    let verifier = RecordingVerifier::new(&data, &task, &artifact_dir)?;
+    let verifier = RecordingVerifier::new(&data, &task, &artifact_dir, Backend::DEFAULT)?;
 
     println!("Mining block 1 honestly (Alice pays Bob 3 coins)...");
     let mut mempool = Mempool::new();
@@ -70,7 +70,7 @@ fn run(args: Args) -> Result<()> {
         &chain,
     )?;
     let template = chain.block_template(&mempool, mallory.address(), now);
-    let (block1, _) = common::mine_block(&chain, &data, &task, Backend::REFERENCE, template)?;
+    let (block1, _) = common::mine_block(&chain, &data, &task, Backend::DEFAULT, template)?;
     chain.submit_block(block1.clone(), now, &verifier)?;
     println!("block 1 {} accepted\n", chain.tip());
 

@@ -40,7 +40,8 @@ struct Args {
     store: Option<PathBuf>,
     #[command(flatten)]
     task: common::TaskArgs,
-    /// Backend that trains (flex, ndarray, wgpu); verification always replays on flex.
+    /// Backend that trains (flex, ndarray, wgpu). Verification replays on flex: every
+    /// backend computes the same bits, so a block mined on a GPU verifies on a CPU.
     #[arg(long, default_value = "flex")]
     backend: Backend,
 }
@@ -145,7 +146,12 @@ fn run(args: Args) -> Result<()> {
         f64::from(mined.accuracy_bp) / 100.0,
         f64::from(target.basis_points()) / 100.0
     );
-    let verifier = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir())?;
+    let verifier = RecordingVerifier::new(
+        &data,
+        &task,
+        &chain.store().artifact_dir(),
+        Backend::DEFAULT,
+    )?;
     let started = Instant::now();
     chain.submit_block(block, now, &verifier)?;
     mempool.remove_for_block(chain.tip_block());
@@ -193,7 +199,12 @@ fn run(args: Args) -> Result<()> {
     );
 
     let blocks = common::best_chain_blocks(&chain);
-    let fresh = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir())?;
+    let fresh = RecordingVerifier::new(
+        &data,
+        &task,
+        &chain.store().artifact_dir(),
+        Backend::DEFAULT,
+    )?;
     let valid = common::verify_from_genesis(&params, &blocks, &fresh, common::now()?).is_ok();
     println!("\nBlockchain validation: {valid}");
     ensure!(valid, "the chain failed validation");

@@ -35,7 +35,7 @@ struct Args {
     #[arg(long, default_value = "miner.key")]
     wallet: PathBuf,
     /// Backend that trains (flex, ndarray, wgpu); blocks are verified on flex before they
-    /// are stored.
+    /// are stored (every backend computes the same bits).
     #[arg(long, default_value = "flex")]
     backend: Backend,
     #[command(flatten)]
@@ -65,7 +65,12 @@ fn run(args: Args) -> Result<()> {
     let mut chain = Chain::open(params, store)
         .context("resuming the chain (was it made with another --target-bp?)")?;
     tracing::info!(height = chain.height(), tip = %chain.tip(), "resumed");
-    let verifier = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir())?;
+    let verifier = RecordingVerifier::new(
+        &data,
+        &task,
+        &chain.store().artifact_dir(),
+        Backend::DEFAULT,
+    )?;
 
     for _ in 0..args.blocks {
         let now = common::now()?;

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use blockchain_ann::ledger::Chain;
+use blockchain_ann::mining::Backend;
 use blockchain_ann::store::Store;
 use clap::Parser;
 use common::RecordingVerifier;
@@ -28,6 +29,10 @@ struct Args {
     store: PathBuf,
     #[command(flatten)]
     task: common::TaskArgs,
+    /// Backend that replays the audited segments (flex, ndarray, wgpu): any backend verifies
+    /// blocks mined on any other.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
 }
 
 fn main() {
@@ -46,7 +51,8 @@ fn run(args: Args) -> Result<()> {
         Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
     let chain = Chain::open(params.clone(), store)?;
     let blocks = common::best_chain_blocks(&chain);
-    let verifier = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir())?;
+    let verifier =
+        RecordingVerifier::new(&data, &task, &chain.store().artifact_dir(), args.backend)?;
 
     let started = Instant::now();
     let report = common::verify_from_genesis(&params, &blocks, &verifier, common::now()?)?;

@@ -18,6 +18,19 @@ fn coins(n: u64) -> Amount {
 
 #[test]
 fn original_scenario_with_real_keys_mining_store_and_audit() {
+    run_scenario(Backend::DEFAULT, Backend::DEFAULT);
+}
+
+/// What `mine --backend wgpu` then `verify` do: the block is trained on the GPU backend
+/// (lavapipe in CI) and audited on the CPU, at import and again after a restart.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_block_mined_on_wgpu_is_stored_and_re_verified_on_flex() {
+    run_scenario(Backend::Wgpu, Backend::Flex);
+}
+
+#[allow(clippy::unwrap_used)] // a test body, shared by two tests
+fn run_scenario(mining: Backend, auditing: Backend) {
     let (data, task) = common::load_task(&common::default_data_dir()).unwrap();
     let derivation = KeyDerivation::default();
     let wallets: Vec<Wallet> = (0..11u8)
@@ -62,14 +75,14 @@ fn original_scenario_with_real_keys_mining_store_and_audit() {
         5,
         "coinbase and the four payments"
     );
-    let (block, mined) =
-        common::mine_block(&chain, &data, &task, Backend::REFERENCE, template).unwrap();
+    let (block, mined) = common::mine_block(&chain, &data, &task, mining, template).unwrap();
     assert!(
         mined.accuracy_bp >= 9000,
         "mined to {} bp",
         mined.accuracy_bp
     );
-    let verifier = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir()).unwrap();
+    let verifier =
+        RecordingVerifier::new(&data, &task, &chain.store().artifact_dir(), auditing).unwrap();
     chain.submit_block(block, now, &verifier).unwrap();
     let audit = verifier.take_last().expect("the proof was audited");
     assert_eq!(
@@ -112,7 +125,8 @@ fn original_scenario_with_real_keys_mining_store_and_audit() {
     assert_eq!(chain.tip(), tip);
     assert_eq!(wallets[4].balance(&chain), coins(19));
     let blocks = common::best_chain_blocks(&chain);
-    let fresh = RecordingVerifier::new(&data, &task, &chain.store().artifact_dir()).unwrap();
+    let fresh =
+        RecordingVerifier::new(&data, &task, &chain.store().artifact_dir(), auditing).unwrap();
     let report =
         common::verify_from_genesis(&params, &blocks, &fresh, common::now().unwrap()).unwrap();
     assert_eq!(report.len(), 2);

@@ -172,11 +172,17 @@ pub struct RecordingVerifier {
 }
 
 impl RecordingVerifier {
-    /// Audits on the reference backend with the artifacts in `artifact_dir`.
-    pub fn new(data: &Arc<Mnist>, task: &Task, artifact_dir: &Path) -> Result<Self> {
+    /// Audits on `backend` (any backend gives the same bits) with the artifacts in
+    /// `artifact_dir`.
+    pub fn new(
+        data: &Arc<Mnist>,
+        task: &Task,
+        artifact_dir: &Path,
+        backend: Backend,
+    ) -> Result<Self> {
         let store = ArtifactStore::open(artifact_dir)?;
         Ok(Self {
-            inner: TrainingVerifier::new(task.clone(), Arc::clone(data), store)?,
+            inner: TrainingVerifier::with_backend(task.clone(), Arc::clone(data), store, backend)?,
             last: RefCell::new(None),
         })
     }

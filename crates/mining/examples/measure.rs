@@ -1,7 +1,12 @@
 //! Timing harness for the numbers in `docs/proof-of-training.md` (medians of repeated runs),
 //! for machines where building the root criterion bench (`benches/mining.rs`, the reference
-//! measurement) is too slow:
+//! measurement) is too slow, and for a GPU machine with no Rust toolchain (`scripts/gpu-check`):
 //! `cargo build --release --workspace --examples && target/release/examples/measure`.
+//!
+//! Options: `--backends flex,ndarray,wgpu` (default: the CPU backends), `--candidates 1,8,32`
+//! (models trained side by side), `--data DIR`, `--cross-verify` (mine a block on each
+//! backend, verify it on each), `--skip-blocks` (no CPU block timings).
+//! Every backend also prints the root of the same 100-step trace: they must all agree.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -36,39 +41,146 @@ fn time<T>(repeats: usize, mut f: impl FnMut() -> T) -> f64 {
     )
 }
 
-fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-    let data = Arc::new(Mnist::load(dir).expect("data/mnist"));
-    let task = Task::mnist(data.hash());
-    let seed = [7u8; 32];
-    let w0 = Weights::initial(&seed);
-    let key = chain_key(&seed, &w0.hash());
-    let samples = f64::from(task.checkpoint_interval * task.batch_size);
-    for backend in Backend::available() {
-        if backend.name() == "wgpu" {
-            continue;
-        }
-        let mut trainer = Trainer::new(&task, Arc::clone(&data), &backend.device());
-        let secs = time(15, || {
-            let model = trainer.model(&w0);
-            trainer.train_segment(model, &key).is_ok()
-        });
-        println!(
-            "training/{backend}: {:.1} ms per segment of {samples} samples = {:.0} samples/s",
-            secs * 1e3,
-            samples / secs
-        );
-    }
-
-    let header = BlockHeader {
+fn template(target_bp: u16) -> BlockHeader {
+    BlockHeader {
         version: 1,
         height: 1,
         prev_hash: BlockHash::ZERO,
         merkle_root: MerkleRoot::from_bytes([0x42; 32]),
         timestamp: 1_763_900_000,
-        target: AccuracyTarget::from_basis_points(9000).unwrap(),
+        target: AccuracyTarget::from_basis_points(target_bp).unwrap(),
         training: Default::default(),
+    }
+}
+
+/// `--name value` from the command line.
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+    let dir = arg("--data").map_or(dir, Into::into);
+    let data = Arc::new(Mnist::load(dir).expect("data/mnist"));
+    let task = Task::mnist(data.hash());
+    let seed = [7u8; 32];
+    let w0 = Weights::initial(&seed, &task.arithmetic);
+    let key = chain_key(&seed, &w0.hash());
+    let samples = f64::from(task.checkpoint_interval * task.batch_size);
+    // `--backends flex,wgpu`: which backends to time (default: the CPU ones).
+    let backends: Vec<Backend> = match arg("--backends") {
+        Some(list) => list
+            .split(',')
+            .map(|b| b.parse().expect("backend"))
+            .collect(),
+        None => Backend::available()
+            .into_iter()
+            .filter(|b| b.name() != "wgpu")
+            .collect(),
     };
+    // `--candidates 1,8,32`: models trained side by side in one batched product.
+    let candidates: Vec<usize> = arg("--candidates")
+        .unwrap_or_else(|| "1".into())
+        .split(',')
+        .map(|n| n.parse().expect("a count"))
+        .collect();
+    for &backend in &backends {
+        let mut trainer = Trainer::new(&task, Arc::clone(&data), &backend.device());
+        // The same 100 steps on every backend: the trace root must be the same everywhere.
+        let mut model = trainer.model(&w0);
+        let mut checkpoints = vec![w0.hash()];
+        let mut chain = chain_key(&seed, &w0.hash());
+        let start = Instant::now();
+        for _ in 0..10 {
+            model = trainer.train_segment(model, &chain).unwrap().0;
+            let hash = model.weights().unwrap().hash();
+            checkpoints.push(hash);
+            chain = chain_key(&chain, &hash);
+        }
+        println!(
+            "exactness/{backend}: 100-step trace root {} ({:.0} ms with hashing)",
+            ann_mining::Trace::new(checkpoints).root(),
+            start.elapsed().as_secs_f64() * 1e3
+        );
+        for &n in &candidates {
+            let starts = vec![w0.clone(); n];
+            let keys: Vec<[u8; 32]> = (0..n)
+                .map(|i| chain_key(&key, &w0.hash()).map(|b| b ^ i as u8))
+                .collect();
+            let repeats = if n > 1 { 7 } else { 15 };
+            // Warm-up (kernel compilation on a GPU), then the median of timed segments. The
+            // models are built before the clock starts; reading back one small tensor at the
+            // end waits for a GPU to finish (reading the weights for hashing is timed apart).
+            let mut secs = Vec::with_capacity(repeats);
+            for _ in 0..=repeats {
+                let model = trainer.candidates(&starts);
+                let start = Instant::now();
+                let (trained, _) = trainer.train_segments(model, &keys).unwrap();
+                let _ = trained.parameters().output_bias.clone().into_data();
+                secs.push(start.elapsed().as_secs_f64());
+            }
+            secs.remove(0);
+            let secs = median(secs);
+            println!(
+                "training/{backend}/candidates_{n}: {:.2} ms per segment of {n} x {samples} samples = {:.0} samples/s",
+                secs * 1e3,
+                n as f64 * samples / secs
+            );
+        }
+    }
+    // `--cross-verify`: mine a 90 % block on each listed backend and verify it on each.
+    if std::env::args().any(|a| a == "--cross-verify") {
+        for &miner_backend in &backends {
+            let tmp = tempfile::tempdir().unwrap();
+            let store = ArtifactStore::open(tmp.path()).unwrap();
+            let miner = Miner::with_backend(
+                task.clone(),
+                Arc::clone(&data),
+                store.clone(),
+                miner_backend,
+            )
+            .unwrap();
+            let header = template(9000);
+            let start = Instant::now();
+            let mined = miner.mine(&header, |_| {}).unwrap();
+            println!(
+                "cross/{miner_backend}: mined a 90 % block in {:.0} ms ({} steps, {} bp, model {})",
+                start.elapsed().as_secs_f64() * 1e3,
+                mined.header.training.steps,
+                mined.accuracy_bp,
+                mined.header.training.model_hash
+            );
+            for &verifier_backend in &backends {
+                let verifier = TrainingVerifier::with_backend(
+                    task.clone(),
+                    Arc::clone(&data),
+                    store.clone(),
+                    verifier_backend,
+                )
+                .unwrap();
+                let verdict = verifier.verify(&mined.header);
+                println!(
+                    "cross/{miner_backend}->{verifier_backend}: {}",
+                    match verdict {
+                        Ok(v) => format!(
+                            "valid ({} bp, audited {:?})",
+                            v.accuracy_bp, v.audited_segments
+                        ),
+                        Err(e) => format!("REJECTED: {e}"),
+                    }
+                );
+            }
+        }
+    }
+    if std::env::args().any(|a| a == "--skip-blocks") {
+        return;
+    }
+
+    let header = template(9000);
     let tmp = tempfile::tempdir().unwrap();
     let store = ArtifactStore::open(tmp.path()).unwrap();
     let miner = Miner::new(task.clone(), Arc::clone(&data), store.clone()).unwrap();
@@ -98,13 +210,15 @@ fn main() {
                 )
                 .is_ok()
     });
-    let w0_cost = time(7, || Weights::initial(&mined.header.training_seed()).hash());
+    let w0_cost = time(7, || {
+        Weights::initial(&mined.header.training_seed(), &task.arithmetic).hash()
+    });
     let load = time(7, || {
         store.get_checkpoint(&mined.trace.checkpoints()[1]).is_ok()
     });
-    let evaluator = Evaluator::new(data.test(), &Backend::REFERENCE.device());
+    let evaluator = Evaluator::new(data.test(), &task.arithmetic, &Backend::DEFAULT.device());
     let eval = time(7, || evaluator.accuracy_of(&mined.weights).is_ok());
-    let mut trainer = Trainer::new(&task, Arc::clone(&data), &Backend::REFERENCE.device());
+    let mut trainer = Trainer::new(&task, Arc::clone(&data), &Backend::DEFAULT.device());
     let replay = time(7, || {
         let model = trainer.model(&w0);
         trainer

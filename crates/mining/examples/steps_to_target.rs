@@ -40,8 +40,8 @@ fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
     let data = Arc::new(Mnist::load(dir).expect("data/mnist"));
     let task = Task::mnist(data.hash());
-    let device = Backend::REFERENCE.device();
-    let evaluator = Evaluator::new(data.test(), &device);
+    let device = Backend::DEFAULT.device();
+    let evaluator = Evaluator::new(data.test(), &task.arithmetic, &device);
     let mut trainer = Trainer::new(&task, Arc::clone(&data), &device);
     let k = u64::from(task.checkpoint_interval);
     let eval_every = u64::from(task.eval_interval);
@@ -49,7 +49,7 @@ fn main() {
     let mut reached: Vec<Vec<Option<u64>>> = vec![Vec::new(); TARGETS_BP.len()];
     for run in 0..runs {
         let seed: [u8; 32] = Sha256::digest(format!("steps-to-target run {run}")).into();
-        let w0 = Weights::initial(&seed);
+        let w0 = Weights::initial(&seed, &task.arithmetic);
         let mut key = chain_key(&seed, &w0.hash());
         let mut model = trainer.model(&w0);
         let mut first = [None; TARGETS_BP.len()];

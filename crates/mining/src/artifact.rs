@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use ann_ledger::CheckpointRoot;
 
-use crate::model::{WEIGHTS_BYTES, Weights, WeightsHash, hash_weight_bytes};
+use crate::model::{
+    WEIGHTS_BYTES, Weights, WeightsDecodeError, WeightsHash, WeightsRangeError, hash_weight_bytes,
+};
 use crate::trace::{Trace, TraceDecodeError};
 
 /// Why an artifact could not be stored or loaded.
@@ -60,6 +62,15 @@ pub enum ArtifactError {
         /// What is wrong with it.
         source: TraceDecodeError,
     },
+    /// The checkpoint holds a value no checkpoint may hold (outside `+-2^23`: among others
+    /// any `f32` bit pattern of a fraction, an infinity or a NaN).
+    #[error("artifact {name} holds an invalid master value: {source}")]
+    InvalidWeights {
+        /// The artifact's file name.
+        name: String,
+        /// The value and where it is.
+        source: WeightsRangeError,
+    },
     /// Reading or writing the file failed.
     #[error("artifact store I/O on {path}: {source}")]
     Io {
@@ -95,9 +106,9 @@ impl ArtifactStore {
         &self.dir
     }
 
-    /// File name of a checkpoint: `checkpoint-<hash>.f32le`.
+    /// File name of a checkpoint: `checkpoint-<hash>.i32le`.
     pub fn checkpoint_name(hash: &WeightsHash) -> String {
-        format!("checkpoint-{hash}.f32le")
+        format!("checkpoint-{hash}.i32le")
     }
 
     /// File name of a trace: `trace-<root>.bin`.
@@ -136,7 +147,8 @@ impl ArtifactStore {
     /// Loads the checkpoint named `hash`: size first, then hash.
     ///
     /// # Errors
-    /// [`ArtifactError`]: missing, truncated, oversized, tampered, or unreadable.
+    /// [`ArtifactError`]: missing, truncated, oversized, tampered, holding a value out of
+    /// range, or unreadable.
     pub fn get_checkpoint(&self, hash: &WeightsHash) -> Result<Weights, ArtifactError> {
         let name = Self::checkpoint_name(hash);
         let bytes = self.read_exact_size(&name, WEIGHTS_BYTES as u64)?;
@@ -147,12 +159,14 @@ impl ArtifactStore {
                 actual: actual.to_string(),
             });
         }
-        // The length was checked above, so parsing cannot fail; map it anyway rather than
-        // trusting that invariant with a panic.
-        Weights::from_bytes(&bytes).map_err(|e| ArtifactError::Truncated {
-            name,
-            found: e.0 as u64,
-            expected: WEIGHTS_BYTES as u64,
+        Weights::from_bytes(&bytes).map_err(|e| match e {
+            WeightsDecodeError::Range(source) => ArtifactError::InvalidWeights { name, source },
+            // The length was checked above; mapped rather than trusted with a panic.
+            WeightsDecodeError::Length(found) => ArtifactError::Truncated {
+                name,
+                found: found as u64,
+                expected: WEIGHTS_BYTES as u64,
+            },
         })
     }
 

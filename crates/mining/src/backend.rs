@@ -1,16 +1,16 @@
 //! Backend selection: which burn device trains.
 //!
-//! `flex` (burn-flex, pure-Rust CPU) is the consensus reference: the verifier replays on it,
-//! bit for bit. `ndarray` (burn-ndarray) is kept for comparison, `wgpu` trains on a GPU (or on
-//! software Vulkan); blocks mined on them are valid only where the reference replay reproduces
-//! their checkpoints exactly (see `docs/proof-of-training.md`, "the GPU rule").
+//! The training step is integer-exact (see [`crate::arithmetic`]), so every backend computes
+//! the same bits: any backend mines, any backend verifies (`docs/proof-of-training.md`, "the
+//! GPU rule"). `flex` (burn-flex, pure-Rust CPU) is the default, `ndarray` (burn-ndarray) is
+//! kept for comparison, `wgpu` trains on a GPU (or on software Vulkan).
 
 use burn::tensor::Device;
 
 /// A backend compiled into this build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Backend {
-    /// burn-flex on the CPU: the consensus reference.
+    /// burn-flex on the CPU: the default.
     #[cfg(feature = "flex")]
     Flex,
     /// burn-ndarray on the CPU (deprecated by burn, kept for comparison).
@@ -27,11 +27,11 @@ pub enum Backend {
 pub struct UnknownBackend(pub String);
 
 impl Backend {
-    /// The consensus reference backend.
+    /// The default backend (the fastest CPU backend; any backend gives the same bits).
     #[cfg(feature = "flex")]
-    pub const REFERENCE: Backend = Backend::Flex;
+    pub const DEFAULT: Backend = Backend::Flex;
 
-    /// The backends compiled into this build, the reference first.
+    /// The backends compiled into this build, the default first.
     pub fn available() -> Vec<Backend> {
         vec![
             #[cfg(feature = "flex")]

@@ -1,12 +1,13 @@
 //! `ann-mining`: proof-of-training mining for blockchain-ann, on burn.
 //!
-//! A block is mined by training the task's MNIST classifier (784-512-10 MLP, ReLU, plain SGD)
-//! from initial weights W0 derived from the block template, on a data order derived from the
+//! A block is mined by training the task's MNIST classifier (784-512-10 MLP, ReLU, plain SGD
+//! in integer-exact arithmetic, so that every backend computes the same bits) from initial
+//! weights W0 derived from the block template, on a data order derived from the
 //! template and the trace so far, until its test accuracy reaches the block's target. Every
 //! `k` steps the weights are hashed; the header commits the task id, the step count, the
 //! Merkle root of the checkpoint hashes and the final model hash. A verifier regenerates W0,
 //! re-measures the accuracy, and replays the last segment plus `s` segments chosen from the
-//! header (Fiat-Shamir), bit for bit, on the reference CPU backend (burn-flex).
+//! header (Fiat-Shamir), bit for bit, on any backend.
 //! `docs/proof-of-training.md` states the construction and its security argument.
 //!
 //! ```
@@ -42,10 +43,11 @@
 //! # }
 //! ```
 //!
-//! Backends are cargo features: `flex` (default, the consensus reference), `ndarray`, `wgpu`;
+//! Backends are cargo features: `flex` (default), `ndarray`, `wgpu`; all give the same bits;
 //! [`Backend`] picks one at run time. The library prints nothing: progress goes to the
 //! observer passed to [`Miner::mine`].
 
+pub mod arithmetic;
 pub mod artifact;
 pub mod backend;
 pub mod dataset;
@@ -57,11 +59,12 @@ pub mod trace;
 pub mod training;
 pub mod verifier;
 
+pub use arithmetic::{Arithmetic, ArithmeticError};
 pub use artifact::{ArtifactError, ArtifactStore};
 pub use backend::{Backend, UnknownBackend};
 pub use dataset::{DatasetError, DatasetHash, Mnist};
 pub use miner::{MinedBlock, Miner, MiningError, Progress};
-pub use model::{Mlp, Weights, WeightsHash};
+pub use model::{Mlp, Weights, WeightsHash, WeightsRangeError};
 pub use task::{StepFloor, Task, TaskError};
 pub use trace::{Trace, checkpoint_root};
 pub use verifier::{ProofError, TrainingVerifier, Verified, VerifierSetupError};

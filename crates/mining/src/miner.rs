@@ -80,13 +80,14 @@ pub struct Miner {
 }
 
 impl Miner {
-    /// A miner for `task` on `data`, writing artifacts to `store`, on the reference backend.
+    /// A miner for `task` on `data`, writing artifacts to `store`, on the default backend
+    /// (flex; every backend computes the same bits).
     ///
     /// # Errors
     /// [`MiningError::Task`] (an invalid task, or `data` is not its data set).
     #[cfg(feature = "flex")]
     pub fn new(task: Task, data: Arc<Mnist>, store: ArtifactStore) -> Result<Self, MiningError> {
-        Self::with_backend(task, data, store, Backend::REFERENCE)
+        Self::with_backend(task, data, store, Backend::DEFAULT)
     }
 
     /// A miner on a chosen backend.
@@ -146,9 +147,9 @@ impl Miner {
         let min_steps = self.task.min_steps(target_bp);
 
         let mut trainer = Trainer::new(&self.task, Arc::clone(&self.data), &device);
-        let evaluator = Evaluator::new(self.data.test(), &device);
+        let evaluator = Evaluator::new(self.data.test(), &self.task.arithmetic, &device);
 
-        let initial = Weights::initial(&seed);
+        let initial = Weights::initial(&seed, &self.task.arithmetic);
         let mut checkpoints = vec![self.store.put_checkpoint(&initial)?];
         let mut key = chain_key(&seed, &checkpoints[0]);
         let mut model = trainer.model(&initial);

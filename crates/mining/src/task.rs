@@ -4,32 +4,29 @@
 use ann_ledger::{AccuracyTarget, TaskId};
 use sha2::{Digest, Sha256};
 
+use crate::arithmetic::{Arithmetic, ArithmeticError, SOFTMAX_TABLE};
 use crate::dataset::{CLASSES, DatasetHash, IMAGE_PIXELS, TRAIN_SAMPLES};
 use crate::model::HIDDEN;
 
-/// Domain tag and version of the task encoding.
-pub const TASK_TAG: &[u8] = b"blockchain-ann/task/v1";
+/// Domain tag and version of the task encoding (v2: the integer-exact step).
+pub const TASK_TAG: &[u8] = b"blockchain-ann/task/v2";
 
-/// The preprocessing, fixed in code and named in the task id: pixel byte `p` becomes
-/// `(p as f32 / 255 - MEAN) / STD` in `f32` (round to nearest-even at each operation).
-pub const PREPROCESSING: &str = "mnist pixel p -> (p/255 - 0.1307) / 0.3081, f32";
-/// The MNIST mean pixel value (in `[0, 1]` units) used by the preprocessing.
-pub const PIXEL_MEAN: f32 = 0.1307;
-/// The MNIST pixel standard deviation used by the preprocessing.
-pub const PIXEL_STD: f32 = 0.3081;
+/// The preprocessing, fixed in code and named in the task id (its constants are
+/// [`Arithmetic::input_shift`] and [`Arithmetic::input_offset`]).
+pub const PREPROCESSING: &str = "mnist pixel p -> (p >> input_shift) - input_offset, an integer";
 /// The architecture, fixed in code and named in the task id.
-pub const ARCHITECTURE: &str = "mlp 784-512-10, relu, linear weights [in,out], \
-    init uniform +-1/sqrt(fan_in) from chacha20, loss mean softmax cross-entropy";
+pub const ARCHITECTURE: &str = "mlp 784-512-10, relu, weights [in,out]; integer masters M1 C1 M2 C2, \
+    quantised by floor(m / 2^f); init uniform integers centered on 2^(f-1), half-width \
+    2^(f+unit)/sqrt(fan_in), from chacha20; evaluation: the same quantised forward pass, \
+    argmax ties to the lowest class";
 /// The optimizer, fixed in code and named in the task id. Plain SGD keeps no state besides
-/// the weights, so a checkpoint alone is enough to replay a segment exactly.
-///
-/// The step's arithmetic is spelled out in the string (and implemented by
-/// [`Trainer`](crate::training::Trainer)): with `s = lr / batch` in `f32`,
-/// `G = (softmax(Z) - Y) * s`, `W2 -= H^T G`, `b2 -= colsum(G)`, `D = (G W2^T) * [H > 0]` (old
-/// `W2`), `W1 -= X^T D`, `b1 -= colsum(D)`.
-pub const OPTIMIZER: &str = "sgd on mean softmax cross-entropy, no momentum, no weight decay; \
-    step v2: s = lr/batch (f32); G = (softmax(Z) - Y) * s; W2 -= H^T G; b2 -= colsum(G); \
-    D = (G W2old^T) * [H > 0]; W1 -= X^T D; b1 -= colsum(D)";
+/// the weights, so a checkpoint alone is enough to replay a segment exactly. The formulas are
+/// [`Arithmetic`]'s, implemented by [`Trainer`](crate::training::Trainer).
+pub const OPTIMIZER: &str = "exact sgd v3: H = clamp(floor((X W1q + b1 + 2^(hs-1)) / 2^hs), 0, hmax); \
+    Z = H W2q + b2; e = TABLE[min(floor((rowmax Z - Z) / 2^10), 255)]; \
+    P = floor((floor(e 2^11 / rowsum e) + 1) / 2); G = P - T (label smoothing ls); \
+    D = clamp(floor((G W2q^T + 2^(ds-1)) / 2^ds), -dmax, dmax) [H > 0]; \
+    M2 -= H^T G; C2 -= 2^u2 colsum G; M1 -= X^T D; C1 -= 2^u1 colsum D; masters clamped";
 /// The data order, fixed in code and named in the task id.
 pub const DATA_ORDER: &str = "segment j draws k*batch distinct training samples by partial \
     fisher-yates from chacha20 keyed by the chain of checkpoint hashes c_0..c_j";
@@ -37,9 +34,9 @@ pub const DATA_ORDER: &str = "segment j draws k*batch distinct training samples 
 /// A task parameter that makes no sense (the task could not be trained or verified).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TaskError {
-    /// The learning rate is not a finite positive number.
-    #[error("the learning rate must be finite and positive, got {0}")]
-    LearningRate(f32),
+    /// The step would not be exact (a product could round, a range is empty).
+    #[error("the training step would not be exact: {0}")]
+    Arithmetic(#[from] ArithmeticError),
     /// Batch size 0 or larger than the training set.
     #[error("the batch size must be in 1..={TRAIN_SAMPLES}, got {0}")]
     BatchSize(u32),
@@ -113,27 +110,27 @@ pub struct StepFloor {
 pub const MNIST_STEP_FLOORS: &[StepFloor] = &[
     StepFloor {
         target_bp: 9000,
-        min_steps: 100,
+        min_steps: 50,
     },
     StepFloor {
         target_bp: 9400,
-        min_steps: 200,
+        min_steps: 150,
     },
     StepFloor {
         target_bp: 9500,
-        min_steps: 300,
+        min_steps: 200,
     },
     StepFloor {
         target_bp: 9600,
-        min_steps: 500,
+        min_steps: 350,
     },
     StepFloor {
         target_bp: 9700,
-        min_steps: 850,
+        min_steps: 600,
     },
     StepFloor {
         target_bp: 9750,
-        min_steps: 1450,
+        min_steps: 900,
     },
 ];
 
@@ -146,8 +143,8 @@ pub const MNIST_STEP_FLOORS: &[StepFloor] = &[
 pub struct Task {
     /// Identity of the data (hash of the four decompressed MNIST files).
     pub dataset: DatasetHash,
-    /// SGD learning rate.
-    pub learning_rate: f32,
+    /// The fixed-point formats and shifts of the exact step (they set the learning rate).
+    pub arithmetic: Arithmetic,
     /// Samples per optimizer step.
     pub batch_size: u32,
     /// k: optimizer steps between two committed checkpoints (one audit segment).
@@ -168,7 +165,7 @@ impl Task {
     pub fn mnist(dataset: DatasetHash) -> Self {
         Self {
             dataset,
-            learning_rate: 0.2,
+            arithmetic: Arithmetic::MNIST,
             batch_size: 64,
             checkpoint_interval: 10,
             eval_interval: 50,
@@ -199,9 +196,6 @@ impl Task {
     /// # Errors
     /// The first [`TaskError`] found.
     pub fn validate(&self) -> Result<(), TaskError> {
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(TaskError::LearningRate(self.learning_rate));
-        }
         if self.batch_size == 0 || self.batch_size as usize > TRAIN_SAMPLES {
             return Err(TaskError::BatchSize(self.batch_size));
         }
@@ -218,6 +212,8 @@ impl Task {
                 interval: self.checkpoint_interval,
             });
         }
+        self.arithmetic
+            .validate(self.batch_size, IMAGE_PIXELS, HIDDEN, CLASSES)?;
         if self.audit_segments == 0 {
             return Err(TaskError::AuditSegments);
         }
@@ -266,9 +262,10 @@ impl Task {
             .unwrap_or(0)
     }
 
-    /// The canonical encoding hashed into the id: the tag, then length-prefixed (u32 LE)
-    /// descriptor strings, then the numbers little-endian (`f32` as its IEEE bits), then the
-    /// step floors (`u32` count, then `u16` target and `u64` minimum each).
+    /// The canonical encoding hashed into the id: the tag, the dataset hash, length-prefixed
+    /// (u32 LE) descriptor strings, the dimensions (u32 LE), the arithmetic (see
+    /// [`Task::encode_arithmetic`]), the numbers little-endian, then the step floors (`u32`
+    /// count, then `u16` target and `u64` minimum each).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(TASK_TAG);
@@ -280,9 +277,7 @@ impl Task {
         for dim in [IMAGE_PIXELS, HIDDEN, CLASSES] {
             out.extend_from_slice(&(dim as u32).to_le_bytes());
         }
-        out.extend_from_slice(&PIXEL_MEAN.to_bits().to_le_bytes());
-        out.extend_from_slice(&PIXEL_STD.to_bits().to_le_bytes());
-        out.extend_from_slice(&self.learning_rate.to_bits().to_le_bytes());
+        self.encode_arithmetic(&mut out);
         out.extend_from_slice(&self.batch_size.to_le_bytes());
         out.extend_from_slice(&self.checkpoint_interval.to_le_bytes());
         out.extend_from_slice(&self.eval_interval.to_le_bytes());
@@ -294,6 +289,32 @@ impl Task {
             out.extend_from_slice(&floor.min_steps.to_le_bytes());
         }
         out
+    }
+
+    /// The arithmetic's part of the encoding: `input_shift` (u32), `input_offset` (i64), per
+    /// master `fraction_bits` (u32), `max` (i64) and `symmetric` (u8), in canonical order;
+    /// `hidden_shift`, `hidden_max`, `delta_shift`, `delta_max`, `label_smoothing`,
+    /// `output_bias_update_shift`, `hidden_bias_update_shift` (u32 / i64 as declared); then
+    /// the 256 softmax constants (i32 each). All little-endian.
+    fn encode_arithmetic(&self, out: &mut Vec<u8>) {
+        let a = &self.arithmetic;
+        out.extend_from_slice(&a.input_shift.to_le_bytes());
+        out.extend_from_slice(&a.input_offset.to_le_bytes());
+        for (_, fixed) in a.masters() {
+            out.extend_from_slice(&fixed.fraction_bits.to_le_bytes());
+            out.extend_from_slice(&fixed.max.to_le_bytes());
+            out.push(u8::from(fixed.symmetric));
+        }
+        out.extend_from_slice(&a.hidden_shift.to_le_bytes());
+        out.extend_from_slice(&a.hidden_max.to_le_bytes());
+        out.extend_from_slice(&a.delta_shift.to_le_bytes());
+        out.extend_from_slice(&a.delta_max.to_le_bytes());
+        out.extend_from_slice(&a.label_smoothing.to_le_bytes());
+        out.extend_from_slice(&a.output_bias_update_shift.to_le_bytes());
+        out.extend_from_slice(&a.hidden_bias_update_shift.to_le_bytes());
+        for entry in SOFTMAX_TABLE {
+            out.extend_from_slice(&entry.to_le_bytes());
+        }
     }
 
     /// The task id: SHA-256 of [`Task::encode`].

@@ -1,26 +1,28 @@
-//! The hand-written training loop and the evaluation, shared by the miner and the verifier so
-//! that both run exactly the same operations in the same order.
+//! The exact training step and the exact evaluation, shared by the miner and the verifier so
+//! that both run the same operations; every operation is exact (see [`crate::arithmetic`]),
+//! so every backend computes the same bits.
 //!
-//! One optimizer step: build the batch on the host (preprocessing by a 256-entry table), then
-//! the forward pass, the gradient of the mean cross-entropy and the SGD update, all written out
-//! on burn tensors (see [`Trainer`]). A segment is `k` such steps on the samples that its chain
-//! key selects.
+//! One optimizer step: build the batch on the host (pixels to integer inputs by a 256-entry
+//! table), then the quantised forward pass, the integer softmax gradient and the update of the
+//! masters, all written out on burn tensors (see [`Trainer`]). A segment is `k` such steps on
+//! the samples that its chain key selects. Several candidate models (each with its own key)
+//! can train side by side in one batched product.
 
 use std::sync::Arc;
 
 use burn::prelude::*;
-use burn::tensor::activation;
 
+use crate::arithmetic::{Arithmetic, Fixed, SOFTMAX_INDEX_SHIFT, SOFTMAX_ONE, SOFTMAX_TABLE};
 use crate::dataset::{CLASSES, IMAGE_PIXELS, Mnist, Split};
 use crate::model::{Mlp, Parameters, TensorReadError, Weights};
 use crate::prng;
-use crate::task::{PIXEL_MEAN, PIXEL_STD, Task};
+use crate::task::Task;
 
-/// The preprocessing as a table: entry `p` is `(p / 255 - MEAN) / STD` in `f32`.
-pub fn preprocessing_table() -> [f32; 256] {
+/// The input table: entry `p` is the integer input of pixel byte `p`, as `f32`.
+pub fn input_table(arithmetic: &Arithmetic) -> [f32; 256] {
     let mut table = [0.0f32; 256];
     for (p, entry) in table.iter_mut().enumerate() {
-        *entry = (p as f32 / 255.0 - PIXEL_MEAN) / PIXEL_STD;
+        *entry = arithmetic.input(p as u8) as f32;
     }
     table
 }
@@ -41,29 +43,90 @@ pub fn segment_samples(task: &Task, key: &[u8; 32], train_len: usize) -> Vec<u32
     pool
 }
 
-/// Runs optimizer steps on one device.
+/// Runs exact optimizer steps on one device.
 ///
 /// The gradient is written out by hand rather than taken from burn's autodiff: the step is a
 /// consensus rule, so every operation of it is spelled out here (and in
-/// `docs/proof-of-training.md`), and the hand-written form skips the autodiff graph, folds the
-/// learning rate into the smallest tensor and updates the weights in place.
+/// `docs/proof-of-training.md`).
 pub struct Trainer {
     device: Device,
     data: Arc<Mnist>,
     task: Task,
-    table: [f32; 256],
-    /// `learning_rate / batch_size` in `f32`: the factor that turns `softmax - onehot` into
-    /// the scaled gradient of the mean loss.
-    step_scale: f32,
+    inputs: [f32; 256],
+    softmax_table: Tensor<1, Int>,
     /// Whether the device computes on the caller's rayon pool (flex).
     in_rayon_pool: bool,
+    /// How this device computes an exact `floor`.
+    floor: Floor,
+    /// The training split on the device, for devices where uploading each batch would cost
+    /// more than the step (GPUs); `None` on CPU backends, which build batches on the host.
+    resident: Option<ResidentSplit>,
 }
+
+/// The training split uploaded once, from which each step gathers its rows: the pixels packed
+/// four to an `i32` (`[60000, 196]`, 47 MB: a float copy would pass wgpu's 128 MiB binding
+/// limit) and the smoothed targets (`[60000, 10]`).
+struct ResidentSplit {
+    packed_pixels: Tensor<2, Int>,
+    targets: Tensor<2, Int>,
+}
+
+/// Pixels per packed `i32` word.
+const PIXELS_PER_WORD: usize = 4;
 
 impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
             .field("device", &self.device)
             .finish_non_exhaustive()
+    }
+}
+
+/// How a device computes `floor` of the step's values (both ways give the exact floor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Floor {
+    /// The backend's own `floor` (GPUs: one instruction).
+    Native,
+    /// Three additions, on CPU backends: their `f32` arithmetic is IEEE round-to-nearest-even
+    /// (Rust never contracts or reassociates it), and their `floor` is a libm call per element
+    /// (without SSE4.1), five to twenty times slower than an addition.
+    ByAddition,
+}
+
+impl Floor {
+    fn for_device(device: &Device) -> Self {
+        #[cfg(feature = "flex")]
+        if *device == Device::flex() {
+            return Floor::ByAddition;
+        }
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)] // burn deprecates ndarray; it is kept here on purpose.
+        if *device == Device::ndarray() {
+            return Floor::ByAddition;
+        }
+        let _ = device;
+        Floor::Native
+    }
+
+    /// `floor(x)` for `x` whose values are multiples of `2^-fraction_bits` of magnitude below
+    /// `2^magnitude_bits`.
+    ///
+    /// By addition: `y = x + (2^-(f+1) - 1/2)` is exact (`m + f + 1 <= 23` bits) and
+    /// never a half-integer, so round-to-nearest of `y` is `floor(x)`; adding then
+    /// subtracting `1.5 * 2^23` rounds `y` to the nearest integer exactly (`|y| < 2^22`).
+    /// Where the bits do not fit, the native floor is used: the result is the same.
+    fn apply<const D: usize>(
+        self,
+        x: Tensor<D>,
+        fraction_bits: u32,
+        magnitude_bits: u32,
+    ) -> Tensor<D> {
+        const ROUNDER: f32 = 12_582_912.0; // 1.5 * 2^23
+        if self == Floor::Native || magnitude_bits + fraction_bits + 1 > 23 {
+            return x.floor();
+        }
+        let nudge = (-(fraction_bits as f32) - 1.0).exp2() - 0.5;
+        x.add_scalar(nudge).add_scalar(ROUNDER).sub_scalar(ROUNDER)
     }
 }
 
@@ -77,16 +140,42 @@ fn computes_on_rayon(device: &Device) -> bool {
     false
 }
 
+/// What a segment reports besides the model: the mean cross-entropy of its last step's batch,
+/// computed on the host from the integer probabilities (information only, not consensus).
+pub type SegmentLoss = f32;
+
 impl Trainer {
     /// A trainer for `task` on `device`.
     pub fn new(task: &Task, data: Arc<Mnist>, device: &Device) -> Self {
+        let table: Vec<i32> = SOFTMAX_TABLE.to_vec();
+        let inputs = input_table(&task.arithmetic);
+        let resident = (Floor::for_device(device) == Floor::Native).then(|| {
+            let train = data.train();
+            let all: Vec<u32> = (0..train.len() as u32).collect();
+            let (_, t) = host_batch(&data, &inputs, &task.arithmetic, &[&all], false);
+            let rows = train.len();
+            let words: Vec<i32> = train
+                .images()
+                .chunks_exact(PIXELS_PER_WORD)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            ResidentSplit {
+                packed_pixels: Tensor::from_data(
+                    TensorData::new(words, [rows, IMAGE_PIXELS / PIXELS_PER_WORD]),
+                    device,
+                ),
+                targets: Tensor::from_data(TensorData::new(t, [rows, CLASSES]), device),
+            }
+        });
         Self {
             device: device.clone(),
             data,
             task: task.clone(),
-            table: preprocessing_table(),
-            step_scale: task.learning_rate / task.batch_size as f32,
+            inputs,
+            resident,
+            softmax_table: Tensor::from_data(TensorData::new(table, [256]), device),
             in_rayon_pool: computes_on_rayon(device),
+            floor: Floor::for_device(device),
         }
     }
 
@@ -97,12 +186,17 @@ impl Trainer {
 
     /// Builds the trainable model from host weights.
     pub fn model(&self, weights: &Weights) -> Mlp {
-        Mlp::from_weights(weights, &self.device)
+        Mlp::from_weights(weights, &self.task.arithmetic, &self.device)
+    }
+
+    /// Builds `weights.len()` candidate models that train side by side.
+    pub fn candidates(&self, weights: &[Weights]) -> Mlp {
+        Mlp::from_candidates(weights, &self.task.arithmetic, &self.device)
     }
 
     /// Trains one segment: `k` steps on the samples selected by `key`. Returns the model and
-    /// the mean loss of the segment's last step, measured before that step's update (read back
-    /// only once per segment, so a GPU is not forced to synchronise every step).
+    /// the mean loss of the segment's last batch, measured before that step's update (read
+    /// back only once per segment, so a GPU is not forced to synchronise every step).
     ///
     /// # Errors
     /// [`TensorReadError`] if the loss cannot be read back.
@@ -110,106 +204,210 @@ impl Trainer {
         &mut self,
         model: Mlp,
         key: &[u8; 32],
-    ) -> Result<(Mlp, f32), TensorReadError> {
+    ) -> Result<(Mlp, SegmentLoss), TensorReadError> {
+        self.train_segments(model, std::slice::from_ref(key))
+    }
+
+    /// Trains one segment of every candidate of `model`, candidate `i` on the samples that
+    /// `keys[i]` selects, in one batched product per operation. The result for each candidate
+    /// is bit for bit what [`Trainer::train_segment`] gives it alone.
+    ///
+    /// # Errors
+    /// [`TensorReadError`] if the loss cannot be read back, or `keys` does not have one key
+    /// per candidate.
+    pub fn train_segments(
+        &mut self,
+        model: Mlp,
+        keys: &[[u8; 32]],
+    ) -> Result<(Mlp, SegmentLoss), TensorReadError> {
+        if keys.len() != model.candidates() {
+            return Err(TensorReadError::Shape {
+                tensor: "segment keys",
+                expected: model.candidates(),
+                found: keys.len(),
+            });
+        }
         if self.in_rayon_pool {
             // Run the whole segment on a worker of the current rayon pool: flex's matrix
             // products then fork from a worker instead of waking the pool and blocking the
             // caller twice a step (on two cores that hand-off cost a fifth of the step).
-            rayon::scope(|_| self.train_segment_here(model, key))
+            rayon::scope(|_| self.train_segments_here(model, keys))
         } else {
             // Not for GPU backends: with burn 0.22.1, wgpu tensors created on one thread and
             // trained on another gave wrong results (cubecl keeps a stream per thread).
-            self.train_segment_here(model, key)
+            self.train_segments_here(model, keys)
         }
     }
 
-    fn train_segment_here(
+    fn train_segments_here(
         &mut self,
         model: Mlp,
-        key: &[u8; 32],
-    ) -> Result<(Mlp, f32), TensorReadError> {
-        let samples = segment_samples(&self.task, key, self.data.train().len());
+        keys: &[[u8; 32]],
+    ) -> Result<(Mlp, SegmentLoss), TensorReadError> {
+        let train_len = self.data.train().len();
+        let samples: Vec<Vec<u32>> = keys
+            .iter()
+            .map(|key| segment_samples(&self.task, key, train_len))
+            .collect();
         let batch = self.task.batch_size as usize;
+        let steps = samples.first().map_or(0, |s| s.len() / batch);
         let mut parameters = model.into_parameters();
-        let steps = samples.len() / batch;
-        let mut last_loss = None;
-        for (i, step_samples) in samples.chunks_exact(batch).enumerate() {
-            let (next, loss) = self.step(parameters, step_samples, i + 1 == steps);
+        let mut last = None;
+        for i in 0..steps {
+            let step_samples: Vec<&[u32]> = samples
+                .iter()
+                .map(|s| &s[i * batch..(i + 1) * batch])
+                .collect();
+            let (next, probabilities) = self.step(parameters, &step_samples);
             parameters = next;
-            last_loss = loss.or(last_loss);
+            if i + 1 == steps {
+                last = Some((probabilities, step_samples));
+            }
         }
-        let loss = match last_loss {
-            Some(loss) => loss
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| TensorReadError(format!("{e:?}")))?
-                .first()
-                .copied()
-                .unwrap_or(f32::NAN),
+        let loss = match last {
+            Some((probabilities, step_samples)) => self.mean_loss(probabilities, &step_samples)?,
             None => f32::NAN,
         };
-        Ok((Mlp::from_parameters(parameters), loss))
+        Ok((
+            Mlp::from_parameters(parameters, &self.task.arithmetic),
+            loss,
+        ))
     }
 
-    /// The batch on the device: preprocessed images `X [B, 784]` and one-hot labels `Y [B, 10]`.
-    fn batch(&self, samples: &[u32]) -> (Tensor<2>, Tensor<2>) {
-        let train = self.data.train();
-        let mut images = Vec::with_capacity(samples.len() * IMAGE_PIXELS);
-        let mut one_hot = vec![0.0f32; samples.len() * CLASSES];
-        for (row, &index) in samples.iter().enumerate() {
-            let index = index as usize;
-            if let Some(pixels) = train.image(index) {
-                images.extend(pixels.iter().map(|&p| self.table[p as usize]));
-            }
-            let label = train.labels().get(index).copied().unwrap_or(0) as usize;
-            if let Some(slot) = one_hot.get_mut(row * CLASSES + label) {
-                *slot = 1.0;
-            }
+    /// Mean cross-entropy `-ln(P[label] / 1024)` (with `P >= 1/2` so it stays finite).
+    fn mean_loss(
+        &self,
+        probabilities: Tensor<3, Int>,
+        samples: &[&[u32]],
+    ) -> Result<f32, TensorReadError> {
+        let p = probabilities
+            .into_data()
+            .try_to_vec_as::<i64>()
+            .map_err(|e| TensorReadError::Backend(format!("{e:?}")))?;
+        let labels = self.data.train().labels();
+        let mut total = 0.0f64;
+        let mut count = 0usize;
+        for (row, &index) in samples.iter().flat_map(|s| s.iter()).enumerate() {
+            let label = labels.get(index as usize).copied().unwrap_or(0) as usize;
+            let prob = p.get(row * CLASSES + label).copied().unwrap_or(0) as f64;
+            total -= (prob.max(0.5) / SOFTMAX_ONE as f64).ln();
+            count += 1;
         }
-        let shape = |width: usize| [samples.len(), width];
+        Ok((total / count.max(1) as f64) as f32)
+    }
+
+    /// The batch on the device: integer inputs `X [n, B, 784]` and smoothed targets
+    /// `T [n, B, 10]` (`ls` on every class, `1024 - 9 ls` on the label).
+    fn batch(&self, samples: &[&[u32]]) -> (Tensor<3>, Tensor<3, Int>) {
+        let n = samples.len();
+        let b = samples.first().map_or(0, |s| s.len());
+        if let Some(split) = &self.resident {
+            let rows: Vec<i32> = samples
+                .iter()
+                .flat_map(|s| s.iter().map(|&i| i as i32))
+                .collect();
+            let index: Tensor<1, Int> =
+                Tensor::from_data(TensorData::new(rows, [n * b]), &self.device);
+            let words = split.packed_pixels.clone().select(0, index.clone());
+            let bytes: Vec<Tensor<2, Int>> = (0..PIXELS_PER_WORD as i32)
+                .map(|m| {
+                    words
+                        .clone()
+                        .bitwise_right_shift_scalar(8 * m)
+                        .bitwise_and_scalar(255)
+                })
+                .collect();
+            let a = &self.task.arithmetic;
+            let pixels = Tensor::stack::<3>(bytes, 2).reshape([n * b, IMAGE_PIXELS]);
+            let inputs = pixels
+                .bitwise_right_shift_scalar(a.input_shift as i32)
+                .sub_scalar(a.input_offset as i32)
+                .float()
+                .reshape([n, b, IMAGE_PIXELS]);
+            return (
+                inputs,
+                split
+                    .targets
+                    .clone()
+                    .select(0, index)
+                    .reshape([n, b, CLASSES]),
+            );
+        }
+        let (images, targets) = host_batch(
+            &self.data,
+            &self.inputs,
+            &self.task.arithmetic,
+            samples,
+            true,
+        );
         (
-            Tensor::from_data(TensorData::new(images, shape(IMAGE_PIXELS)), &self.device),
-            Tensor::from_data(TensorData::new(one_hot, shape(CLASSES)), &self.device),
+            Tensor::from_data(TensorData::new(images, [n, b, IMAGE_PIXELS]), &self.device),
+            Tensor::from_data(TensorData::new(targets, [n, b, CLASSES]), &self.device),
         )
     }
 
-    /// One SGD step on the mean softmax cross-entropy of the batch, with `s = lr / B`:
+    /// One exact step (the formulas are [`Arithmetic`]'s), on `n` candidates at once. Returns
+    /// the new parameters and the step's probabilities `P [n, B, 10]`.
     ///
-    /// ```text
-    /// H  = relu(X W1 + b1)             Z = H W2 + b2
-    /// G  = (softmax(Z) - Y) * s        (the scaled gradient at the logits)
-    /// W2 -= H^T G                      b2 -= colsum(G)
-    /// D  = G W2^T, zero where H <= 0   (with the old W2)
-    /// W1 -= X^T D                      b1 -= colsum(D)
-    /// ```
-    ///
-    /// The loss `-mean(sum(log_softmax(Z) * Y))` is computed only when asked for.
-    fn step(
-        &self,
-        p: Parameters,
-        samples: &[u32],
-        with_loss: bool,
-    ) -> (Parameters, Option<Tensor<1>>) {
-        let (x, y) = self.batch(samples);
-        let hidden = activation::relu(
-            x.clone().matmul(p.hidden_weight.clone()) + p.hidden_bias.clone().unsqueeze(),
+    /// Every `clamp(floor(y), lo, hi)` with integer bounds is computed as
+    /// `floor(clamp(y, lo, hi + 1 - 2^-f))` (the same value), so that `floor` only ever sees
+    /// small values; clamps are `clamp_min` then `clamp_max` (flex vectorises those).
+    fn step(&self, p: Parameters, samples: &[&[u32]]) -> (Parameters, Tensor<3, Int>) {
+        let a = &self.task.arithmetic;
+        let (x, targets) = self.batch(samples);
+        let (n, b) = (samples.len(), samples.first().map_or(0, |s| s.len()));
+
+        // Forward: quantised weights, then the hidden layer rounded to integers.
+        let w1q = self.quantise(p.hidden_weight.clone(), a.hidden_weight);
+        let w2q = self.quantise(p.output_weight.clone(), a.output_weight);
+        let hidden = forward_hidden(self.floor, a, x.clone(), w1q, p.hidden_bias.clone());
+        let logits = hidden.clone().matmul(w2q.clone()) + p.output_bias.clone().floor();
+
+        // The softmax from the table, in integers: no exp, no float division.
+        let probabilities = self.softmax(logits, n, b);
+        let g = (probabilities.clone() - targets).float();
+
+        // Backward through the old W2q; the ReLU derivative is [H > 0] = min(H, 1).
+        let delta_max = a.delta_max as f32;
+        let below = (g.clone().matmul(w2q.transpose()) + pow2(a.delta_shift - 1))
+            .mul_scalar(pow2_neg(a.delta_shift))
+            .clamp_min(-delta_max)
+            .clamp_max(delta_max + 1.0 - pow2_neg(a.delta_shift));
+        let delta = self
+            .floor
+            .apply(below, a.delta_shift, bits(a.delta_max + 1))
+            * hidden.clone().clamp_max(1.0);
+
+        // Updates, each in the master's device units (m * 2^-f), then clamped to its range.
+        let output_weight = clamp_master(
+            p.output_weight
+                - hidden
+                    .transpose()
+                    .matmul(g.clone().mul_scalar(a.output_weight.scale())),
+            a.output_weight,
         );
-        let logits =
-            hidden.clone().matmul(p.output_weight.clone()) + p.output_bias.clone().unsqueeze();
-        let loss = with_loss.then(|| {
-            (activation::log_softmax(logits.clone(), 1) * y.clone())
-                .sum_dim(1)
-                .mean()
-                .neg()
-        });
-        let g = (activation::softmax(logits, 1) - y).mul_scalar(self.step_scale);
-        // The ReLU derivative as a 0/1 factor: a multiply is branch-free, unlike `mask_fill`.
-        let active = hidden.clone().greater_elem(0.0).float();
-        let d = g.clone().matmul(p.output_weight.clone().transpose()) * active;
-        let output_weight = p.output_weight - hidden.transpose().matmul(g.clone());
-        let output_bias = p.output_bias - g.sum_dim(0).squeeze_dim(0);
-        let hidden_weight = p.hidden_weight - x.transpose().matmul(d.clone());
-        let hidden_bias = p.hidden_bias - d.sum_dim(0).squeeze_dim(0);
+        let output_bias = clamp_master(
+            p.output_bias
+                - g.sum_dim(1).mul_scalar(shift_scale(
+                    a.output_bias_update_shift,
+                    a.output_bias.fraction_bits,
+                )),
+            a.output_bias,
+        );
+        let hidden_weight = clamp_master(
+            p.hidden_weight
+                - x.transpose()
+                    .matmul(delta.clone().mul_scalar(a.hidden_weight.scale())),
+            a.hidden_weight,
+        );
+        let hidden_bias = clamp_master(
+            p.hidden_bias
+                - delta.sum_dim(1).mul_scalar(shift_scale(
+                    a.hidden_bias_update_shift,
+                    a.hidden_bias.fraction_bits,
+                )),
+            a.hidden_bias,
+        );
         (
             Parameters {
                 hidden_weight,
@@ -217,72 +415,238 @@ impl Trainer {
                 output_weight,
                 output_bias,
             },
-            loss,
+            probabilities,
         )
+    }
+
+    /// The quantised weight `floor(m / 2^f)` of a master held as `m * 2^-f`.
+    fn quantise(&self, master: Tensor<3>, fixed: Fixed) -> Tensor<3> {
+        self.floor
+            .apply(master, fixed.fraction_bits, bits(fixed.max + 1))
+    }
+
+    /// `P = floor((floor(e 2^11 / rowsum(e)) + 1) / 2)` with `e` from the table, on integer
+    /// tensors (the logits are exact integers below `2^24`).
+    fn softmax(&self, logits: Tensor<3>, n: usize, b: usize) -> Tensor<3, Int> {
+        let z = logits.int();
+        let below_max = z.clone().max_dim(2) - z;
+        let index = below_max
+            .div_scalar(1i32 << SOFTMAX_INDEX_SHIFT)
+            .clamp_max(SOFTMAX_TABLE.len() as i32 - 1)
+            .reshape([n * b * CLASSES]);
+        let e = self
+            .softmax_table
+            .clone()
+            .select(0, index)
+            .reshape([n, b, CLASSES]);
+        let sum = e.clone().sum_dim(2);
+        (e.mul_scalar(2 * SOFTMAX_ONE as i32) / sum)
+            .add_scalar(1)
+            .div_scalar(2)
     }
 }
 
-/// The test split, preprocessed once and kept on a device, for repeated evaluation.
+/// Inputs and smoothed targets of `samples` (row-major, candidates one after another).
+fn host_batch(
+    data: &Mnist,
+    inputs: &[f32; 256],
+    arithmetic: &Arithmetic,
+    samples: &[&[u32]],
+    with_images: bool,
+) -> (Vec<f32>, Vec<i32>) {
+    let train = data.train();
+    let rows: usize = samples.iter().map(|s| s.len()).sum();
+    let smoothing = arithmetic.label_smoothing as i32;
+    let on_label = SOFTMAX_ONE as i32 - (CLASSES as i32 - 1) * smoothing;
+    let mut images = Vec::with_capacity(if with_images { rows * IMAGE_PIXELS } else { 0 });
+    let mut targets = vec![smoothing; rows * CLASSES];
+    for (row, &index) in samples.iter().flat_map(|s| s.iter()).enumerate() {
+        let index = index as usize;
+        if let Some(pixels) = train.image(index).filter(|_| with_images) {
+            images.extend(pixels.iter().map(|&p| inputs[p as usize]));
+        }
+        let label = train.labels().get(index).copied().unwrap_or(0) as usize;
+        if let Some(slot) = targets.get_mut(row * CLASSES + label) {
+            *slot = on_label;
+        }
+    }
+    (images, targets)
+}
+
+/// `H = clamp(floor((X W1q + b1 + 2^(hs-1)) / 2^hs), 0, hmax)`.
+fn forward_hidden(
+    floor: Floor,
+    a: &Arithmetic,
+    x: Tensor<3>,
+    w1q: Tensor<3>,
+    bias: Tensor<3>,
+) -> Tensor<3> {
+    let bias = bias.floor() + pow2(a.hidden_shift - 1);
+    let scaled = (x.matmul(w1q) + bias)
+        .mul_scalar(pow2_neg(a.hidden_shift))
+        .clamp_min(0.0)
+        .clamp_max(a.hidden_max as f32 + 1.0 - pow2_neg(a.hidden_shift));
+    floor.apply(scaled, a.hidden_shift, bits(a.hidden_max + 1))
+}
+
+fn clamp_master(value: Tensor<3>, fixed: Fixed) -> Tensor<3> {
+    let scale = fixed.scale();
+    value
+        .clamp_min(fixed.master_min() as f32 * scale)
+        .clamp_max(fixed.master_max() as f32 * scale)
+}
+
+/// Bits of magnitude needed for values below `limit` in absolute value.
+fn bits(limit: i64) -> u32 {
+    64 - (limit.max(1) - 1).leading_zeros()
+}
+
+fn pow2(shift: u32) -> f32 {
+    (shift as f32).exp2()
+}
+
+fn pow2_neg(shift: u32) -> f32 {
+    (-(shift as f32)).exp2()
+}
+
+/// `2^(update_shift - fraction_bits)`: an integer update of `2^u * sum` in device units.
+fn shift_scale(update_shift: u32, fraction_bits: u32) -> f32 {
+    (update_shift as f32 - fraction_bits as f32).exp2()
+}
+
+/// The test split, as integer inputs kept on a device, for repeated evaluation with the same
+/// quantised forward pass as training.
 pub struct Evaluator {
-    device: Device,
-    images: Tensor<2>,
-    labels: Tensor<1, Int>,
-    samples: usize,
+    images: Tensor<3>,
+    floor: Floor,
+    labels: Vec<u8>,
+    arithmetic: Arithmetic,
 }
 
 impl std::fmt::Debug for Evaluator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Evaluator")
-            .field("samples", &self.samples)
+            .field("samples", &self.labels.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Evaluator {
-    /// Uploads `split` (preprocessed) to `device`.
-    pub fn new(split: &Split, device: &Device) -> Self {
-        let device = device.clone();
-        let table = preprocessing_table();
+    /// Uploads `split` (as integer inputs under `arithmetic`) to `device`.
+    pub fn new(split: &Split, arithmetic: &Arithmetic, device: &Device) -> Self {
+        let table = input_table(arithmetic);
         let images: Vec<f32> = split.images().iter().map(|&p| table[p as usize]).collect();
-        let labels: Vec<i64> = split.labels().iter().map(|&l| i64::from(l)).collect();
         let samples = split.len();
         Self {
-            images: Tensor::from_data(TensorData::new(images, [samples, IMAGE_PIXELS]), &device),
-            labels: Tensor::from_data(TensorData::new(labels, [samples]), &device),
-            device,
-            samples,
+            images: Tensor::from_data(TensorData::new(images, [1, samples, IMAGE_PIXELS]), device),
+            labels: split.labels().to_vec(),
+            arithmetic: arithmetic.clone(),
+            floor: Floor::for_device(device),
         }
     }
 
     /// Accuracy of `weights` in basis points: `floor(10000 * correct / samples)`.
     ///
     /// # Errors
-    /// [`TensorReadError`] if the result cannot be read back.
+    /// [`TensorReadError`] if the logits cannot be read back.
     pub fn accuracy_of(&self, weights: &Weights) -> Result<u16, TensorReadError> {
-        self.accuracy(&Mlp::from_weights(weights, &self.device))
+        let device = self.images.device();
+        self.accuracy(&Mlp::from_weights(weights, &self.arithmetic, &device))
     }
 
-    /// Accuracy of a model on the evaluator's device.
+    /// Accuracy of the first (for a single model: the) candidate of `model`.
     ///
     /// # Errors
-    /// [`TensorReadError`] if the result cannot be read back.
+    /// [`TensorReadError`] if the logits cannot be read back.
     pub fn accuracy(&self, model: &Mlp) -> Result<u16, TensorReadError> {
-        let predicted = model
-            .forward(self.images.clone())
-            .argmax(1)
-            .reshape([self.samples]);
-        let correct = predicted
-            .equal(self.labels.clone())
-            .int()
-            .sum()
+        self.candidate_accuracy(model, 0)
+    }
+
+    /// Accuracy of candidate `index` of `model`. A sample is correct when its label's logit
+    /// is the row's maximum and no lower class index has the same logit (ties go to the
+    /// lowest index).
+    ///
+    /// # Errors
+    /// [`TensorReadError`] if the logits cannot be read back or `index` is not a candidate.
+    pub fn candidate_accuracy(&self, model: &Mlp, index: usize) -> Result<u16, TensorReadError> {
+        if index >= model.candidates() {
+            return Err(TensorReadError::Shape {
+                tensor: "candidates",
+                expected: index + 1,
+                found: model.candidates(),
+            });
+        }
+        let p = model.parameters();
+        let pick = |t: &Tensor<3>| t.clone().narrow(0, index, 1);
+        let fixed = self.arithmetic.hidden_weight;
+        let w1q = self.floor.apply(
+            pick(&p.hidden_weight),
+            fixed.fraction_bits,
+            bits(fixed.max + 1),
+        );
+        let hidden = forward_hidden(
+            self.floor,
+            &self.arithmetic,
+            self.images.clone(),
+            w1q,
+            pick(&p.hidden_bias),
+        );
+        let logits = hidden.matmul(pick(&p.output_weight).floor()) + pick(&p.output_bias).floor();
+        let z = logits
             .into_data()
-            .try_to_vec_as::<i64>()
-            .map_err(|e| TensorReadError(format!("{e:?}")))?
-            .first()
-            .copied()
-            .unwrap_or(0);
-        let correct = u64::try_from(correct).unwrap_or(0);
-        let bp = correct.saturating_mul(10_000) / (self.samples.max(1) as u64);
+            .try_to_vec::<f32>()
+            .map_err(|e| TensorReadError::Backend(format!("{e:?}")))?;
+        if z.len() != self.labels.len() * CLASSES {
+            return Err(TensorReadError::Shape {
+                tensor: "logits",
+                expected: self.labels.len() * CLASSES,
+                found: z.len(),
+            });
+        }
+        let correct = z
+            .chunks_exact(CLASSES)
+            .zip(&self.labels)
+            .filter(|(row, label)| argmax_lowest(row) == usize::from(**label))
+            .count() as u64;
+        let bp = correct * 10_000 / (self.labels.len().max(1) as u64);
         Ok(u16::try_from(bp).unwrap_or(u16::MAX))
+    }
+}
+
+/// The index of the largest value, the lowest index among equals.
+pub fn argmax_lowest(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate().skip(1) {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_ties_go_to_the_lowest_index() {
+        assert_eq!(argmax_lowest(&[1.0, 3.0, 3.0, 2.0]), 1);
+        assert_eq!(argmax_lowest(&[5.0, 5.0]), 0);
+        assert_eq!(argmax_lowest(&[-1.0, -2.0, 0.0]), 2);
+    }
+
+    #[test]
+    fn bits_counts_the_magnitude() {
+        assert_eq!(bits(128), 7); // values below 128
+        assert_eq!(bits(129), 8);
+        assert_eq!(bits(256), 8);
+        assert_eq!(bits(2048), 11);
+        assert_eq!(bits(1), 0);
+    }
+
+    #[test]
+    fn inputs_span_the_documented_range() {
+        let t = input_table(&Arithmetic::MNIST);
+        assert_eq!((t[0], t[1], t[2], t[255]), (-16.0, -16.0, -15.0, 111.0));
     }
 }

@@ -5,8 +5,11 @@
 //! 2. Trace: loaded by its Merkle root with its size known from the step count; its last hash
 //!    must be the model hash; its first must be the hash of the W0 regenerated from the seed.
 //! 3. Quality gate: the final weights (loaded by hash) re-evaluated on the test set.
-//! 4. Audit: the last segment and `s` others chosen by Fiat-Shamir are replayed on the
-//!    reference backend and must reproduce the next checkpoint bit for bit.
+//! 4. Audit: the last segment and `s` others chosen by Fiat-Shamir are replayed (on any
+//!    backend: the step is exact) and must reproduce the next checkpoint bit for bit.
+//!
+//! Every checkpoint loaded is range-checked against the task's arithmetic before any tensor
+//! is built from it ([`ProofError::CheckpointValue`]).
 
 use std::sync::Arc;
 
@@ -16,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::artifact::{ArtifactError, ArtifactStore};
 use crate::backend::Backend;
 use crate::dataset::Mnist;
-use crate::model::{TensorReadError, Weights, WeightsHash};
+use crate::model::{TensorReadError, Weights, WeightsHash, WeightsRangeError};
 use crate::prng;
 use crate::task::{Task, TaskError};
 use crate::trace::Trace;
@@ -89,6 +92,17 @@ pub enum ProofError {
         #[source]
         source: ArtifactError,
     },
+    /// Rule: every master value of a checkpoint is an integer in its tensor's range, checked
+    /// before any tensor work (outside it the step's products would no longer be exact; an
+    /// `f32` bit pattern of a fraction or a NaN reads as an integer far out of range).
+    #[error("checkpoint {index} holds a value outside the task's ranges: {source}")]
+    CheckpointValue {
+        /// Position in the trace.
+        index: usize,
+        /// The value and where it is.
+        #[source]
+        source: WeightsRangeError,
+    },
     /// Rule: the final model's test accuracy, measured by the verifier, meets the target.
     #[error(
         "accuracy below target: the verifier measures {measured_bp} bp, the block requires {target_bp} bp"
@@ -99,7 +113,7 @@ pub enum ProofError {
         /// The header's target.
         target_bp: u16,
     },
-    /// Rule: an audited segment, replayed on the reference backend, reproduces the committed
+    /// Rule: an audited segment, replayed, reproduces the committed
     /// next checkpoint bit for bit.
     #[error(
         "segment {segment} (steps {first_step}..{end_step}) does not replay: committed {committed}, replay gives {replayed}"
@@ -198,7 +212,7 @@ impl std::fmt::Debug for TrainingVerifier {
 }
 
 impl TrainingVerifier {
-    /// A verifier on the reference backend (the consensus rule).
+    /// A verifier on the default backend (flex).
     ///
     /// # Errors
     /// [`VerifierSetupError`] if the task is invalid or `data` is not its data set.
@@ -208,11 +222,11 @@ impl TrainingVerifier {
         data: Arc<Mnist>,
         store: ArtifactStore,
     ) -> Result<Self, VerifierSetupError> {
-        Self::with_backend(task, data, store, Backend::REFERENCE)
+        Self::with_backend(task, data, store, Backend::DEFAULT)
     }
 
-    /// A verifier replaying on another backend: for experiments only, since consensus is what
-    /// the reference backend computes.
+    /// A verifier replaying on another backend. Every backend computes the same bits, so a
+    /// block mined on any backend verifies on any other.
     ///
     /// # Errors
     /// [`VerifierSetupError`] if the task is invalid or `data` is not its data set.
@@ -223,7 +237,7 @@ impl TrainingVerifier {
         backend: Backend,
     ) -> Result<Self, VerifierSetupError> {
         task.check_with_data(&data)?;
-        let evaluator = Evaluator::new(data.test(), &backend.device());
+        let evaluator = Evaluator::new(data.test(), &task.arithmetic, &backend.device());
         Ok(Self {
             task_id: task.id(),
             task,
@@ -297,7 +311,7 @@ impl TrainingVerifier {
             });
         }
         let seed = header.training_seed();
-        let initial = Weights::initial(&seed);
+        let initial = Weights::initial(&seed, &self.task.arithmetic);
         let initial_hash = initial.hash();
         if checkpoints[0] != initial_hash {
             return Err(ProofError::NotFromInitialWeights {
@@ -306,8 +320,24 @@ impl TrainingVerifier {
             });
         }
 
+        // Every checkpoint the checks below use, loaded and range-checked before any tensor
+        // work: the final model, and the start of each audited segment.
+        let audited = audited_segments(
+            &audit_challenge(header),
+            trace.segments(),
+            self.task.audit_segments,
+        );
         let final_index = checkpoints.len() - 1;
         let final_weights = self.load(&trace, final_index)?;
+        let mut starts = Vec::with_capacity(audited.len());
+        for &segment in &audited {
+            starts.push(if segment == 0 {
+                initial.clone()
+            } else {
+                self.load(&trace, segment)?
+            });
+        }
+
         let accuracy_bp = self.evaluator.accuracy_of(&final_weights)?;
         if accuracy_bp < header.target.basis_points() {
             return Err(ProofError::AccuracyBelowTarget {
@@ -316,21 +346,11 @@ impl TrainingVerifier {
             });
         }
 
-        let audited = audited_segments(
-            &audit_challenge(header),
-            trace.segments(),
-            self.task.audit_segments,
-        );
         let keys = trace.segment_keys(&seed);
         let mut trainer = Trainer::new(&self.task, Arc::clone(&self.data), &self.backend.device());
         let k = u64::from(self.task.checkpoint_interval);
-        for &segment in &audited {
-            let start = if segment == 0 {
-                initial.clone()
-            } else {
-                self.load(&trace, segment)?
-            };
-            let (model, _) = trainer.train_segment(trainer.model(&start), &keys[segment])?;
+        for (&segment, start) in audited.iter().zip(&starts) {
+            let (model, _) = trainer.train_segment(trainer.model(start), &keys[segment])?;
             let replayed = model.weights()?.hash();
             let committed = checkpoints[segment + 1];
             if replayed != committed {
@@ -350,9 +370,19 @@ impl TrainingVerifier {
     }
 
     fn load(&self, trace: &Trace, index: usize) -> Result<Weights, ProofError> {
-        self.store
+        let weights = self
+            .store
             .get_checkpoint(&trace.checkpoints()[index])
-            .map_err(|source| ProofError::Checkpoint { index, source })
+            .map_err(|source| match source {
+                ArtifactError::InvalidWeights { source, .. } => {
+                    ProofError::CheckpointValue { index, source }
+                }
+                source => ProofError::Checkpoint { index, source },
+            })?;
+        weights
+            .check_ranges(&self.task.arithmetic)
+            .map_err(|source| ProofError::CheckpointValue { index, source })?;
+        Ok(weights)
     }
 }
 

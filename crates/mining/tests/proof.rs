@@ -92,9 +92,9 @@ fn proof_for_another_coinbase_is_rejected() {
 #[test]
 fn proof_for_another_task_is_rejected() {
     let mined = honest();
-    // A chain whose task differs only in its learning rate does not accept the proof...
+    // A chain whose task differs only in its label smoothing does not accept the proof...
     let mut other_task = task();
-    other_task.learning_rate *= 2.0;
+    other_task.arithmetic.label_smoothing += 1;
     let other = TrainingVerifier::new(other_task, data(), mined.store()).unwrap();
     let err = other.verify(&mined.block.header).unwrap_err();
     assert!(matches!(err, ProofError::WrongTask { .. }), "{err}");
@@ -128,12 +128,14 @@ fn step_counts_off_the_evaluation_grid_or_above_the_cap_are_rejected() {
 fn fewer_steps_than_the_targets_floor_are_rejected_before_any_artifact_is_read() {
     let mined = honest();
     let t = task();
-    let floor = t.min_steps(mined.block.header.target.basis_points());
-    assert!(
-        floor >= u64::from(t.eval_interval),
-        "the default target has a floor"
-    );
+    // 95 %: a floor above one evaluation interval, so one interval short is a valid count.
     let mut header = mined.block.header.clone();
+    header.target = ann_ledger::AccuracyTarget::from_basis_points(9500).unwrap();
+    let floor = t.min_steps(9500);
+    assert!(
+        floor > u64::from(t.eval_interval),
+        "the 95 % target has a floor above one evaluation"
+    );
     header.training.steps = floor - u64::from(t.eval_interval);
     match verify_without_artifacts(&header) {
         ProofError::TooFewSteps {
@@ -143,7 +145,7 @@ fn fewer_steps_than_the_targets_floor_are_rejected_before_any_artifact_is_read()
         } => {
             assert_eq!(
                 (steps, min_steps, target_bp),
-                (header.training.steps, floor, 9000)
+                (header.training.steps, floor, 9500)
             );
         }
         other => panic!("expected TooFewSteps, got {other}"),
@@ -323,7 +325,7 @@ fn faked_segment_is_rejected() {
         .store()
         .get_checkpoint(&mined.block.trace.checkpoints()[index])
         .unwrap();
-    fake.hidden_weight[0] += 1e-3;
+    fake.hidden_weight[0] += 1;
     let (_dir, store, header) = forge(index, &fake);
     let err = verifier(store).verify(&header).unwrap_err();
     match err {
@@ -343,12 +345,59 @@ fn faked_final_model_is_rejected() {
     let mined = honest();
     let index = mined.block.trace.segments();
     let mut fake = mined.block.weights.clone();
-    fake.output_bias[3] += 1e-3;
+    fake.output_bias[3] += 1;
     let (_dir, store, header) = forge(index, &fake);
     let err = verifier(store).verify(&header).unwrap_err();
     match err {
         ProofError::SegmentMismatch { segment, .. } => assert_eq!(segment, index - 1),
         other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn checkpoints_holding_values_outside_the_exact_ranges_are_rejected_before_tensor_work() {
+    let mined = honest();
+    let arithmetic = task().arithmetic;
+    let last = mined.block.trace.segments();
+    let honest_final = mined.block.weights.clone();
+    // (tensor, index, value): the bits of the f32 0.5 (a fraction), of a NaN, a value just
+    // past its tensor's clamp, and one past the 2^23 that no checkpoint may exceed.
+    let forgeries: [(usize, usize, i32); 4] = [
+        (0, 17, 0.5f32.to_bits() as i32),
+        (2, 3, f32::NAN.to_bits() as i32),
+        (
+            0,
+            100,
+            i32::try_from(arithmetic.hidden_weight.master_max() + 1).unwrap(),
+        ),
+        (3, 9, (1 << 23) + 1),
+    ];
+    for (tensor, index, value) in forgeries {
+        for checkpoint in [last, last - 1] {
+            let mut fake = if checkpoint == last {
+                honest_final.clone()
+            } else {
+                mined
+                    .store()
+                    .get_checkpoint(&mined.block.trace.checkpoints()[checkpoint])
+                    .unwrap()
+            };
+            match tensor {
+                0 => fake.hidden_weight[index] = value,
+                2 => fake.output_weight[index] = value,
+                _ => fake.output_bias[index] = value,
+            }
+            let (_dir, store, header) = forge(checkpoint, &fake);
+            let err = verifier(store).verify(&header).unwrap_err();
+            match err {
+                ProofError::CheckpointValue { index: at, source } => {
+                    assert_eq!(at, checkpoint);
+                    assert_eq!(source.value, i64::from(value));
+                    assert_eq!(source.index, index);
+                }
+                other => panic!("{value:#x} at checkpoint {checkpoint}: {other}"),
+            }
+        }
     }
 }
 
@@ -365,7 +414,7 @@ fn accuracy_below_target_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let store = ArtifactStore::open(dir.path()).unwrap();
     let mut trainer = Trainer::new(&t, data(), &Backend::Flex.device());
-    let w0 = Weights::initial(&seed);
+    let w0 = Weights::initial(&seed, &t.arithmetic);
     let mut checkpoints = vec![store.put_checkpoint(&w0).unwrap()];
     let mut key = chain_key(&seed, &checkpoints[0]);
     let mut model = trainer.model(&w0);
@@ -433,7 +482,7 @@ fn replay_is_bit_exact_with_one_and_two_threads() {
             verifier(mined.store()).verify(&mined.block.header).unwrap();
             // ...and a direct replay of the first segment, compared parameter by parameter.
             let seed = mined.block.header.training_seed();
-            let w0 = Weights::initial(&seed);
+            let w0 = Weights::initial(&seed, &task().arithmetic);
             let mut trainer = Trainer::new(&task(), data(), &Backend::Flex.device());
             let model = trainer
                 .train_segment(trainer.model(&w0), &chain_key(&seed, &w0.hash()))
@@ -451,7 +500,7 @@ fn replay_is_bit_exact_with_one_and_two_threads() {
 
 #[test]
 fn w0_is_the_same_on_every_backend() {
-    let w0 = Weights::initial(&honest().block.header.training_seed());
+    let w0 = Weights::initial(&honest().block.header.training_seed(), &task().arithmetic);
     for backend in Backend::available() {
         let trainer = Trainer::new(&task(), Arc::clone(&data()), &backend.device());
         let round_trip = trainer.model(&w0).weights().unwrap();

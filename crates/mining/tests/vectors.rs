@@ -1,6 +1,8 @@
 //! Golden vectors of every consensus-critical format of proof of training, in
 //! `tests/vectors/mining.json`. A change of format (task encoding, W0 sampling, weight hashing,
-//! data order, Merkle root, audit draw, or the reference backend's arithmetic) fails here.
+//! data order, Merkle root, audit draw, or the exact step's arithmetic) fails here. The
+//! training vectors (checkpoint 1, the 100-step trace) are checked on every backend in
+//! `tests/exact.rs`.
 //!
 //! The file was generated once by running this test with `ANN_WRITE_VECTORS=1`, reviewed,
 //! and committed; without that variable the test only compares.
@@ -14,7 +16,7 @@ use std::collections::BTreeMap;
 use ann_ledger::BlockHash;
 use ann_mining::model::WeightsHash;
 use ann_mining::trace::{Trace, chain_key, checkpoint_root};
-use ann_mining::training::{Trainer, preprocessing_table, segment_samples};
+use ann_mining::training::{Trainer, input_table, segment_samples};
 use ann_mining::verifier::audited_segments;
 use ann_mining::{Backend, Weights};
 use common::{data, task, template};
@@ -27,30 +29,25 @@ fn actual() -> BTreeMap<&'static str, String> {
     v.insert("task_id", task.id().to_string());
 
     let zero = [0u8; 32];
-    let w0 = Weights::initial(&zero);
+    let w0 = Weights::initial(&zero, &task.arithmetic);
     v.insert("w0_seed_zero_hash", w0.hash().to_string());
     let first: Vec<String> = w0.hidden_weight[..4]
         .iter()
         .chain(w0.output_bias.iter().take(2))
-        .map(|x| format!("{:08x}", x.to_bits()))
+        .map(i32::to_string)
         .collect();
     v.insert("w0_seed_zero_first_bits", first.join(" "));
 
     let header = template(1, BlockHash::ZERO, 1, 9000);
     let seed = header.training_seed();
     v.insert("template_training_seed", hex::encode(seed));
-    let w0 = Weights::initial(&seed);
+    let w0 = Weights::initial(&seed, &task.arithmetic);
     v.insert("template_w0_hash", w0.hash().to_string());
 
-    let table = preprocessing_table();
+    let table = input_table(&task.arithmetic);
     v.insert(
-        "preprocessing_0_128_255_bits",
-        format!(
-            "{:08x} {:08x} {:08x}",
-            table[0].to_bits(),
-            table[128].to_bits(),
-            table[255].to_bits()
-        ),
+        "inputs_0_128_255",
+        format!("{} {} {}", table[0], table[128], table[255]),
     );
 
     let key = chain_key(&seed, &w0.hash());
@@ -76,17 +73,14 @@ fn actual() -> BTreeMap<&'static str, String> {
         .collect();
     v.insert("audit_zero_challenge_40_segments_s4", audit.join(" "));
 
-    // One reference-backend segment: the arithmetic of burn-flex is part of consensus.
-    let mut trainer = Trainer::new(&task, data(), &Backend::Flex.device());
-    let (model, loss) = trainer.train_segment(trainer.model(&w0), &key).unwrap();
+    // Training on the default backend; every other backend must give the same hashes.
+    let mut trainer = Trainer::new(&task, data(), &Backend::DEFAULT.device());
+    let trace = common::train_trace(&mut trainer, &seed, &w0, 10);
     v.insert(
-        "template_checkpoint1_hash_flex",
-        model.weights().unwrap().hash().to_string(),
+        "template_checkpoint1_hash",
+        trace.checkpoints()[1].to_string(),
     );
-    v.insert(
-        "template_segment0_last_loss_bits",
-        format!("{:08x}", loss.to_bits()),
-    );
+    v.insert("template_trace_100_steps_root", trace.root().to_string());
     v
 }
 

@@ -263,9 +263,12 @@ impl Task {
     }
 
     /// The canonical encoding hashed into the id: the tag, the dataset hash, length-prefixed
-    /// (u32 LE) descriptor strings, the dimensions (u32 LE), the arithmetic (see
-    /// [`Task::encode_arithmetic`]), the numbers little-endian, then the step floors (`u32`
-    /// count, then `u16` target and `u64` minimum each).
+    /// (u32 LE) descriptor strings, the dimensions (u32 LE), the arithmetic (`input_shift`
+    /// u32, `input_offset` i64; per master `fraction_bits` u32, `max` i64, `symmetric` u8;
+    /// `hidden_shift` u32, `hidden_max` i64, `delta_shift` u32, `delta_max` i64,
+    /// `label_smoothing` i64, the two bias update shifts u32; the 256 softmax constants i32),
+    /// the numbers little-endian, then the step floors (`u32` count, then `u16` target and
+    /// `u64` minimum each).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(TASK_TAG);

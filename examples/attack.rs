@@ -1,6 +1,6 @@
 //! Shows forgeries being rejected, each with the error the validator gives: a proof of training
-//! reused for another block, a tampered training artifact, a double spend, a forged signature
-//! and a spend signed with the wrong key. Exits non-zero if any forgery is accepted.
+//! reused for another block, a tampered training artifact, a checkpoint holding a value the exact
+//! step never produces, a double spend, a forged signature and a spend signed with the wrong key. Exits non-zero if any forgery is accepted.
 //!
 //! ```sh
 //! cargo run --release --example attack
@@ -13,9 +13,9 @@ mod common;
 
 use anyhow::{Context, Result, bail};
 use blockchain_ann::ledger::{
-    Amount, Chain, ChainParams, Mempool, Transaction, TxOut, Wallet, merkle_root,
+    Amount, Chain, ChainParams, Mempool, ModelHash, Transaction, TxOut, Wallet, merkle_root,
 };
-use blockchain_ann::mining::{ArtifactStore, Backend, TrainingVerifier, WeightsHash};
+use blockchain_ann::mining::{ArtifactStore, Backend, Trace, TrainingVerifier, WeightsHash};
 use blockchain_ann::store::Store;
 use clap::Parser;
 use common::RecordingVerifier;
@@ -99,7 +99,32 @@ fn run(args: Args) -> Result<()> {
     )?;
     std::fs::write(&model_path, &original)?;
 
-    // 3. Alice spends the same 7 coins twice, to Bob and to Mallory, in one block.
+    // 3. A recommitted trace whose final model holds a value the exact step never produces
+    // (the bits of an f32 NaN): refused before any tensor is built from it.
+    let training = &block1.header.training;
+    let artifacts = audit.store();
+    let trace = artifacts.get_trace(
+        &training.checkpoint_root,
+        task.checkpoints_for(training.steps),
+    )?;
+    let mut poisoned = artifacts.get_checkpoint(&WeightsHash(*training.model_hash.as_bytes()))?;
+    if let Some(master) = poisoned.hidden_weight.first_mut() {
+        *master = f32::NAN.to_bits() as i32;
+    }
+    let mut checkpoints = trace.checkpoints().to_vec();
+    if let Some(last) = checkpoints.last_mut() {
+        *last = artifacts.put_checkpoint(&poisoned)?;
+    }
+    let forged = Trace::new(checkpoints);
+    let mut header = block1.header.clone();
+    header.training.checkpoint_root = artifacts.put_trace(&forged)?;
+    header.training.model_hash = ModelHash::from_bytes(forged.checkpoints()[forged.segments()].0);
+    expect_rejected(
+        "block 1 recommitted with a NaN bit pattern in its final model",
+        audit.verify(&header),
+    )?;
+
+    // 4. Alice spends the same 7 coins twice, to Bob and to Mallory, in one block.
     let to_bob = alice.pay(&chain, None, bob.address(), coins(7)?, Amount::ZERO)?;
     let to_mallory = alice.pay(&chain, None, mallory.address(), coins(7)?, Amount::ZERO)?;
     let mut pool = Mempool::new();
@@ -117,7 +142,7 @@ fn run(args: Args) -> Result<()> {
         chain.submit_block(double, now + 2, &verifier),
     )?;
 
-    // 4. Mallory redirects Alice's signed payment to herself.
+    // 5. Mallory redirects Alice's signed payment to herself.
     let mut redirected = to_bob;
     if let Some(output) = redirected.outputs.first_mut() {
         output.address = mallory.address();
@@ -127,7 +152,7 @@ fn run(args: Args) -> Result<()> {
         Mempool::new().add(redirected, &chain),
     )?;
 
-    // 5. Mallory signs a spend of Alice's coins with her own key.
+    // 6. Mallory signs a spend of Alice's coins with her own key.
     let alice_coin = alice
         .utxos(&chain)
         .first()

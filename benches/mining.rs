@@ -1,4 +1,5 @@
-//! Criterion benches for `ann-mining`: training throughput per CPU backend, the cost of mining
+//! Criterion benches for `ann-mining`: training throughput per CPU backend (one model, and four
+//! candidate models side by side on flex), the cost of mining
 //! one block at the default difficulty (90 %), the cost of verifying it, and the parts of
 //! verification (cheap checks, W0, the test-set evaluation, one replayed segment).
 //!
@@ -76,6 +77,30 @@ fn training_throughput(c: &mut Criterion) {
             });
         });
     }
+    group.finish();
+
+    // Candidate models side by side (what a GPU miner batches): four on flex, each with its
+    // own data, one batched product per operation.
+    const CANDIDATES: usize = 4;
+    let mut group = c.benchmark_group("training_candidates");
+    group.throughput(Throughput::Elements(samples * CANDIDATES as u64));
+    group.sample_size(10);
+    let starts = vec![w0.clone(); CANDIDATES];
+    let keys: Vec<[u8; 32]> = (0..CANDIDATES as u8).map(|i| key.map(|b| b ^ i)).collect();
+    let mut trainer = Trainer::new(&task, Arc::clone(&data), &Backend::DEFAULT.device());
+    group.bench_function(format!("segment_x{CANDIDATES}_flex"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let model = trainer.candidates(&starts);
+                let start = Instant::now();
+                let trained = trainer.train_segments(model, &keys);
+                total += start.elapsed();
+                black_box(trained.is_ok());
+            }
+            total
+        });
+    });
     group.finish();
 }
 

@@ -146,6 +146,10 @@ pub type SegmentLoss = f32;
 
 impl Trainer {
     /// A trainer for `task` on `device`.
+    ///
+    /// The task must pass [`Task::validate`]: its bounds are what make the step exact, and
+    /// this low-level type does not check them again ([`Miner`](crate::Miner) and
+    /// [`TrainingVerifier`](crate::TrainingVerifier) do, when they are built).
     pub fn new(task: &Task, data: Arc<Mnist>, device: &Device) -> Self {
         let table: Vec<i32> = SOFTMAX_TABLE.to_vec();
         let inputs = input_table(&task.arithmetic);

@@ -91,19 +91,11 @@ fn main() {
     for &backend in &backends {
         let mut trainer = Trainer::new(&task, Arc::clone(&data), &backend.device());
         // The same 100 steps on every backend: the trace root must be the same everywhere.
-        let mut model = trainer.model(&w0);
-        let mut checkpoints = vec![w0.hash()];
-        let mut chain = chain_key(&seed, &w0.hash());
         let start = Instant::now();
-        for _ in 0..10 {
-            model = trainer.train_segment(model, &chain).unwrap().0;
-            let hash = model.weights().unwrap().hash();
-            checkpoints.push(hash);
-            chain = chain_key(&chain, &hash);
-        }
+        let trace = trainer.train_trace(&seed, &w0, 10).unwrap();
         println!(
             "exactness/{backend}: 100-step trace root {} ({:.0} ms with hashing)",
-            ann_mining::Trace::new(checkpoints).root(),
+            trace.root(),
             start.elapsed().as_secs_f64() * 1e3
         );
         for &n in &candidates {

@@ -182,13 +182,14 @@ impl Arithmetic {
         self.input(0).abs().max(self.input(255).abs())
     }
 
-    /// The four masters in canonical order.
-    pub fn masters(&self) -> [(&'static str, Fixed); 4] {
+    /// The four masters' formats in canonical order (the order of
+    /// [`TENSOR_NAMES`](crate::model::TENSOR_NAMES)).
+    pub fn masters(&self) -> [Fixed; 4] {
         [
-            ("hidden_weight", self.hidden_weight),
-            ("hidden_bias", self.hidden_bias),
-            ("output_weight", self.output_weight),
-            ("output_bias", self.output_bias),
+            self.hidden_weight,
+            self.hidden_bias,
+            self.output_weight,
+            self.output_bias,
         ]
     }
 
@@ -277,14 +278,14 @@ impl Arithmetic {
             self.output_bias_update_shift,
             self.hidden_bias_update_shift,
         ];
-        let fractions = self.masters().map(|(_, f)| f.fraction_bits);
+        let fractions = self.masters().map(|f| f.fraction_bits);
         if shifts.iter().chain(&fractions).any(|&s| s > 24)
             || self.hidden_shift == 0
             || self.delta_shift == 0
         {
             return Err(ArithmeticError::Shift);
         }
-        let smallest = self.masters().map(|(_, f)| f.max).into_iter().min();
+        let smallest = self.masters().map(|f| f.max).into_iter().min();
         if smallest.is_none_or(|m| m < 1)
             || self.hidden_max < 1
             || self.delta_max < 1

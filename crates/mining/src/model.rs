@@ -227,7 +227,8 @@ impl Weights {
     /// # Errors
     /// [`WeightsRangeError`] for the first value outside its tensor's range.
     pub fn check_ranges(&self, arithmetic: &Arithmetic) -> Result<(), WeightsRangeError> {
-        for (part, (tensor, fixed)) in self.parts().into_iter().zip(arithmetic.masters()) {
+        let formats = TENSOR_NAMES.into_iter().zip(arithmetic.masters());
+        for (part, (tensor, fixed)) in self.parts().into_iter().zip(formats) {
             check_part(part, tensor, fixed.master_min(), fixed.master_max())?;
         }
         Ok(())
@@ -330,7 +331,6 @@ pub struct Parameters {
 pub struct Mlp {
     parameters: Parameters,
     arithmetic: Arithmetic,
-    candidates: usize,
 }
 
 impl Mlp {
@@ -356,20 +356,14 @@ impl Mlp {
             output_weight: tensor(2, arithmetic.output_weight, [n, HIDDEN, CLASSES]),
             output_bias: tensor(3, arithmetic.output_bias, [n, 1, CLASSES]),
         };
-        Self {
-            parameters,
-            arithmetic: arithmetic.clone(),
-            candidates: n,
-        }
+        Self::from_parameters(parameters, arithmetic)
     }
 
     /// Wraps device parameters (as the trainer updates them).
     pub fn from_parameters(parameters: Parameters, arithmetic: &Arithmetic) -> Self {
-        let candidates = parameters.hidden_weight.dims()[0];
         Self {
             parameters,
             arithmetic: arithmetic.clone(),
-            candidates,
         }
     }
 
@@ -385,7 +379,7 @@ impl Mlp {
 
     /// How many candidate models this holds.
     pub fn candidates(&self) -> usize {
-        self.candidates
+        self.parameters.hidden_weight.dims()[0]
     }
 
     /// The device it lives on.
@@ -418,7 +412,7 @@ impl Mlp {
     pub fn candidate_weights(&self) -> Result<Vec<Weights>, TensorReadError> {
         let p = &self.parameters;
         let a = &self.arithmetic;
-        let n = self.candidates;
+        let n = self.candidates();
         let read = |index: usize, tensor: &Tensor<3>, fixed: Fixed| {
             let values = tensor
                 .clone()

@@ -303,7 +303,7 @@ impl Task {
         let a = &self.arithmetic;
         out.extend_from_slice(&a.input_shift.to_le_bytes());
         out.extend_from_slice(&a.input_offset.to_le_bytes());
-        for (_, fixed) in a.masters() {
+        for fixed in a.masters() {
             out.extend_from_slice(&fixed.fraction_bits.to_le_bytes());
             out.extend_from_slice(&fixed.max.to_le_bytes());
             out.push(u8::from(fixed.symmetric));

@@ -17,6 +17,7 @@ use crate::dataset::{CLASSES, IMAGE_PIXELS, Mnist, Split};
 use crate::model::{Mlp, Parameters, TensorReadError, Weights};
 use crate::prng;
 use crate::task::Task;
+use crate::trace::{Trace, chain_key};
 
 /// The input table: entry `p` is the integer input of pixel byte `p`, as `f32`.
 pub fn input_table(arithmetic: &Arithmetic) -> [f32; 256] {
@@ -128,6 +129,11 @@ impl Floor {
         let nudge = (-(fraction_bits as f32) - 1.0).exp2() - 0.5;
         x.add_scalar(nudge).add_scalar(ROUNDER).sub_scalar(ROUNDER)
     }
+
+    /// The quantised weight `floor(m / 2^f)` of a master held as `m * 2^-f`.
+    fn quantise(self, master: Tensor<3>, fixed: Fixed) -> Tensor<3> {
+        self.apply(master, fixed.fraction_bits, bits(fixed.max + 1))
+    }
 }
 
 /// Whether `device` runs its kernels on the calling thread's rayon pool.
@@ -153,7 +159,8 @@ impl Trainer {
     pub fn new(task: &Task, data: Arc<Mnist>, device: &Device) -> Self {
         let table: Vec<i32> = SOFTMAX_TABLE.to_vec();
         let inputs = input_table(&task.arithmetic);
-        let resident = (Floor::for_device(device) == Floor::Native).then(|| {
+        let floor = Floor::for_device(device);
+        let resident = (floor == Floor::Native).then(|| {
             let train = data.train();
             let all: Vec<u32> = (0..train.len() as u32).collect();
             let (_, t) = host_batch(&data, &inputs, &task.arithmetic, &[&all], false);
@@ -179,7 +186,7 @@ impl Trainer {
             resident,
             softmax_table: Tensor::from_data(TensorData::new(table, [256]), device),
             in_rayon_pool: computes_on_rayon(device),
-            floor: Floor::for_device(device),
+            floor,
         }
     }
 
@@ -196,6 +203,30 @@ impl Trainer {
     /// Builds `weights.len()` candidate models that train side by side.
     pub fn candidates(&self, weights: &[Weights]) -> Mlp {
         Mlp::from_candidates(weights, &self.task.arithmetic, &self.device)
+    }
+
+    /// Trains `segments` segments from `w0` with the consensus data order (each segment's key
+    /// chained from the seed and the checkpoints so far, as a miner does) and returns the
+    /// trace of their checkpoint hashes, W0's first.
+    ///
+    /// # Errors
+    /// [`TensorReadError`] if a checkpoint cannot be read back.
+    pub fn train_trace(
+        &mut self,
+        seed: &[u8; 32],
+        w0: &Weights,
+        segments: usize,
+    ) -> Result<Trace, TensorReadError> {
+        let mut checkpoints = vec![w0.hash()];
+        let mut key = chain_key(seed, &checkpoints[0]);
+        let mut model = self.model(w0);
+        for _ in 0..segments {
+            model = self.train_segment(model, &key)?.0;
+            let hash = model.weights()?.hash();
+            checkpoints.push(hash);
+            key = chain_key(&key, &hash);
+        }
+        Ok(Trace::new(checkpoints))
     }
 
     /// Trains one segment: `k` steps on the samples selected by `key`. Returns the model and
@@ -361,11 +392,11 @@ impl Trainer {
         let (x, targets) = self.batch(samples);
         let (n, b) = (samples.len(), samples.first().map_or(0, |s| s.len()));
 
-        // Forward: quantised weights, then the hidden layer rounded to integers.
-        let w1q = self.quantise(p.hidden_weight.clone(), a.hidden_weight);
-        let w2q = self.quantise(p.output_weight.clone(), a.output_weight);
-        let hidden = forward_hidden(self.floor, a, x.clone(), w1q, p.hidden_bias.clone());
-        let logits = hidden.clone().matmul(w2q.clone()) + p.output_bias.clone().floor();
+        let Forward {
+            hidden,
+            w2q,
+            logits,
+        } = forward(self.floor, a, x.clone(), &p);
 
         // The softmax from the table, in integers: no exp, no float division.
         let probabilities = self.softmax(logits, n, b);
@@ -390,12 +421,10 @@ impl Trainer {
                     .matmul(g.clone().mul_scalar(a.output_weight.scale())),
             a.output_weight,
         );
-        let output_bias = clamp_master(
-            p.output_bias
-                - g.sum_dim(1).mul_scalar(shift_scale(
-                    a.output_bias_update_shift,
-                    a.output_bias.fraction_bits,
-                )),
+        let output_bias = bias_step(
+            p.output_bias,
+            g.sum_dim(1),
+            a.output_bias_update_shift,
             a.output_bias,
         );
         let hidden_weight = clamp_master(
@@ -404,12 +433,10 @@ impl Trainer {
                     .matmul(delta.clone().mul_scalar(a.hidden_weight.scale())),
             a.hidden_weight,
         );
-        let hidden_bias = clamp_master(
-            p.hidden_bias
-                - delta.sum_dim(1).mul_scalar(shift_scale(
-                    a.hidden_bias_update_shift,
-                    a.hidden_bias.fraction_bits,
-                )),
+        let hidden_bias = bias_step(
+            p.hidden_bias,
+            delta.sum_dim(1),
+            a.hidden_bias_update_shift,
             a.hidden_bias,
         );
         (
@@ -421,12 +448,6 @@ impl Trainer {
             },
             probabilities,
         )
-    }
-
-    /// The quantised weight `floor(m / 2^f)` of a master held as `m * 2^-f`.
-    fn quantise(&self, master: Tensor<3>, fixed: Fixed) -> Tensor<3> {
-        self.floor
-            .apply(master, fixed.fraction_bits, bits(fixed.max + 1))
     }
 
     /// `P = floor((floor(e 2^11 / rowsum(e)) + 1) / 2)` with `e` from the table, on integer
@@ -477,20 +498,39 @@ fn host_batch(
     (images, targets)
 }
 
-/// `H = clamp(floor((X W1q + b1 + 2^(hs-1)) / 2^hs), 0, hmax)`.
-fn forward_hidden(
-    floor: Floor,
-    a: &Arithmetic,
-    x: Tensor<3>,
-    w1q: Tensor<3>,
-    bias: Tensor<3>,
-) -> Tensor<3> {
-    let bias = bias.floor() + pow2(a.hidden_shift - 1);
+/// The quantised forward pass, shared by training and evaluation.
+struct Forward {
+    /// `H = clamp(floor((X W1q + b1 + 2^(hs-1)) / 2^hs), 0, hmax)`.
+    hidden: Tensor<3>,
+    /// `W2q`, which the backward pass reuses.
+    w2q: Tensor<3>,
+    /// `Z = H W2q + b2`.
+    logits: Tensor<3>,
+}
+
+fn forward(floor: Floor, a: &Arithmetic, x: Tensor<3>, p: &Parameters) -> Forward {
+    let w1q = floor.quantise(p.hidden_weight.clone(), a.hidden_weight);
+    let w2q = floor.quantise(p.output_weight.clone(), a.output_weight);
+    let bias = p.hidden_bias.clone().floor() + pow2(a.hidden_shift - 1);
     let scaled = (x.matmul(w1q) + bias)
         .mul_scalar(pow2_neg(a.hidden_shift))
         .clamp_min(0.0)
         .clamp_max(a.hidden_max as f32 + 1.0 - pow2_neg(a.hidden_shift));
-    floor.apply(scaled, a.hidden_shift, bits(a.hidden_max + 1))
+    let hidden = floor.apply(scaled, a.hidden_shift, bits(a.hidden_max + 1));
+    let logits = hidden.clone().matmul(w2q.clone()) + p.output_bias.clone().floor();
+    Forward {
+        hidden,
+        w2q,
+        logits,
+    }
+}
+
+/// A bias update: `C -= 2^u rowsum`, in device units (`m * 2^-f`), then clamped.
+fn bias_step(bias: Tensor<3>, row_sum: Tensor<3>, update_shift: u32, fixed: Fixed) -> Tensor<3> {
+    clamp_master(
+        bias - row_sum.mul_scalar(shift_scale(update_shift, fixed.fraction_bits)),
+        fixed,
+    )
 }
 
 fn clamp_master(value: Tensor<3>, fixed: Fixed) -> Tensor<3> {
@@ -582,21 +622,20 @@ impl Evaluator {
         }
         let p = model.parameters();
         let pick = |t: &Tensor<3>| t.clone().narrow(0, index, 1);
-        let fixed = self.arithmetic.hidden_weight;
-        let w1q = self.floor.apply(
-            pick(&p.hidden_weight),
-            fixed.fraction_bits,
-            bits(fixed.max + 1),
-        );
-        let hidden = forward_hidden(
+        let candidate = Parameters {
+            hidden_weight: pick(&p.hidden_weight),
+            hidden_bias: pick(&p.hidden_bias),
+            output_weight: pick(&p.output_weight),
+            output_bias: pick(&p.output_bias),
+        };
+        let forward = forward(
             self.floor,
             &self.arithmetic,
             self.images.clone(),
-            w1q,
-            pick(&p.hidden_bias),
+            &candidate,
         );
-        let logits = hidden.matmul(pick(&p.output_weight).floor()) + pick(&p.output_bias).floor();
-        let z = logits
+        let z = forward
+            .logits
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| TensorReadError::Backend(format!("{e:?}")))?;

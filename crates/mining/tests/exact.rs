@@ -11,7 +11,7 @@ use ann_ledger::BlockHash;
 use ann_mining::trace::chain_key;
 use ann_mining::training::Trainer;
 use ann_mining::{Backend, Weights};
-use common::{data, golden_vectors, task, template, train_trace};
+use common::{data, golden_vectors, task, template};
 
 #[test]
 fn one_hundred_steps_give_the_golden_trace_on_every_backend() {
@@ -24,7 +24,7 @@ fn one_hundred_steps_give_the_golden_trace_on_every_backend() {
     assert!(!backends.is_empty());
     for backend in backends {
         let mut trainer = Trainer::new(&task(), data(), &backend.device());
-        let trace = train_trace(&mut trainer, &seed, &w0, 10);
+        let trace = trainer.train_trace(&seed, &w0, 10).unwrap();
         assert_eq!(
             golden["template_checkpoint1_hash"],
             trace.checkpoints()[1].to_string(),

@@ -75,7 +75,7 @@ fn actual() -> BTreeMap<&'static str, String> {
 
     // Training on the default backend; every other backend must give the same hashes.
     let mut trainer = Trainer::new(&task, data(), &Backend::DEFAULT.device());
-    let trace = common::train_trace(&mut trainer, &seed, &w0, 10);
+    let trace = trainer.train_trace(&seed, &w0, 10).unwrap();
     v.insert(
         "template_checkpoint1_hash",
         trace.checkpoints()[1].to_string(),

@@ -110,26 +110,6 @@ pub fn honest() -> &'static Mined {
     })
 }
 
-/// Trains `segments` segments from `w0` with the consensus data order (each segment's key
-/// chained from the checkpoints so far) and returns the trace.
-pub fn train_trace(
-    trainer: &mut ann_mining::training::Trainer,
-    seed: &[u8; 32],
-    w0: &ann_mining::Weights,
-    segments: usize,
-) -> ann_mining::Trace {
-    let mut checkpoints = vec![w0.hash()];
-    let mut key = ann_mining::trace::chain_key(seed, &checkpoints[0]);
-    let mut model = trainer.model(w0);
-    for _ in 0..segments {
-        model = trainer.train_segment(model, &key).unwrap().0;
-        let hash = model.weights().unwrap().hash();
-        checkpoints.push(hash);
-        key = ann_mining::trace::chain_key(&key, &hash);
-    }
-    ann_mining::Trace::new(checkpoints)
-}
-
 /// The golden vectors file, as a map.
 pub fn golden_vectors() -> std::collections::BTreeMap<String, String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/mining.json");

@@ -1,15 +1,17 @@
 //! Blocks and block headers, with the proof-of-training commitment.
 
 use crate::encoding::Encode;
-use crate::hash::{BlockHash, CheckpointRoot, MerkleRoot, ModelHash, TaskId, sha256};
-use crate::target::AccuracyTarget;
+use crate::hash::{BlockHash, CheckpointRoot, MerkleRoot, ModelHash, TaskId, Ticket, sha256};
+use crate::target::CompactTarget;
 use crate::transaction::Transaction;
 
 /// The only block (header) version this software accepts.
 pub const BLOCK_VERSION: u32 = 1;
 
 /// Domain tag of [`BlockHeader::training_seed`].
-pub const TRAINING_SEED_TAG: &[u8] = b"blockchain-ann/training-seed/v1";
+pub const TRAINING_SEED_TAG: &[u8] = b"blockchain-ann/training-seed/v2";
+/// Domain tag of [`BlockHeader::ticket`].
+pub const TICKET_TAG: &[u8] = b"blockchain-ann/ticket/v1";
 
 /// What the header commits about the proof of training (see `PROOF_OF_TRAINING.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
@@ -37,8 +39,8 @@ pub struct BlockHeader {
     pub merkle_root: MerkleRoot,
     /// Seconds since the Unix epoch.
     pub timestamp: u64,
-    /// Minimum test accuracy the block's model reaches.
-    pub target: AccuracyTarget,
+    /// The work target, in compact form: the block's ticket must be below it.
+    pub bits: CompactTarget,
     /// The proof-of-training commitment.
     pub training: TrainingCommitment,
 }
@@ -50,10 +52,11 @@ impl BlockHeader {
     }
 
     /// The seed of proof of training: `SHA-256(TRAINING_SEED_TAG || version (u32 LE) ||
-    /// height (u64 LE) || prev_hash || merkle_root || target (u16 LE))`.
+    /// height (u64 LE) || prev_hash || merkle_root || timestamp (u64 LE) || bits (u32 LE))`.
     ///
-    /// Excludes `timestamp` and `training`, which are set after or around training; includes
-    /// the Merkle root, which fixes the coinbase and thus the miner's reward address.
+    /// Covers the whole header except the training commitment, which training produces: the
+    /// Merkle root fixes the coinbase and thus the miner's reward address, and the timestamp
+    /// is fixed before training starts, so a block cannot be re-stamped without training anew.
     pub fn training_seed(&self) -> [u8; 32] {
         sha256(&[
             TRAINING_SEED_TAG,
@@ -61,9 +64,37 @@ impl BlockHeader {
             &self.height.to_le_bytes(),
             self.prev_hash.as_bytes(),
             self.merkle_root.as_bytes(),
-            &self.target.basis_points().to_le_bytes(),
+            &self.timestamp.to_le_bytes(),
+            &self.bits.to_bits().to_le_bytes(),
         ])
     }
+
+    /// The lottery ticket of the checkpoint after `steps` steps whose weights hash to
+    /// `model_hash`: `SHA-256(TICKET_TAG || training_seed || steps (u64 LE) || model_hash)`.
+    pub fn ticket_for(&self, steps: u64, model_hash: &ModelHash) -> Ticket {
+        ticket(&self.training_seed(), steps, model_hash)
+    }
+
+    /// This block's ticket: that of its last checkpoint (its committed step count and model).
+    pub fn ticket(&self) -> Ticket {
+        self.ticket_for(self.training.steps, &self.training.model_hash)
+    }
+
+    /// Whether the block's ticket beats its work target.
+    pub fn meets_target(&self) -> bool {
+        self.bits.is_beaten_by(self.ticket().as_bytes())
+    }
+}
+
+/// The ticket of a checkpoint given the block's training seed (see [`BlockHeader::ticket_for`]);
+/// a miner computes one per checkpoint with the seed computed once.
+pub fn ticket(training_seed: &[u8; 32], steps: u64, model_hash: &ModelHash) -> Ticket {
+    Ticket::from_bytes(sha256(&[
+        TICKET_TAG,
+        training_seed,
+        &steps.to_le_bytes(),
+        model_hash.as_bytes(),
+    ]))
 }
 
 /// A block: a header and its transactions, the coinbase first.

@@ -3,15 +3,19 @@
 //!
 //! # Fork choice
 //!
-//! Every block is credited [`AccuracyTarget::work`] of its target; the best chain ends at the
-//! valid block with the greatest cumulative work (genesis included). On a tie, the block seen
+//! Every block is credited the [`CompactTarget::work`] of its work target (the expected
+//! number of tickets it took); the best chain ends at the valid block with the greatest
+//! cumulative work (genesis included). On a tie, the block seen
 //! first wins (arrival order is persisted, so a restarted node keeps the same tip). A side
 //! branch is switched to only when it has strictly more work.
 //!
 //! # What is checked when
 //!
-//! A submitted block must extend a known, valid block. Its header, its transactions alone, its
-//! signatures and then its proof of training are checked before it enters the tree; checks
+//! A submitted block must extend a known, valid block. Its header (ticket included), the work
+//! floor, the proof's pre-checks, its transactions alone, its signatures and then its full
+//! proof of training are checked before it enters the tree, cheapest first. A block whose
+//! branch has no more work than the best chain had [`ChainParams::max_reorg_depth`] blocks
+//! below its tip is not stored at all ([`BlockError::TooLittleWork`]). Checks
 //! against the UTXO set run when it is connected to the best chain (immediately if it extends
 //! the tip). If a block of a heavier side branch fails those checks during a reorganisation,
 //! it and its descendants are marked invalid and the chain returns to the best valid branch.
@@ -31,7 +35,7 @@ use crate::proof::ProofVerifier;
 use crate::store::{
     BlockMeta, BlockStatus, ChainStore, ChangeSet, MemoryChainStore, StoredBlock, StoredChain,
 };
-use crate::target::AccuracyTarget;
+use crate::target::{CompactTarget, Difficulty};
 use crate::transaction::{OutPoint, Transaction, TxOut};
 use crate::utxo::{BlockUndo, UtxoError, UtxoSet};
 use crate::validation::{
@@ -52,8 +56,12 @@ pub struct ChainParams {
     pub genesis_allocations: Vec<TxOut>,
     /// Timestamp of the genesis block.
     pub genesis_timestamp: u64,
-    /// The accuracy target every block must carry.
-    pub target: AccuracyTarget,
+    /// The work target and how it retargets.
+    pub difficulty: Difficulty,
+    /// How deep below the tip a side branch may fork and still be stored: a block whose
+    /// cumulative work does not exceed that of the best-chain block this far below the tip is
+    /// rejected before its body is looked at.
+    pub max_reorg_depth: u64,
     /// Block subsidy at height 1.
     pub initial_subsidy: Amount,
     /// The subsidy halves every this many blocks (0: never).
@@ -64,16 +72,18 @@ pub struct ChainParams {
 
 impl ChainParams {
     /// Parameters with the original project's reward of 10 coins per block, halving every
-    /// 210,000 blocks, and no coinbase maturity (a real network should set one, e.g. 100).
+    /// 210,000 blocks, no coinbase maturity (a real network should set one, e.g. 100) and a
+    /// reorganisation window of 100 blocks.
     pub fn new(
         genesis_allocations: Vec<TxOut>,
         genesis_timestamp: u64,
-        target: AccuracyTarget,
+        difficulty: Difficulty,
     ) -> Self {
         ChainParams {
             genesis_allocations,
             genesis_timestamp,
-            target,
+            difficulty,
+            max_reorg_depth: 100,
             initial_subsidy: DEFAULT_SUBSIDY,
             halving_interval: 210_000,
             coinbase_maturity: 0,
@@ -96,9 +106,11 @@ impl ChainParams {
             .unwrap_or(Amount::ZERO)
     }
 
-    /// The target a block at `height` must carry (constant in this version).
-    pub fn required_target(&self, _height: u64) -> AccuracyTarget {
-        self.target
+    /// The work target a block whose parent is `parent` must carry (see
+    /// [`Difficulty::next_target`]).
+    pub fn required_target(&self, parent: &BlockHeader) -> CompactTarget {
+        self.difficulty
+            .next_target(parent.height, parent.timestamp, self.genesis_timestamp)
     }
 
     /// The genesis block: height 0, zero parent, a coinbase paying the allocations, and an
@@ -112,7 +124,7 @@ impl ChainParams {
                 prev_hash: BlockHash::ZERO,
                 merkle_root: merkle_root(&[coinbase.txid()]),
                 timestamp: self.genesis_timestamp,
-                target: self.target,
+                bits: self.difficulty.initial,
                 training: TrainingCommitment::default(),
             },
             transactions: vec![coinbase],
@@ -254,7 +266,7 @@ impl<S: ChainStore> Chain<S> {
                 let undo = utxos.apply_block(&genesis)?;
                 let meta = BlockMeta {
                     height: 0,
-                    cumulative_work: genesis.header.target.work(),
+                    cumulative_work: genesis.header.bits.work(),
                     seen_order: 0,
                     status: BlockStatus::Valid,
                 };
@@ -459,10 +471,16 @@ impl<S: ChainStore> Chain<S> {
         median_timestamp(&timestamps)
     }
 
-    /// Every check of a block except its proof of training, without changing the chain: the
-    /// header against its parent, the transactions alone, and (if it extends the tip) against
-    /// the UTXO set, then the signatures. Returns its txids.
-    fn check_block(&self, block: &Block, now: u64) -> Result<Vec<Txid>, BlockError> {
+    /// Every check of a block except the full proof of training, without changing the chain,
+    /// cheapest first: the header against its parent (its ticket included), the work floor,
+    /// the proof's pre-checks, the transactions alone, (if it extends the tip) the UTXO set,
+    /// then the signatures. Returns its txids.
+    fn check_block<V: ProofVerifier + ?Sized>(
+        &self,
+        block: &Block,
+        now: u64,
+        verifier: &V,
+    ) -> Result<Vec<Txid>, BlockError> {
         let parent_hash = block.header.prev_hash;
         let parent = self
             .nodes
@@ -477,10 +495,14 @@ impl<S: ChainStore> Chain<S> {
             &HeaderContext {
                 parent: &parent.block.header,
                 median_time_past: self.median_time_past(&parent_hash),
-                required_target: self.params.required_target(height),
+                required_target: self.params.required_target(&parent.block.header),
                 now,
             },
         )?;
+        self.check_work_floor(parent.meta.cumulative_work, &block.header)?;
+        verifier
+            .precheck(&block.header)
+            .map_err(|e| BlockError::ProofPrecheck(Box::new(e)))?;
         let txids = check_block_body(block)?;
         if parent_hash == self.tip() {
             check_block_inputs(
@@ -493,6 +515,25 @@ impl<S: ChainStore> Chain<S> {
         }
         verify_block_signatures(block, &txids)?;
         Ok(txids)
+    }
+
+    /// The work floor (see [`ChainParams::max_reorg_depth`]): a block whose branch would have no
+    /// more cumulative work than the best chain had that many blocks below its tip.
+    fn check_work_floor(&self, parent_work: u128, header: &BlockHeader) -> Result<(), BlockError> {
+        let depth = self.params.max_reorg_depth;
+        let Some(floor_height) = self.height().checked_sub(depth) else {
+            return Ok(());
+        };
+        let floor = usize::try_from(floor_height)
+            .ok()
+            .and_then(|h| self.best.get(h))
+            .and_then(|hash| self.nodes.get(hash))
+            .map_or(0, |n| n.meta.cumulative_work);
+        let work = parent_work.saturating_add(header.bits.work());
+        if work <= floor {
+            return Err(BlockError::TooLittleWork { work, floor, depth });
+        }
+        Ok(())
     }
 
     /// Fully validates a block that extends the tip, proof of training last, without changing
@@ -509,7 +550,7 @@ impl<S: ChainStore> Chain<S> {
                 found: block.header.prev_hash,
             });
         }
-        self.check_block(block, now)?;
+        self.check_block(block, now, verifier)?;
         verifier
             .verify_proof(&block.header)
             .map_err(|e| BlockError::Proof(Box::new(e)))
@@ -538,7 +579,7 @@ impl<S: ChainStore> Chain<S> {
             hash,
             source: Box::new(source),
         };
-        let txids = self.check_block(&block, now).map_err(invalid)?;
+        let txids = self.check_block(&block, now, verifier).map_err(invalid)?;
         verifier
             .verify_proof(&block.header)
             .map_err(|e| invalid(BlockError::Proof(Box::new(e))))?;
@@ -552,7 +593,7 @@ impl<S: ChainStore> Chain<S> {
             height: parent_meta.height.saturating_add(1),
             cumulative_work: parent_meta
                 .cumulative_work
-                .saturating_add(block.header.target.work()),
+                .saturating_add(block.header.bits.work()),
             seen_order: self.next_seen,
             status: BlockStatus::Valid,
         };
@@ -901,7 +942,7 @@ impl<S: ChainStore> Chain<S> {
                 prev_hash: tip,
                 merkle_root: merkle_root(&txids),
                 timestamp: timestamp.max(self.median_time_past(&tip).saturating_add(1)),
-                target: self.params.required_target(height),
+                bits: self.params.required_target(&self.tip_block().header),
                 training: TrainingCommitment::default(),
             },
             transactions,

@@ -12,7 +12,7 @@ use crate::address::Address;
 use crate::amount::{Amount, MAX_SUPPLY};
 use crate::block::{BLOCK_VERSION, Block, BlockHeader, TrainingCommitment};
 use crate::hash::{BlockHash, CheckpointRoot, MerkleRoot, ModelHash, TaskId, Txid};
-use crate::target::AccuracyTarget;
+use crate::target::CompactTarget;
 use crate::transaction::{OutPoint, TX_VERSION, Transaction, TxIn, TxOut};
 
 /// Largest encoded block, in bytes; also bounds every list inside a block.
@@ -27,7 +27,7 @@ pub const TXOUT_SIZE: usize = 8 + 32;
 /// two counts and the coinbase tag.
 pub const TX_FIXED_SIZE: usize = 4 + 4 + 4 + 1;
 /// Encoded size of a [`BlockHeader`].
-pub const HEADER_SIZE: usize = 4 + 8 + 32 + 32 + 8 + 2 + 32 + 8 + 32 + 32;
+pub const HEADER_SIZE: usize = 4 + 8 + 32 + 32 + 8 + 4 + 32 + 8 + 32 + 32;
 /// Most inputs a transaction may list (what fits in a block).
 pub const MAX_TX_INPUTS: usize = MAX_BLOCK_SIZE / TXIN_SIZE;
 /// Most outputs a transaction may list (what fits in a block).
@@ -106,9 +106,9 @@ pub enum DecodeError {
     /// An amount above the maximum supply.
     #[error("amount of {0} base units exceeds the maximum supply of {MAX_SUPPLY}")]
     AmountAboveMaxSupply(u64),
-    /// An accuracy target outside 1..=10000.
-    #[error("accuracy target {0} is outside 1..=10000 basis points")]
-    InvalidTarget(u16),
+    /// A compact work target that is not canonical.
+    #[error("compact target {0:#010x} is not canonical")]
+    InvalidTarget(u32),
     /// 32 bytes that are not an ed25519 point.
     #[error("verifying key is not a valid ed25519 point encoding")]
     InvalidVerifyingKey,
@@ -330,16 +330,16 @@ impl Decode for Address {
     }
 }
 
-impl Encode for AccuracyTarget {
+impl Encode for CompactTarget {
     fn encode_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.basis_points().to_le_bytes());
+        out.extend_from_slice(&self.to_bits().to_le_bytes());
     }
 }
 
-impl Decode for AccuracyTarget {
+impl Decode for CompactTarget {
     fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let bp = reader.u16("accuracy target")?;
-        AccuracyTarget::from_basis_points(bp).map_err(|_| DecodeError::InvalidTarget(bp))
+        let bits = reader.u32("work target")?;
+        CompactTarget::from_bits(bits).map_err(|_| DecodeError::InvalidTarget(bits))
     }
 }
 
@@ -494,7 +494,7 @@ impl Encode for BlockHeader {
         self.prev_hash.encode_to(out);
         self.merkle_root.encode_to(out);
         out.extend_from_slice(&self.timestamp.to_le_bytes());
-        self.target.encode_to(out);
+        self.bits.encode_to(out);
         self.training.encode_to(out);
     }
 }
@@ -515,7 +515,7 @@ impl Decode for BlockHeader {
             prev_hash: BlockHash::decode_from(reader)?,
             merkle_root: MerkleRoot::decode_from(reader)?,
             timestamp: reader.u64("timestamp")?,
-            target: AccuracyTarget::decode_from(reader)?,
+            bits: CompactTarget::decode_from(reader)?,
             training: TrainingCommitment::decode_from(reader)?,
         })
     }

@@ -126,6 +126,11 @@ hash_newtype!(
     /// Hash of a model's final weights in canonical bytes, defined by `ann-mining`.
     ModelHash
 );
+hash_newtype!(
+    /// A checkpoint's lottery ticket (see [`crate::BlockHeader::ticket`]); it wins when,
+    /// read as a big-endian number, it is below the block's work target.
+    Ticket
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,7 @@
 //!
 //! ```
 //! use ann_ledger::{
-//!     AccuracyTarget, Amount, BlockHeader, Chain, ChainParams, Mempool, ProofVerifier, TxOut,
-//!     Wallet,
+//!     Amount, BlockHeader, Chain, ChainParams, Difficulty, Mempool, ProofVerifier, TxOut, Wallet,
 //! };
 //! use ed25519_dalek::SigningKey;
 //!
@@ -24,9 +23,8 @@
 //!
 //! let alice = Wallet::new(SigningKey::from_bytes(&[1; 32]));
 //! let bob = Wallet::new(SigningKey::from_bytes(&[2; 32]));
-//! let target = AccuracyTarget::from_basis_points(9000)?;
 //! let genesis = vec![TxOut { amount: Amount::from_coins(10)?, address: alice.address() }];
-//! let mut chain = Chain::new(ChainParams::new(genesis, 1_700_000_000, target))?;
+//! let mut chain = Chain::new(ChainParams::new(genesis, 1_700_000_000, Difficulty::regtest()))?;
 //!
 //! let mut mempool = Mempool::new();
 //! let payment = alice.pay(&chain, Some(&mempool), bob.address(), Amount::from_coins(3)?, Amount::ZERO)?;
@@ -57,17 +55,21 @@ pub mod wallet;
 
 pub use address::{Address, AddressError};
 pub use amount::{Amount, AmountError, COIN, MAX_SUPPLY, ParseAmountError};
-pub use block::{BLOCK_VERSION, Block, BlockHeader, TrainingCommitment};
+pub use block::{
+    BLOCK_VERSION, Block, BlockHeader, TICKET_TAG, TRAINING_SEED_TAG, TrainingCommitment, ticket,
+};
 pub use chain::{Chain, ChainError, ChainParams, ImportOutcome};
 pub use encoding::{Decode, DecodeError, Encode, MAX_BLOCK_SIZE, decode, encode};
-pub use hash::{BlockHash, CheckpointRoot, HashParseError, MerkleRoot, ModelHash, TaskId, Txid};
+pub use hash::{
+    BlockHash, CheckpointRoot, HashParseError, MerkleRoot, ModelHash, TaskId, Ticket, Txid,
+};
 pub use mempool::{Mempool, MempoolError};
 pub use merkle::merkle_root;
 pub use proof::ProofVerifier;
 pub use store::{
     BlockMeta, BlockStatus, ChainStore, ChangeSet, MemoryChainStore, StoredBlock, StoredChain,
 };
-pub use target::{AccuracyTarget, TargetError};
+pub use target::{AccuracyTarget, CompactTarget, Difficulty, Retarget, TargetError};
 pub use transaction::{OutPoint, TX_VERSION, Transaction, TxIn, TxOut};
 pub use utxo::{BlockUndo, UtxoEntry, UtxoError, UtxoSet};
 pub use validation::{BlockError, TxError};

@@ -38,7 +38,7 @@ pub enum BlockStatus {
 pub struct BlockMeta {
     /// The block's height.
     pub height: u64,
-    /// Sum of [`crate::AccuracyTarget::work`] from genesis to this block, inclusive.
+    /// Sum of [`crate::CompactTarget::work`] from genesis to this block, inclusive.
     pub cumulative_work: u128,
     /// Arrival order (0 for genesis); breaks fork-choice ties: the first seen wins.
     pub seen_order: u64,

@@ -299,7 +299,7 @@ mod tests {
 
     use crate::block::{Block, BlockHeader, TrainingCommitment};
     use crate::hash::{BlockHash, MerkleRoot};
-    use crate::target::AccuracyTarget;
+    use crate::target::CompactTarget;
     use crate::transaction::{Transaction, TxIn};
     use ed25519_dalek::{Signature, SigningKey};
 
@@ -331,7 +331,7 @@ mod tests {
                 prev_hash: BlockHash::ZERO,
                 merkle_root: MerkleRoot::ZERO,
                 timestamp: 0,
-                target: AccuracyTarget::from_basis_points(9000).expect("valid"),
+                bits: CompactTarget::MAX,
                 training: TrainingCommitment::default(),
             },
             transactions,

@@ -2,11 +2,13 @@
 //!
 //! Checks are split by cost and by what they need, so that callers run the cheap ones first:
 //!
-//! 1. [`check_transaction`] and [`check_block_body`]: the transactions alone;
-//! 2. [`check_header`]: the header against its parent and the clock;
+//! 1. [`check_header`]: the header against its parent, the clock and its work target (one
+//!    hash for the ticket), then the chain's work floor and the [`crate::ProofVerifier`]'s
+//!    pre-checks (no tensor work), by [`crate::chain::Chain`];
+//! 2. [`check_transaction`] and [`check_block_body`]: the transactions alone;
 //! 3. [`check_transaction_inputs`] and [`check_block_inputs`]: against the UTXO set;
 //! 4. [`verify_transaction_signatures`] and [`verify_block_signatures`]: ed25519, in parallel;
-//! 5. the [`crate::ProofVerifier`], last, by [`crate::chain::Chain`].
+//! 5. the [`crate::ProofVerifier`]'s full check, last, by [`crate::chain::Chain`].
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,9 +18,9 @@ use crate::address::Address;
 use crate::amount::Amount;
 use crate::block::{BLOCK_VERSION, Block, BlockHeader};
 use crate::encoding::MAX_BLOCK_SIZE;
-use crate::hash::{BlockHash, MerkleRoot, Txid};
+use crate::hash::{BlockHash, MerkleRoot, Ticket, Txid};
 use crate::merkle::merkle_root;
-use crate::target::AccuracyTarget;
+use crate::target::CompactTarget;
 use crate::transaction::{OutPoint, TX_VERSION, Transaction};
 use crate::utxo::{UtxoEntry, UtxoSet};
 
@@ -155,14 +157,39 @@ pub enum BlockError {
     },
     /// Target differs from the chain's.
     #[error(
-        "rule \"a block's target is the chain's required target\" broken: expected {expected}, found {found}"
+        "rule \"a block's work target is the one the retarget rule requires\" broken: expected {expected}, found {found}"
     )]
     WrongTarget {
         /// Required target.
-        expected: AccuracyTarget,
+        expected: CompactTarget,
         /// The header's target.
-        found: AccuracyTarget,
+        found: CompactTarget,
     },
+    /// The block's ticket does not beat its work target.
+    #[error(
+        "rule \"a block's ticket is below its work target\" broken: ticket {ticket}, target {target}"
+    )]
+    TicketAboveTarget {
+        /// The header's ticket.
+        ticket: Ticket,
+        /// The header's target.
+        target: CompactTarget,
+    },
+    /// The block would end a branch with too little work to ever be stored.
+    #[error(
+        "rule \"a side block has more cumulative work than the best chain had {depth} blocks below its tip\" broken: {work} <= {floor}"
+    )]
+    TooLittleWork {
+        /// The block's cumulative work.
+        work: u128,
+        /// The cumulative work of the best-chain block `depth` below the tip.
+        floor: u128,
+        /// The chain's reorganisation window.
+        depth: u64,
+    },
+    /// The proof of training failed a pre-check (no tensor work done).
+    #[error("rule \"the header carries a well-formed proof of training\" broken: {0}")]
+    ProofPrecheck(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Timestamp at or before the median of the previous blocks.
     #[error(
         "rule \"a block's timestamp is greater than the median of the previous {MEDIAN_TIME_SPAN} blocks\" broken: {timestamp} <= median {median}"
@@ -523,8 +550,8 @@ pub struct HeaderContext<'a> {
     pub parent: &'a BlockHeader,
     /// Median timestamp of the last [`MEDIAN_TIME_SPAN`] blocks up to the parent.
     pub median_time_past: u64,
-    /// The target the chain requires at this height.
-    pub required_target: AccuracyTarget,
+    /// The work target the chain requires of this block.
+    pub required_target: CompactTarget,
     /// The validator's clock, seconds since the Unix epoch.
     pub now: u64,
 }
@@ -548,10 +575,10 @@ pub fn check_header(header: &BlockHeader, context: &HeaderContext<'_>) -> Result
             found: header.height,
         });
     }
-    if header.target != context.required_target {
+    if header.bits != context.required_target {
         return Err(BlockError::WrongTarget {
             expected: context.required_target,
-            found: header.target,
+            found: header.bits,
         });
     }
     if header.timestamp <= context.median_time_past {
@@ -565,6 +592,13 @@ pub fn check_header(header: &BlockHeader, context: &HeaderContext<'_>) -> Result
         return Err(BlockError::TimestampTooFarAhead {
             timestamp: header.timestamp,
             max,
+        });
+    }
+    let ticket = header.ticket();
+    if !header.bits.is_beaten_by(ticket.as_bytes()) {
+        return Err(BlockError::TicketAboveTarget {
+            ticket,
+            target: header.bits,
         });
     }
     Ok(())

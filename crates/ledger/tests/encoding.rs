@@ -146,18 +146,21 @@ fn common_header() -> BlockHeader {
 }
 
 #[test]
-fn target_out_of_range() {
+fn target_not_canonical() {
     let mut bytes = common_header().encode();
-    bytes[84..86].copy_from_slice(&0u16.to_le_bytes());
-    assert_eq!(
-        BlockHeader::decode(&bytes),
-        Err(DecodeError::InvalidTarget(0))
-    );
-    bytes[84..86].copy_from_slice(&10_001u16.to_le_bytes());
-    assert_eq!(
-        BlockHeader::decode(&bytes),
-        Err(DecodeError::InvalidTarget(10_001))
-    );
+    // Version 4, height 8, two hashes 64, timestamp 8: the bits start at byte 84.
+    for bits in [
+        0u32,
+        (200 << 24) | 0x7f_ffff,
+        (233 << 24) | 0x80_0000,
+        u32::MAX,
+    ] {
+        bytes[84..88].copy_from_slice(&bits.to_le_bytes());
+        assert_eq!(
+            BlockHeader::decode(&bytes),
+            Err(DecodeError::InvalidTarget(bits))
+        );
+    }
     assert_eq!(bytes.len(), HEADER_SIZE);
 }
 

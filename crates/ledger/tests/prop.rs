@@ -5,8 +5,8 @@ mod common;
 
 use ann_ledger::validation::verify_transaction_signatures;
 use ann_ledger::{
-    AccuracyTarget, Address, Amount, Block, BlockHash, BlockHeader, BlockMeta, BlockUndo, Chain,
-    CheckpointRoot, Decode, Encode, Mempool, MerkleRoot, ModelHash, OutPoint, TaskId,
+    Address, Amount, Block, BlockHash, BlockHeader, BlockMeta, BlockUndo, Chain, CheckpointRoot,
+    CompactTarget, Decode, Encode, Mempool, MerkleRoot, ModelHash, OutPoint, TaskId,
     TrainingCommitment, Transaction, TxIn, TxOut, Txid, UtxoEntry, Wallet,
 };
 use common::{VERIFIER, coins, mine, now, params_funding, wallet};
@@ -63,24 +63,26 @@ fn arb_header() -> impl Strategy<Value = BlockHeader> {
         any::<u64>(),
         any::<[[u8; 32]; 2]>(),
         any::<u64>(),
-        1u16..=10_000,
+        (129u32..=232, 0x80_0000u32..0x100_0000),
         any::<[[u8; 32]; 3]>(),
         any::<u64>(),
     )
         .prop_map(
-            |(height, [prev, root], timestamp, bp, [task, cp, model], steps)| BlockHeader {
-                version: 1,
-                height,
-                prev_hash: BlockHash::from_bytes(prev),
-                merkle_root: MerkleRoot::from_bytes(root),
-                timestamp,
-                target: AccuracyTarget::from_basis_points(bp).expect("in range"),
-                training: TrainingCommitment {
-                    task_id: TaskId::from_bytes(task),
-                    steps,
-                    checkpoint_root: CheckpointRoot::from_bytes(cp),
-                    model_hash: ModelHash::from_bytes(model),
-                },
+            |(height, [prev, root], timestamp, (exponent, mantissa), [task, cp, model], steps)| {
+                BlockHeader {
+                    version: 1,
+                    height,
+                    prev_hash: BlockHash::from_bytes(prev),
+                    merkle_root: MerkleRoot::from_bytes(root),
+                    timestamp,
+                    bits: CompactTarget::from_bits(exponent << 24 | mantissa).expect("canonical"),
+                    training: TrainingCommitment {
+                        task_id: TaskId::from_bytes(task),
+                        steps,
+                        checkpoint_root: CheckpointRoot::from_bytes(cp),
+                        model_hash: ModelHash::from_bytes(model),
+                    },
+                }
             },
         )
 }
@@ -276,7 +278,7 @@ fn child_block(
             prev_hash: parent.hash(),
             merkle_root: ann_ledger::merkle_root(&txids),
             timestamp: parent.timestamp + 600,
-            target: parent.target,
+            bits: parent.bits,
             training,
         },
         transactions,

@@ -30,7 +30,7 @@ fn child_of(parent: &BlockHeader, txs: Vec<Transaction>, miner: &Wallet, salt: u
             prev_hash: parent.hash(),
             merkle_root: merkle_root(&txids),
             timestamp: parent.timestamp + BLOCK_INTERVAL,
-            target: parent.target,
+            bits: parent.bits,
             training: commitment(salt),
         },
         transactions,

@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use ann_ledger::validation::{check_block_inputs, check_transaction_inputs};
 use ann_ledger::{
-    AccuracyTarget, Amount, Block, BlockError, BlockHeader, Chain, ChainError, ChainParams,
+    Amount, Block, BlockError, BlockHeader, Chain, ChainError, ChainParams, CompactTarget,
     ImportOutcome, MAX_SUPPLY, Mempool, MempoolError, OutPoint, ProofVerifier, Transaction,
     TxError, TxOut, Txid, UtxoEntry, UtxoSet, Wallet, merkle_root,
 };
@@ -416,8 +416,8 @@ fn wrong_height() {
 fn wrong_target() {
     let mut f = fixture();
     let mut block = f.block(vec![]);
-    let easy = AccuracyTarget::from_basis_points(1000).expect("valid");
-    block.header.target = easy;
+    let easy = CompactTarget::from_bits(CompactTarget::MAX.to_bits() - 1).expect("canonical");
+    block.header.bits = easy;
     assert!(matches!(
         f.reject(block),
         BlockError::WrongTarget { found, .. } if found == easy

@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 
 use ann_ledger::{
-    AccuracyTarget, Address, Amount, Block, BlockHeader, BlockMeta, BlockStatus, BlockUndo,
-    CheckpointRoot, Decode, Encode, ModelHash, OutPoint, TaskId, TrainingCommitment, Transaction,
+    Address, Amount, Block, BlockHeader, BlockMeta, BlockStatus, BlockUndo, CheckpointRoot,
+    CompactTarget, Decode, Encode, ModelHash, OutPoint, TaskId, TrainingCommitment, Transaction,
     TxOut, Txid, UtxoEntry, merkle_root,
 };
 use ed25519_dalek::SigningKey;
@@ -73,7 +73,7 @@ fn fixed_block() -> Block {
             prev_hash: ann_ledger::BlockHash::from_bytes([0x33; 32]),
             merkle_root: merkle_root(&txids),
             timestamp: 1_700_000_000,
-            target: AccuracyTarget::from_basis_points(9000).expect("valid"),
+            bits: CompactTarget::from_expected_tickets(5_000),
             training: TrainingCommitment {
                 task_id: TaskId::from_bytes([0x44; 32]),
                 steps: 4690,
@@ -143,7 +143,10 @@ fn block_vector() {
             "merkle_root": block.header.merkle_root.to_string(),
             "coinbase_txid": block.transactions[0].txid().to_string(),
             "training_seed": hex::encode(block.header.training_seed()),
-            "work": block.header.target.work().to_string(),
+            "bits": block.header.bits.to_bits(),
+            "work": block.header.bits.work().to_string(),
+            "ticket": block.header.ticket().to_string(),
+            "meets_target": block.header.meets_target(),
         }),
     );
 }

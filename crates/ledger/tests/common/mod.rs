@@ -2,7 +2,7 @@
 #![allow(dead_code, missing_docs)]
 
 use ann_ledger::{
-    AccuracyTarget, Amount, Block, BlockHeader, Chain, ChainParams, ChainStore, CheckpointRoot,
+    Amount, Block, BlockHeader, Chain, ChainParams, ChainStore, CheckpointRoot, Difficulty,
     Mempool, ModelHash, ProofVerifier, TaskId, TrainingCommitment, TxOut, Wallet,
 };
 use ed25519_dalek::SigningKey;
@@ -76,8 +76,9 @@ pub fn coins(n: u64) -> Amount {
     Amount::from_coins(n).expect("small amount")
 }
 
-pub fn target() -> AccuracyTarget {
-    AccuracyTarget::from_basis_points(9000).expect("valid target")
+/// The test chains' difficulty: every ticket but one in 2^24 wins, and it never retargets.
+pub fn target() -> Difficulty {
+    Difficulty::regtest()
 }
 
 /// Parameters funding each wallet with `each` coins in genesis.
@@ -103,4 +104,16 @@ pub fn mine<S: ChainStore>(chain: &Chain<S>, mempool: &Mempool, miner: &Wallet, 
 /// A clock comfortably after every test block.
 pub fn now() -> u64 {
     GENESIS_TIME + 1_000 * BLOCK_INTERVAL
+}
+
+/// Varies the commitment's step count until the block's ticket beats its target (a stand-in
+/// for training that keeps drawing tickets); returns the tickets drawn.
+pub fn grind(block: &mut Block) -> u64 {
+    for tries in 1..=u64::from(u32::MAX) {
+        if block.header.meets_target() {
+            return tries;
+        }
+        block.header.training.steps += 1;
+    }
+    panic!("no winning ticket in 2^32 tries")
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use ann_ledger::validation::{check_block_body, check_block_inputs, verify_block_signatures};
 use ann_ledger::{
-    AccuracyTarget, Amount, Block, BlockHeader, Chain, ChainParams, Mempool, ProofVerifier, TxOut,
+    Amount, Block, BlockHeader, Chain, ChainParams, Difficulty, Mempool, ProofVerifier, TxOut,
     Wallet,
 };
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -58,7 +58,7 @@ fn fixture() -> Fixture {
             address: w.address(),
         })
         .collect();
-    let target = AccuracyTarget::from_basis_points(9000).expect("valid");
+    let target = Difficulty::regtest();
     let chain = Chain::new(ChainParams::new(allocations, GENESIS_TIME, target)).expect("genesis");
     let mut mempool = Mempool::new();
     let fee = Amount::from_base_units(1_000).expect("small");

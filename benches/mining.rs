@@ -1,11 +1,11 @@
 //! Criterion benches for `ann-mining`: training throughput per CPU backend (one model, and four
-//! candidate models side by side on flex), the cost of mining
-//! one block at the default difficulty (90 %), the cost of verifying it, and the parts of
-//! verification (cheap checks, W0, the test-set evaluation, one replayed segment).
+//! candidate models side by side on flex), mining throughput in tickets per second, the full
+//! verification of blocks whose work differs 10x (its cost must not grow with the work), and
+//! the parts of verification (pre-checks, W0, the test-set evaluation, one replayed segment).
 //!
 //! `cargo bench --bench mining -- --warm-up-time 1 --measurement-time 5`
-//! The verification/mining ratio is `verification/full` over `mining/block_90pct` (and
-//! `high_target/verification_full_97_5pct` over `high_target/mining_block_97_5pct`).
+//! The verification/mining ratio at the main network's interval is `verification/full_*` over
+//! the main preset's expected tickets (5,000) divided by `mining/ticket_flex`'s rate.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -17,8 +17,12 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use blockchain_ann::ledger::{AccuracyTarget, BlockHash, BlockHeader, MerkleRoot, ProofVerifier};
-use blockchain_ann::mining::trace::chain_key;
+use std::ops::ControlFlow;
+
+use blockchain_ann::ledger::{
+    BlockHash, BlockHeader, CompactTarget, MerkleRoot, ModelHash, ProofVerifier, ticket,
+};
+use blockchain_ann::mining::trace::segment_key;
 use blockchain_ann::mining::training::{Evaluator, Trainer};
 use blockchain_ann::mining::{
     ArtifactStore, Backend, Miner, Mnist, Task, TrainingVerifier, Weights,
@@ -33,17 +37,14 @@ fn data() -> Arc<Mnist> {
     }
 }
 
-fn template(target_bp: u16) -> BlockHeader {
+fn template(expected_tickets: u128) -> BlockHeader {
     BlockHeader {
         version: 1,
         height: 1,
         prev_hash: BlockHash::ZERO,
         merkle_root: MerkleRoot::from_bytes([0x42; 32]),
         timestamp: 1_763_900_000,
-        target: match AccuracyTarget::from_basis_points(target_bp) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        },
+        bits: CompactTarget::from_expected_tickets(expected_tickets),
         training: Default::default(),
     }
 }
@@ -53,7 +54,7 @@ fn training_throughput(c: &mut Criterion) {
     let task = Task::mnist(data.hash());
     let seed = [7u8; 32];
     let w0 = Weights::initial(&seed, &task.arithmetic);
-    let key = chain_key(&seed, &w0.hash());
+    let key = segment_key(&seed, 0, &w0.hash());
     let samples = u64::from(task.checkpoint_interval) * u64::from(task.batch_size);
     let mut group = c.benchmark_group("training");
     group.throughput(Throughput::Elements(samples));
@@ -104,90 +105,97 @@ fn training_throughput(c: &mut Criterion) {
     group.finish();
 }
 
-/// A block mined at `target_bp` into a fresh store, with the miner and a verifier for it.
+/// A block mined at `expected_tickets` into a fresh store, with a verifier for it.
 struct Setup {
-    task: Task,
     dir: std::path::PathBuf,
-    store: ArtifactStore,
-    miner: Miner,
-    header: BlockHeader,
     mined: blockchain_ann::mining::MinedBlock,
     verifier: TrainingVerifier,
 }
 
-fn setup(data: &Arc<Mnist>, target_bp: u16) -> Setup {
+fn setup(data: &Arc<Mnist>, expected_tickets: u128) -> Setup {
     let task = Task::mnist(data.hash());
     let dir = std::env::temp_dir().join(format!(
-        "ann-mining-bench-{target_bp}-{}",
+        "ann-mining-bench-{expected_tickets}-{}",
         std::process::id()
     ));
     let store = ArtifactStore::open(&dir).unwrap_or_else(|e| panic!("{e}"));
     let miner =
         Miner::new(task.clone(), Arc::clone(data), store.clone()).unwrap_or_else(|e| panic!("{e}"));
-    let header = template(target_bp);
     let mined = miner
-        .mine(&header, |_| {})
+        .mine(&template(expected_tickets), |_| ControlFlow::Continue(()))
         .unwrap_or_else(|e| panic!("{e}"));
-    let verifier = TrainingVerifier::new(task.clone(), Arc::clone(data), store.clone())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let verifier =
+        TrainingVerifier::new(task, Arc::clone(data), store).unwrap_or_else(|e| panic!("{e}"));
     Setup {
-        task,
         dir,
-        store,
-        miner,
-        header,
         mined,
         verifier,
     }
 }
 
-fn mining_and_verification(c: &mut Criterion) {
+/// One ticket as a miner draws it: a segment, the weights read back and hashed, the ticket.
+fn mining_throughput(c: &mut Criterion) {
     let data = data();
-    let Setup {
-        task,
-        dir,
-        store,
-        miner,
-        header,
-        mined,
-        verifier,
-    } = setup(&data, 9000);
-
+    let task = Task::mnist(data.hash());
+    let seed = [9u8; 32];
+    let w0 = Weights::initial(&seed, &task.arithmetic);
     let mut group = c.benchmark_group("mining");
-    group.sample_size(10);
-    group.bench_function("block_90pct", |b| {
-        b.iter(|| black_box(miner.mine(&header, |_| {}).is_ok()));
-    });
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(20);
+    for backend in Backend::available() {
+        if backend.name() == "wgpu" && std::env::var_os("ANN_BENCH_WGPU").is_none() {
+            continue; // software Vulkan in CI says nothing about GPU speed
+        }
+        let mut trainer = Trainer::new(&task, Arc::clone(&data), &backend.device());
+        let mut model = Some(trainer.model(&w0));
+        let mut hash = w0.hash();
+        let mut steps = 0u64;
+        group.bench_function(format!("ticket_{backend}"), |b| {
+            b.iter(|| {
+                let key = segment_key(&seed, steps / 10, &hash);
+                let current = model.take().unwrap_or_else(|| trainer.model(&w0));
+                let (next, _) = trainer
+                    .train_segment(current, &key)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                hash = next.weights().unwrap_or_else(|e| panic!("{e}")).hash();
+                steps += 10;
+                model = Some(next);
+                black_box(ticket(&seed, steps, &ModelHash::from_bytes(hash.0)))
+            });
+        });
+    }
     group.finish();
+}
 
+/// Full verification of a block of about 40 expected tickets and of one of 400: the cost must
+/// be the same (it reads a few checkpoints through Merkle openings, never the trace).
+fn verification(c: &mut Criterion) {
+    let data = data();
+    let small = setup(&data, 40);
+    let large = setup(&data, 400);
     let mut group = c.benchmark_group("verification");
     group.sample_size(10);
-    group.bench_function("full", |b| {
-        b.iter(|| black_box(verifier.verify_proof(&mined.header).is_ok()));
-    });
-    group.bench_function("cheap_checks", |b| {
-        b.iter(|| {
-            black_box(verifier.check_header(&mined.header).is_ok());
-            black_box(
-                store
-                    .get_trace(
-                        &mined.header.training.checkpoint_root,
-                        task.checkpoints_for(mined.header.training.steps),
-                    )
-                    .is_ok(),
-            );
+    for (name, block) in [("full_40_tickets", &small), ("full_400_tickets", &large)] {
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(block.verifier.verify_proof(&block.mined.header).is_ok()));
         });
+    }
+    let verifier = &large.verifier;
+    let header = &large.mined.header;
+    group.bench_function("prechecks", |b| {
+        b.iter(|| black_box(verifier.precheck(header).is_ok()));
     });
-    let seed = mined.header.training_seed();
+    let task = verifier.task().clone();
+    let seed = header.training_seed();
     group.bench_function("w0_regenerate_and_hash", |b| {
         b.iter(|| black_box(Weights::initial(&seed, &task.arithmetic).hash()));
     });
     let evaluator = Evaluator::new(data.test(), &task.arithmetic, &Backend::DEFAULT.device());
     group.bench_function("test_set_accuracy", |b| {
-        b.iter(|| black_box(evaluator.accuracy_of(&mined.weights).ok()));
+        b.iter(|| black_box(evaluator.accuracy_of(&large.mined.weights).ok()));
     });
     let w0 = Weights::initial(&seed, &task.arithmetic);
-    let key = chain_key(&seed, &w0.hash());
+    let key = segment_key(&seed, 0, &w0.hash());
     let mut trainer = Trainer::new(&task, Arc::clone(&data), &Backend::DEFAULT.device());
     group.bench_function("replay_one_segment", |b| {
         b.iter(|| {
@@ -196,36 +204,15 @@ fn mining_and_verification(c: &mut Criterion) {
         });
     });
     group.finish();
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// The same pair at 97.5 %, where training (about 1,500 steps) dwarfs the verifier's fixed
-/// costs (one evaluation, five segments): where the verification ratio falls towards 5 %.
-fn high_target(c: &mut Criterion) {
-    let Setup {
-        dir,
-        miner,
-        header,
-        mined,
-        verifier,
-        ..
-    } = setup(&data(), 9750);
-    let mut group = c.benchmark_group("high_target");
-    group.sample_size(10);
-    group.bench_function("mining_block_97_5pct", |b| {
-        b.iter(|| black_box(miner.mine(&header, |_| {}).is_ok()));
-    });
-    group.bench_function("verification_full_97_5pct", |b| {
-        b.iter(|| black_box(verifier.verify_proof(&mined.header).is_ok()));
-    });
-    group.finish();
-    let _ = std::fs::remove_dir_all(&dir);
+    for block in [small, large] {
+        let _ = std::fs::remove_dir_all(&block.dir);
+    }
 }
 
 criterion_group!(
     benches,
     training_throughput,
-    mining_and_verification,
-    high_target
+    mining_throughput,
+    verification
 );
 criterion_main!(benches);

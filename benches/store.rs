@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use ann_ledger::{
-    AccuracyTarget, Amount, Block, BlockHeader, Chain, ChainParams, ChainStore, MemoryChainStore,
+    Amount, Block, BlockHeader, Chain, ChainParams, ChainStore, Difficulty, MemoryChainStore,
     Mempool, ProofVerifier, TxOut, Wallet,
 };
 use ann_store::Store;
@@ -48,7 +48,7 @@ fn fixture() -> (ChainParams, Vec<Block>) {
             address: w.address(),
         })
         .collect();
-    let target = AccuracyTarget::from_basis_points(9000).expect("valid");
+    let target = Difficulty::regtest();
     let params = ChainParams::new(allocations, GENESIS_TIME, target);
     let mut chain = Chain::new(params.clone()).expect("genesis");
     let one = Amount::from_coins(1).expect("small");

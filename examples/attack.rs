@@ -1,6 +1,13 @@
 //! Shows forgeries being rejected, each with the error the validator gives: a proof of training
-//! reused for another block, a tampered training artifact, a checkpoint holding a value the exact
-//! step never produces, a double spend, a forged signature and a spend signed with the wrong key. Exits non-zero if any forgery is accepted.
+//! reused for another block, a mined block re-stamped into another, a trace padded with free
+//! (no-op) segments, a side block forking below the reorganisation window, a bogus proof in a
+//! block of bad signatures (refused before any signature is checked), a tampered training
+//! artifact, a checkpoint holding a value the exact step never produces, a double spend, a
+//! forged signature and a spend signed with the wrong key. Exits non-zero if any forgery is
+//! accepted.
+//!
+//! The chain runs at the regression-test difficulty (every ticket wins) so that each forgery
+//! meets the proof checks themselves rather than losing the lottery first.
 //!
 //! ```sh
 //! cargo run --release --example attack
@@ -13,9 +20,13 @@ mod common;
 
 use anyhow::{Context, Result, bail};
 use blockchain_ann::ledger::{
-    Amount, Chain, ChainParams, Mempool, ModelHash, Transaction, TxOut, Wallet, merkle_root,
+    Amount, BlockHeader, Chain, ChainParams, Difficulty, Mempool, ModelHash, Transaction, TxIn,
+    TxOut, Wallet, merkle_root,
 };
-use blockchain_ann::mining::{ArtifactStore, Backend, Trace, TrainingVerifier, WeightsHash};
+use blockchain_ann::mining::verifier::{audit_challenge, audited_segments};
+use blockchain_ann::mining::{
+    ArtifactStore, AuditProof, Backend, Task, Trace, TrainingVerifier, Weights, WeightsHash,
+};
 use blockchain_ann::store::Store;
 use clap::Parser;
 use common::RecordingVerifier;
@@ -50,14 +61,15 @@ fn run(args: Args) -> Result<()> {
     let mallory = Wallet::new(SigningKey::from_bytes(&[0x3A; 32]));
     let coins = |n: u64| Amount::from_coins(n).context("amount");
     let now = common::now()?;
-    let params = ChainParams::new(
+    let mut params = ChainParams::new(
         vec![TxOut {
             amount: coins(10)?,
             address: alice.address(),
         }],
         now.saturating_sub(600),
-        common::target(args.task.target_bp)?,
+        Difficulty::regtest(),
     );
+    params.max_reorg_depth = 1;
     let dir = tempfile::tempdir()?;
     let mut chain = Chain::open(params, Store::open(dir.path())?)?;
     let artifact_dir = chain.store().artifact_dir();
@@ -82,8 +94,60 @@ fn run(args: Args) -> Result<()> {
         chain.submit_block(reused, now + 1, &verifier),
     )?;
 
-    // 2. A training artifact altered on disk after the block was accepted.
+    // 2. Block 1 re-stamped: a new timestamp makes a new block hash, but the training seed
+    // covers the timestamp, so the proof no longer starts from the block's W0.
+    let mut restamped = block1.clone();
+    restamped.header.timestamp += 1;
+    expect_rejected(
+        "block 1 re-stamped one second later (a second block from one mining run)",
+        chain.submit_block(restamped, now, &verifier),
+    )?;
+
+    // 3. A trace padded with free segments: after block 1's trace, weights that training
+    // cannot move (every hidden unit dead) repeated 2,000 times, then block 1's final model
+    // and one more honest segment. Before the liveness rule the audit missed the fake
+    // segments 99.6 % of the time; now every audited segment must change the weights and be
+    // live, and the audit lands on a no-op segment almost surely.
     let artifacts = ArtifactStore::open(&artifact_dir)?;
+    let padded = padded_trace(&task, &artifacts, &block1.header)?;
+    expect_rejected(
+        "block 1's proof padded with 2,000 no-op segments of a dead network",
+        TrainingVerifier::new(task.clone(), data.clone(), artifacts.clone())?.verify(&padded),
+    )?;
+
+    // 4. Cheap junk: a block forking from genesis (two blocks below the tip, outside the
+    // reorganisation window of 1) whose input never existed: refused on its work alone,
+    // before its transactions are looked at, and not stored.
+    let template = chain.block_template(&Mempool::new(), mallory.address(), now + 1);
+    let (block2, _) = common::mine_block(&chain, &data, &task, Backend::DEFAULT, template)?;
+    chain.submit_block(block2, now + 1, &verifier)?;
+    let genesis = chain.block_at(0).context("genesis")?.clone();
+    let mut deep = block1.clone();
+    deep.header.prev_hash = genesis.hash();
+    deep.transactions.push(junk_spend(&mallory, coins(1)?));
+    let txids: Vec<_> = deep.transactions.iter().map(Transaction::txid).collect();
+    deep.header.merkle_root = merkle_root(&txids);
+    let stored = chain.block_count();
+    expect_rejected(
+        "a side block from far below the tip, spending coins that never existed",
+        chain.submit_block(deep, now + 1, &verifier),
+    )?;
+    anyhow::ensure!(chain.block_count() == stored, "the junk block was stored");
+
+    // 5. A block with a bogus proof (no artifacts behind its commitment) and a transaction
+    // with a garbage signature: refused by the proof's pre-checks, before any signature.
+    let mut junk = chain.block_template(&Mempool::new(), mallory.address(), now + 2);
+    junk.transactions.push(junk_spend(&alice, coins(1)?));
+    let txids: Vec<_> = junk.transactions.iter().map(Transaction::txid).collect();
+    junk.header.merkle_root = merkle_root(&txids);
+    junk.header.training = block1.header.training;
+    junk.header.training.model_hash = ModelHash::from_bytes([0x5a; 32]);
+    expect_rejected(
+        "a block with a bogus proof and a garbage signature (no signature checked)",
+        chain.submit_block(junk, now + 2, &verifier),
+    )?;
+
+    // 6. A training artifact altered on disk after the block was accepted.
     let model_path =
         artifacts.checkpoint_path(&WeightsHash(*block1.header.training.model_hash.as_bytes()));
     let original = std::fs::read(&model_path)?;
@@ -99,7 +163,7 @@ fn run(args: Args) -> Result<()> {
     )?;
     std::fs::write(&model_path, &original)?;
 
-    // 3. A recommitted trace whose final model holds a value the exact step never produces
+    // 7. A recommitted trace whose final model holds a value the exact step never produces
     // (the bits of an f32 NaN): refused before any tensor is built from it.
     let training = &block1.header.training;
     let artifacts = audit.store();
@@ -115,16 +179,13 @@ fn run(args: Args) -> Result<()> {
     if let Some(last) = checkpoints.last_mut() {
         *last = artifacts.put_checkpoint(&poisoned)?;
     }
-    let forged = Trace::new(checkpoints);
-    let mut header = block1.header.clone();
-    header.training.checkpoint_root = artifacts.put_trace(&forged)?;
-    header.training.model_hash = ModelHash::from_bytes(forged.checkpoints()[forged.segments()].0);
+    let header = recommit(&task, artifacts, &block1.header, Trace::new(checkpoints))?;
     expect_rejected(
         "block 1 recommitted with a NaN bit pattern in its final model",
         audit.verify(&header),
     )?;
 
-    // 4. Alice spends the same 7 coins twice, to Bob and to Mallory, in one block.
+    // 8. Alice spends the same 7 coins twice, to Bob and to Mallory, in one block.
     let to_bob = alice.pay(&chain, None, bob.address(), coins(7)?, Amount::ZERO)?;
     let to_mallory = alice.pay(&chain, None, mallory.address(), coins(7)?, Amount::ZERO)?;
     let mut pool = Mempool::new();
@@ -142,7 +203,7 @@ fn run(args: Args) -> Result<()> {
         chain.submit_block(double, now + 2, &verifier),
     )?;
 
-    // 5. Mallory redirects Alice's signed payment to herself.
+    // 9. Mallory redirects Alice's signed payment to herself.
     let mut redirected = to_bob;
     if let Some(output) = redirected.outputs.first_mut() {
         output.address = mallory.address();
@@ -152,7 +213,7 @@ fn run(args: Args) -> Result<()> {
         Mempool::new().add(redirected, &chain),
     )?;
 
-    // 6. Mallory signs a spend of Alice's coins with her own key.
+    // 10. Mallory signs a spend of Alice's coins with her own key.
     let alice_coin = alice
         .utxos(&chain)
         .first()
@@ -177,4 +238,77 @@ fn run(args: Args) -> Result<()> {
         mallory.balance(&chain)
     );
     Ok(())
+}
+
+/// Commits `header` to `trace`: stores the trace and the audit proof its new challenge draws,
+/// and points the commitment at them.
+fn recommit(
+    task: &Task,
+    artifacts: &ArtifactStore,
+    header: &BlockHeader,
+    trace: Trace,
+) -> Result<BlockHeader> {
+    let mut header = header.clone();
+    let segments = trace.segments();
+    header.training.checkpoint_root = artifacts.put_trace(&trace)?;
+    header.training.steps = segments as u64 * u64::from(task.checkpoint_interval);
+    header.training.model_hash = ModelHash::from_bytes(trace.checkpoints()[segments].0);
+    let audited = audited_segments(
+        &audit_challenge(&header),
+        segments as u64,
+        task.audit_segments,
+    );
+    let mut indices = vec![0, segments];
+    for segment in audited {
+        indices.extend([segment as usize, segment as usize + 1]);
+    }
+    let proof = AuditProof::from_trace(&trace, &indices).context("openings in range")?;
+    artifacts.put_proof(&header.training.checkpoint_root, &proof)?;
+    Ok(header)
+}
+
+/// The padded-trace forgery: block 1's trace, then a dead network repeated 2,000 times, then
+/// block 1's final model again (trained elsewhere: free), recommitted.
+fn padded_trace(
+    task: &Task,
+    artifacts: &ArtifactStore,
+    header: &BlockHeader,
+) -> Result<BlockHeader> {
+    let training = &header.training;
+    let trace = artifacts.get_trace(
+        &training.checkpoint_root,
+        task.checkpoints_for(training.steps),
+    )?;
+    // First-layer weights near zero and every hidden bias at its negative limit: every hidden
+    // unit is zero for every input, so the first layer never gets an update.
+    let mut dead = Weights::initial(&[0xDE; 32], &task.arithmetic);
+    let bias_min = i32::try_from(task.arithmetic.hidden_bias.master_min()).unwrap_or(i32::MIN);
+    dead.hidden_bias.fill(bias_min);
+    dead.hidden_weight.fill(0);
+    let dead_hash = artifacts.put_checkpoint(&dead)?;
+    let mut checkpoints = trace.checkpoints().to_vec();
+    let model = checkpoints.pop().context("a trace has a last checkpoint")?;
+    checkpoints.extend(std::iter::repeat_n(dead_hash, 2_000));
+    checkpoints.push(model);
+    recommit(task, artifacts, header, Trace::new(checkpoints))
+}
+
+/// A spend of an output that never existed, with a garbage signature.
+fn junk_spend(signer: &Wallet, amount: Amount) -> Transaction {
+    Transaction {
+        version: 1,
+        inputs: vec![TxIn {
+            previous_output: blockchain_ann::ledger::OutPoint {
+                txid: blockchain_ann::ledger::Txid::from_bytes([0xee; 32]),
+                vout: 0,
+            },
+            verifying_key: signer.verifying_key(),
+            signature: ed25519_dalek::Signature::from_bytes(&[7; 64]),
+        }],
+        outputs: vec![TxOut {
+            amount,
+            address: signer.address(),
+        }],
+        coinbase_height: None,
+    }
 }

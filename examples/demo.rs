@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use blockchain_ann::keys::{KeyDerivation, NetConfig, PrivateKey};
-use blockchain_ann::ledger::{Address, Amount, Chain, ChainParams, Mempool, TxOut, Wallet};
+use blockchain_ann::ledger::{
+    Address, Amount, Chain, ChainParams, Difficulty, Mempool, TxOut, Wallet,
+};
 use blockchain_ann::mining::Backend;
 use blockchain_ann::store::Store;
 use clap::Parser;
@@ -52,7 +54,6 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let source = args.source.unwrap_or_else(KeySource::from_environment);
-    let target = common::target(args.task.target_bp)?;
     let (data, task) = common::load_task(&args.task.data)?;
 
     println!("--- Wallets (keys from the {source:?} source) ---");
@@ -91,7 +92,7 @@ fn run(args: Args) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let now = common::now()?;
-    let params = ChainParams::new(genesis, now.saturating_sub(600), target);
+    let params = ChainParams::new(genesis, now.saturating_sub(600), Difficulty::devnet());
 
     let temporary;
     let store_dir = match &args.store {
@@ -131,20 +132,21 @@ fn run(args: Args) -> Result<()> {
         }
     }
 
+    let gate = f64::from(task.accuracy_gate.basis_points()) / 100.0;
     println!(
-        "\n--- A new block is being mined (difficulty {:.2} %) ---",
-        f64::from(target.basis_points()) / 100.0
+        "\n--- A new block is being mined (difficulty: {} expected tickets, accuracy gate {gate:.2} %) ---",
+        params.difficulty.initial.work()
     );
     let template = chain.block_template(&mempool, miner.address(), now);
     let started = Instant::now();
     let (block, mined) = common::mine_block(&chain, &data, &task, args.backend, template)?;
     println!(
-        "trained {} steps in {:.1} s on {}: test accuracy {:.2} % >= {:.2} %",
+        "trained {} steps in {:.1} s on {}: ticket {} of this attempt won, test accuracy {:.2} % >= {gate:.2} %",
         mined.header.training.steps,
         started.elapsed().as_secs_f64(),
         args.backend,
+        mined.tickets,
         f64::from(mined.accuracy_bp) / 100.0,
-        f64::from(target.basis_points()) / 100.0
     );
     let verifier = RecordingVerifier::new(
         &data,

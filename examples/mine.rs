@@ -59,11 +59,11 @@ fn run(args: Args) -> Result<()> {
     let miner = Wallet::new(derive_keys(&private_key).into_signing_key());
 
     let (data, task) = common::load_task(&args.task.data)?;
-    let params = common::devnet_params(common::target(args.task.target_bp)?);
+    let params = common::devnet_params();
     let store =
         Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
     let mut chain = Chain::open(params, store)
-        .context("resuming the chain (was it made with another --target-bp?)")?;
+        .context("resuming the chain (was it made with other parameters?)")?;
     tracing::info!(height = chain.height(), tip = %chain.tip(), "resumed");
     let verifier = RecordingVerifier::new(
         &data,

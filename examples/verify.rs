@@ -46,7 +46,7 @@ fn run(args: Args) -> Result<()> {
         args.store.display()
     );
     let (data, task) = common::load_task(&args.task.data)?;
-    let params = common::devnet_params(common::target(args.task.target_bp)?);
+    let params = common::devnet_params();
     let store =
         Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
     let chain = Chain::open(params.clone(), store)?;

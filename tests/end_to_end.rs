@@ -7,10 +7,20 @@
 mod common;
 
 use blockchain_ann::keys::{KeyDerivation, PrivateKey};
-use blockchain_ann::ledger::{Amount, Chain, ChainParams, Mempool, TxOut, Wallet};
+use blockchain_ann::ledger::{
+    Amount, Chain, ChainParams, CompactTarget, Difficulty, Mempool, TxOut, Wallet,
+};
 use blockchain_ann::mining::Backend;
 use blockchain_ann::store::{ArtifactRole, Store};
 use common::{KeySource, RecordingVerifier};
+
+/// The devnet rule at four expected tickets a block, so the test mines in a few segments.
+fn difficulty() -> Difficulty {
+    Difficulty {
+        initial: CompactTarget::from_expected_tickets(4),
+        ..Difficulty::devnet()
+    }
+}
 
 fn coins(n: u64) -> Amount {
     Amount::from_coins(n).expect("a small whole number of coins is a valid amount")
@@ -50,7 +60,7 @@ fn run_scenario(mining: Backend, auditing: Backend) {
             address: w.address(),
         })
         .collect();
-    let params = ChainParams::new(genesis, now - 600, common::target(9000).unwrap());
+    let params = ChainParams::new(genesis, now - 600, difficulty());
     let dir = tempfile::tempdir().unwrap();
     let mut chain = Chain::open(params.clone(), Store::open(dir.path()).unwrap()).unwrap();
 
@@ -77,10 +87,11 @@ fn run_scenario(mining: Backend, auditing: Backend) {
     );
     let (block, mined) = common::mine_block(&chain, &data, &task, mining, template).unwrap();
     assert!(
-        mined.accuracy_bp >= 9000,
+        mined.accuracy_bp >= task.accuracy_gate.basis_points(),
         "mined to {} bp",
         mined.accuracy_bp
     );
+    assert!(mined.header.meets_target());
     let verifier =
         RecordingVerifier::new(&data, &task, &chain.store().artifact_dir(), auditing).unwrap();
     chain.submit_block(block, now, &verifier).unwrap();
@@ -112,7 +123,9 @@ fn run_scenario(mining: Backend, auditing: Backend) {
         .expect("block 1's artifacts");
     assert_eq!(record.model_hash, mined.header.training.model_hash);
     assert!(
-        record.file(ArtifactRole::Model).is_some() && record.file(ArtifactRole::Trace).is_some()
+        record.file(ArtifactRole::Model).is_some()
+            && record.file(ArtifactRole::Trace).is_some()
+            && record.file(ArtifactRole::Proof).is_some()
     );
     for file in &record.files {
         chain.store().check_artifact_file(file).unwrap();
@@ -136,6 +149,6 @@ fn run_scenario(mining: Backend, auditing: Backend) {
     );
 
     // Re-validation under other parameters (another genesis) is refused.
-    let other = ChainParams::new(Vec::new(), now - 600, common::target(9000).unwrap());
+    let other = ChainParams::new(Vec::new(), now - 600, difficulty());
     assert!(common::verify_from_genesis(&other, &blocks, &fresh, now).is_err());
 }

@@ -6,13 +6,14 @@
 #![allow(clippy::print_stderr)] // `main_with` reports the error of a command-line program.
 
 use std::cell::RefCell;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use blockchain_ann::ledger::{
-    AccuracyTarget, Address, Block, BlockHash, BlockHeader, Chain, ChainParams, ChainStore,
+    Address, Block, BlockHash, BlockHeader, Chain, ChainParams, ChainStore, Difficulty,
     ImportOutcome, MemoryChainStore, ProofVerifier,
 };
 use blockchain_ann::mining::{
@@ -27,13 +28,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The command-line arguments that pick the task and the difficulty.
+/// The command-line arguments that pick the task's data.
 #[derive(clap::Args, Debug)]
 pub struct TaskArgs {
-    /// Difficulty: the minimum test accuracy in basis points (9000 = 90 %). A store keeps the
-    /// difficulty it was made with.
-    #[arg(long, default_value_t = 9000)]
-    pub target_bp: u16,
     /// MNIST directory.
     #[arg(long, default_value_os_t = default_data_dir())]
     pub data: PathBuf,
@@ -83,28 +80,24 @@ pub fn load_task(data_dir: &Path) -> Result<(Arc<Mnist>, Task)> {
     Ok((Arc::new(data), task))
 }
 
-/// The accuracy target given on the command line, in basis points.
-pub fn target(basis_points: u16) -> Result<AccuracyTarget> {
-    AccuracyTarget::from_basis_points(basis_points)
-        .with_context(|| format!("--target-bp {basis_points}"))
-}
-
 /// Parameters of the local development network used by `mine` and `verify`: fixed, so a
 /// store created by one run can be resumed and verified by the next. Nothing is allocated in
-/// genesis; coins come from mining.
-pub fn devnet_params(target: AccuracyTarget) -> ChainParams {
-    ChainParams::new(Vec::new(), DEVNET_GENESIS_TIME, target)
+/// genesis; coins come from mining. The difficulty is the devnet preset.
+pub fn devnet_params() -> ChainParams {
+    let mut params = ChainParams::new(Vec::new(), DEVNET_GENESIS_TIME, Difficulty::devnet());
+    params.max_reorg_depth = 20;
+    params
 }
 
 /// 2026-01-01T00:00:00Z.
 pub const DEVNET_GENESIS_TIME: u64 = 1_767_225_600;
 
-/// A progress bar that follows the test accuracy towards the target.
-pub fn mining_progress_bar(target: AccuracyTarget) -> ProgressBar {
-    let bar = ProgressBar::new(u64::from(target.basis_points()));
+/// A progress bar of tickets drawn against the tickets a block takes on average.
+pub fn mining_progress_bar(expected_tickets: u128) -> ProgressBar {
+    let bar = ProgressBar::new(u64::try_from(expected_tickets).unwrap_or(u64::MAX));
     bar.set_style(
         ProgressStyle::with_template(
-            "{prefix:>8} [{bar:30.cyan/blue}] accuracy {pos:>5}/{len} bp  {msg}  ({elapsed})",
+            "{prefix:>8} [{bar:30.cyan/blue}] tickets {pos:>6}/{len} expected  {msg}  ({elapsed}, about {eta} to go)",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
@@ -125,19 +118,21 @@ pub fn mine_block(
 ) -> Result<(Block, MinedBlock)> {
     let artifacts = ArtifactStore::open(chain.store().artifact_dir())?;
     let miner = Miner::with_backend(task.clone(), Arc::clone(data), artifacts.clone(), backend)?;
-    let bar = mining_progress_bar(template.header.target);
-    let mut best = 0;
+    let bar = mining_progress_bar(template.header.bits.work());
     let started = Instant::now();
     let mined = miner.mine(&template.header, |p| {
-        if let Some(accuracy) = p.accuracy_bp {
-            best = best.max(accuracy);
-            bar.set_position(u64::from(best.min(p.target_bp)));
-        }
-        bar.set_message(format!("step {:>5}  loss {:.4}", p.step, p.loss));
+        bar.set_position(p.tickets);
+        let accuracy = p
+            .accuracy_bp
+            .map_or(String::new(), |a| format!("  a winning ticket at {a} bp"));
+        bar.set_message(format!("step {:>6}  loss {:.4}{accuracy}", p.step, p.loss));
+        ControlFlow::Continue(())
     })?;
     bar.finish_and_clear();
     tracing::info!(
         steps = mined.header.training.steps,
+        tickets = mined.tickets,
+        expected_tickets = %mined.header.bits.work(),
         accuracy_bp = mined.accuracy_bp,
         backend = %backend,
         seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
@@ -152,13 +147,24 @@ pub fn mine_block(
             artifacts.checkpoint_path(&WeightsHash(*mined.header.training.model_hash.as_bytes())),
         )?,
         store.artifact_file(
+            ArtifactRole::Proof,
+            artifacts.dir().join(ArtifactStore::proof_name(
+                &mined.header.training.checkpoint_root,
+            )),
+        )?,
+        store.artifact_file(
             ArtifactRole::Trace,
             artifacts.trace_path(&mined.header.training.checkpoint_root),
         )?,
     ];
-    let checkpoints = mined.trace.checkpoints();
-    for hash in &checkpoints[..checkpoints.len().saturating_sub(1)] {
-        files.push(store.artifact_file(ArtifactRole::Checkpoint, artifacts.checkpoint_path(hash))?);
+    // The checkpoints the audit proof opens and the miner wrote (W0 is regenerated).
+    let proof = artifacts.get_proof(&mined.header.training.checkpoint_root)?;
+    let last = mined.trace.segments() as u64;
+    for opening in proof.openings() {
+        let path = artifacts.checkpoint_path(&opening.checkpoint);
+        if opening.index != 0 && opening.index != last && path.exists() {
+            files.push(store.artifact_file(ArtifactRole::Checkpoint, path)?);
+        }
     }
     store.stage_artifacts(&template.header, files)?;
     Ok((template, mined))
@@ -195,6 +201,10 @@ impl RecordingVerifier {
 
 impl ProofVerifier for RecordingVerifier {
     type Error = ProofError;
+
+    fn precheck(&self, header: &BlockHeader) -> Result<(), ProofError> {
+        self.inner.precheck(header).map(|_| ())
+    }
 
     fn verify_proof(&self, header: &BlockHeader) -> Result<(), ProofError> {
         let verified = self.inner.verify(header)?;

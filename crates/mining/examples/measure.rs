@@ -5,7 +5,8 @@
 //!
 //! Options: `--backends flex,ndarray,wgpu` (default: the CPU backends), `--candidates 1,8,32`
 //! (models trained side by side), `--data DIR`, `--cross-verify` (mine a block on each
-//! backend, verify it on each), `--skip-blocks` (no CPU block timings).
+//! backend, verify it on each), `--skip-blocks` (no CPU block timings), `--tickets 40,400`
+//! (the difficulties of the timed blocks).
 //! Every backend also prints the root of the same 100-step trace: they must all agree.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
@@ -19,8 +20,8 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use ann_ledger::{AccuracyTarget, BlockHash, BlockHeader, MerkleRoot};
-use ann_mining::trace::chain_key;
+use ann_ledger::{BlockHash, BlockHeader, CompactTarget, MerkleRoot};
+use ann_mining::trace::segment_key;
 use ann_mining::training::{Evaluator, Trainer};
 use ann_mining::{ArtifactStore, Backend, Miner, Mnist, Task, TrainingVerifier, Weights};
 
@@ -41,14 +42,14 @@ fn time<T>(repeats: usize, mut f: impl FnMut() -> T) -> f64 {
     )
 }
 
-fn template(target_bp: u16) -> BlockHeader {
+fn template(expected_tickets: u128) -> BlockHeader {
     BlockHeader {
         version: 1,
         height: 1,
         prev_hash: BlockHash::ZERO,
         merkle_root: MerkleRoot::from_bytes([0x42; 32]),
         timestamp: 1_763_900_000,
-        target: AccuracyTarget::from_basis_points(target_bp).unwrap(),
+        bits: CompactTarget::from_expected_tickets(expected_tickets),
         training: Default::default(),
     }
 }
@@ -69,7 +70,7 @@ fn main() {
     let task = Task::mnist(data.hash());
     let seed = [7u8; 32];
     let w0 = Weights::initial(&seed, &task.arithmetic);
-    let key = chain_key(&seed, &w0.hash());
+    let key = segment_key(&seed, 0, &w0.hash());
     let samples = f64::from(task.checkpoint_interval * task.batch_size);
     // `--backends flex,wgpu`: which backends to time (default: the CPU ones).
     let backends: Vec<Backend> = match arg("--backends") {
@@ -101,7 +102,7 @@ fn main() {
         for &n in &candidates {
             let starts = vec![w0.clone(); n];
             let keys: Vec<[u8; 32]> = (0..n)
-                .map(|i| chain_key(&key, &w0.hash()).map(|b| b ^ i as u8))
+                .map(|i| segment_key(&key, 0, &w0.hash()).map(|b| b ^ i as u8))
                 .collect();
             let repeats = if n > 1 { 7 } else { 15 };
             // Warm-up (kernel compilation on a GPU), then the median of timed segments. The
@@ -124,7 +125,7 @@ fn main() {
             );
         }
     }
-    // `--cross-verify`: mine a 90 % block on each listed backend and verify it on each.
+    // `--cross-verify`: mine a block on each listed backend and verify it on each.
     if std::env::args().any(|a| a == "--cross-verify") {
         for &miner_backend in &backends {
             let tmp = tempfile::tempdir().unwrap();
@@ -136,11 +137,13 @@ fn main() {
                 miner_backend,
             )
             .unwrap();
-            let header = template(9000);
+            let header = template(4);
             let start = Instant::now();
-            let mined = miner.mine(&header, |_| {}).unwrap();
+            let mined = miner
+                .mine(&header, |_| std::ops::ControlFlow::Continue(()))
+                .unwrap();
             println!(
-                "cross/{miner_backend}: mined a 90 % block in {:.0} ms ({} steps, {} bp, model {})",
+                "cross/{miner_backend}: mined a block of 4 expected tickets in {:.0} ms ({} steps, {} bp, model {})",
                 start.elapsed().as_secs_f64() * 1e3,
                 mined.header.training.steps,
                 mined.accuracy_bp,
@@ -172,45 +175,94 @@ fn main() {
         return;
     }
 
-    let header = template(9000);
+    // Blocks at several difficulties (`--tickets 40,400`): mining rate in tickets per second,
+    // and full verification, which must cost the same whatever the work.
+    let ticket_list: Vec<u128> = arg("--tickets")
+        .unwrap_or_else(|| "40,400".into())
+        .split(',')
+        .map(|t| t.parse().unwrap())
+        .collect();
+    let mut rates = Vec::new();
+    for expected in ticket_list {
+        let header = template(expected);
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(tmp.path()).unwrap();
+        let miner = Miner::new(task.clone(), Arc::clone(&data), store.clone()).unwrap();
+        let start = Instant::now();
+        let mined = miner
+            .mine(&header, |_| std::ops::ControlFlow::Continue(()))
+            .unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        let segments = mined.trace.segments() as f64;
+        rates.push(segments / secs);
+        let verifier =
+            TrainingVerifier::new(task.clone(), Arc::clone(&data), store.clone()).unwrap();
+        let verified = verifier.verify(&mined.header).unwrap();
+        let verify = time(5, || verifier.verify(&mined.header).is_ok());
+        let precheck = time(21, || verifier.precheck(&mined.header).is_ok());
+        println!(
+            "block/{expected}_tickets: mined in {:.2} s ({} steps, {} tickets, {:.1} segments/s incl. artifacts), \
+             full verification {:.0} ms (audited {:?}), pre-checks {:.2} ms",
+            secs,
+            mined.header.training.steps,
+            mined.tickets,
+            segments / secs,
+            verify * 1e3,
+            verified.audited_segments,
+            precheck * 1e3
+        );
+    }
+    let mut trainer = Trainer::new(&task, Arc::clone(&data), &Backend::DEFAULT.device());
+    let mut model = Some(trainer.model(&w0));
+    let mut hash = w0.hash();
+    let mut index = 0u64;
+    let ticket_secs = time(50, || {
+        let k = segment_key(&seed, index, &hash);
+        let (next, _) = trainer.train_segment(model.take().unwrap(), &k).unwrap();
+        hash = next.weights().unwrap().hash();
+        index += 1;
+        model = Some(next);
+        ann_ledger::ticket(
+            &seed,
+            index * 10,
+            &ann_ledger::ModelHash::from_bytes(hash.0),
+        )
+    });
+    let main = ann_ledger::Difficulty::main();
+    let main_mining = main.initial.work() as f64 * ticket_secs;
+    println!(
+        "mining/ticket_flex: {:.2} ms per ticket = {:.1} tickets/s; the main preset's {} expected tickets take {:.0} s",
+        ticket_secs * 1e3,
+        1.0 / ticket_secs,
+        main.initial.work(),
+        main_mining
+    );
+    let _ = rates;
+
+    let header = template(4);
     let tmp = tempfile::tempdir().unwrap();
     let store = ArtifactStore::open(tmp.path()).unwrap();
     let miner = Miner::new(task.clone(), Arc::clone(&data), store.clone()).unwrap();
-    let mined = miner.mine(&header, |_| {}).unwrap();
-    let mine = time(5, || miner.mine(&header, |_| {}).is_ok());
+    let mined = miner
+        .mine(&header, |_| std::ops::ControlFlow::Continue(()))
+        .unwrap();
     let verifier = TrainingVerifier::new(task.clone(), Arc::clone(&data), store.clone()).unwrap();
-    let verified = verifier.verify(&mined.header).unwrap();
     let verify = time(7, || verifier.verify(&mined.header).is_ok());
     println!(
-        "mining/block_90pct: {:.0} ms ({} steps, accuracy {} bp)",
-        mine * 1e3,
-        mined.header.training.steps,
-        mined.accuracy_bp
-    );
-    println!(
-        "verification/full: {:.0} ms (audited segments {:?}) = {:.1} % of mining",
+        "verification/full: {:.0} ms = {:.2} % of the expected mining time at the main preset",
         verify * 1e3,
-        verified.audited_segments,
-        100.0 * verify / mine
+        100.0 * verify / main_mining
     );
-    let cheap = time(21, || {
-        verifier.check_header(&mined.header).is_ok()
-            && store
-                .get_trace(
-                    &mined.header.training.checkpoint_root,
-                    task.checkpoints_for(mined.header.training.steps),
-                )
-                .is_ok()
-    });
     let w0_cost = time(7, || {
         Weights::initial(&mined.header.training_seed(), &task.arithmetic).hash()
     });
     let load = time(7, || {
-        store.get_checkpoint(&mined.trace.checkpoints()[1]).is_ok()
+        store
+            .get_checkpoint(&mined.trace.checkpoints()[mined.trace.segments()])
+            .is_ok()
     });
     let evaluator = Evaluator::new(data.test(), &task.arithmetic, &Backend::DEFAULT.device());
     let eval = time(7, || evaluator.accuracy_of(&mined.weights).is_ok());
-    let mut trainer = Trainer::new(&task, Arc::clone(&data), &Backend::DEFAULT.device());
     let replay = time(7, || {
         let model = trainer.model(&w0);
         trainer
@@ -219,9 +271,8 @@ fn main() {
             .is_ok()
     });
     println!(
-        "verification parts: header+trace {:.2} ms, W0 regenerate+hash {:.1} ms, \
-         checkpoint load+hash {:.1} ms, test-set accuracy {:.0} ms, one segment replay+hash {:.1} ms",
-        cheap * 1e3,
+        "verification parts: W0 regenerate+hash {:.1} ms, checkpoint load+hash {:.1} ms, \
+         test-set accuracy {:.0} ms, one segment replay+hash {:.1} ms",
         w0_cost * 1e3,
         load * 1e3,
         eval * 1e3,

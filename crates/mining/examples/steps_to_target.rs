@@ -5,7 +5,8 @@
 //! evaluates every `eval_interval` steps up to `--max-steps`, and records the first evaluation
 //! that reaches each target. It prints, per target, the minimum, the 10th, 50th and 90th
 //! percentiles and the maximum over the runs (runs that never reach a target count as
-//! "not reached").
+//! "not reached"), and per run the fewest live backward entries of any segment (the
+//! measurement behind the liveness floor, `Task::min_live_permille`).
 //!
 //! `cargo build --release --workspace --examples && target/release/examples/steps_to_target`
 
@@ -14,7 +15,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ann_mining::trace::chain_key;
+use ann_mining::trace::segment_key;
 use ann_mining::training::{Evaluator, Trainer};
 use ann_mining::{Backend, Mnist, Task, Weights};
 use sha2::{Digest, Sha256};
@@ -37,6 +38,9 @@ fn arg(name: &str, default: u64) -> u64 {
 fn main() {
     let runs = arg("--runs", 40);
     let max_steps = arg("--max-steps", 3000);
+    // `--all-steps 1`: train to `--max-steps` even once every target is reached (to measure
+    // the liveness of long training).
+    let all_steps = arg("--all-steps", 0) != 0;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
     let data = Arc::new(Mnist::load(dir).expect("data/mnist"));
     let task = Task::mnist(data.hash());
@@ -50,14 +54,18 @@ fn main() {
     for run in 0..runs {
         let seed: [u8; 32] = Sha256::digest(format!("steps-to-target run {run}")).into();
         let w0 = Weights::initial(&seed, &task.arithmetic);
-        let mut key = chain_key(&seed, &w0.hash());
+        let mut hash = w0.hash();
         let mut model = trainer.model(&w0);
         let mut first = [None; TARGETS_BP.len()];
         let mut steps = 0;
-        while steps < max_steps && first.iter().any(Option::is_none) {
-            model = trainer.train_segment(model, &key).unwrap().0;
+        let mut min_live = u32::MAX;
+        while steps < max_steps && (all_steps || first.iter().any(Option::is_none)) {
+            let key = segment_key(&seed, steps / k, &hash);
+            let (next, stats) = trainer.train_segment(model, &key).unwrap();
+            model = next;
+            min_live = min_live.min(stats.live_deltas[0]);
             steps += k;
-            key = chain_key(&key, &model.weights().unwrap().hash());
+            hash = model.weights().unwrap().hash();
             if steps.is_multiple_of(eval_every) {
                 let bp = evaluator.accuracy(&model).unwrap();
                 for (slot, &target) in first.iter_mut().zip(&TARGETS_BP) {
@@ -70,7 +78,11 @@ fn main() {
         for (list, slot) in reached.iter_mut().zip(first) {
             list.push(slot);
         }
-        println!("run {run}: {first:?}");
+        let entries = k * u64::from(task.batch_size) * 512;
+        println!(
+            "run {run}: {first:?}; fewest live backward entries in a segment: {min_live} of {entries} ({:.1} %)",
+            f64::from(min_live) * 100.0 / entries as f64
+        );
     }
 
     println!(

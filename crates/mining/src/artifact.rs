@@ -15,7 +15,7 @@ use ann_ledger::CheckpointRoot;
 use crate::model::{
     WEIGHTS_BYTES, Weights, WeightsDecodeError, WeightsHash, WeightsRangeError, hash_weight_bytes,
 };
-use crate::trace::{Trace, TraceDecodeError};
+use crate::trace::{AuditProof, MAX_OPENINGS, MAX_PATH, ProofDecodeError, Trace, TraceDecodeError};
 
 /// Why an artifact could not be stored or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,14 @@ pub enum ArtifactError {
         name: String,
         /// What is wrong with it.
         source: TraceDecodeError,
+    },
+    /// The content is not a valid audit proof.
+    #[error("artifact {name} is not a valid audit proof: {source}")]
+    MalformedProof {
+        /// The artifact's file name.
+        name: String,
+        /// What is wrong with it.
+        source: ProofDecodeError,
     },
     /// The checkpoint holds a value no checkpoint may hold (outside `+-2^23`: among others
     /// any `f32` bit pattern of a fraction, an infinity or a NaN).
@@ -119,6 +127,11 @@ impl ArtifactStore {
     /// Path of a checkpoint's file (whether or not it exists).
     pub fn checkpoint_path(&self, hash: &WeightsHash) -> PathBuf {
         self.dir.join(Self::checkpoint_name(hash))
+    }
+
+    /// File name of an audit proof: `proof-<root>.bin`, named by the trace root it opens.
+    pub fn proof_name(root: &CheckpointRoot) -> String {
+        format!("proof-{root}.bin")
     }
 
     /// Path of a trace's file (whether or not it exists).
@@ -205,6 +218,51 @@ impl ArtifactStore {
             });
         }
         Ok(trace)
+    }
+
+    /// Stores the audit proof of the trace with root `root`.
+    ///
+    /// # Errors
+    /// [`ArtifactError::Io`] if writing fails.
+    pub fn put_proof(
+        &self,
+        root: &CheckpointRoot,
+        proof: &AuditProof,
+    ) -> Result<(), ArtifactError> {
+        self.write(&Self::proof_name(root), &proof.to_bytes())
+    }
+
+    /// Loads the audit proof stored for `root`, reading at most the largest proof there can be.
+    /// Whether its openings prove `root` is the verifier's check, not the store's.
+    ///
+    /// # Errors
+    /// [`ArtifactError`]: missing, oversized, malformed, or unreadable.
+    pub fn get_proof(&self, root: &CheckpointRoot) -> Result<AuditProof, ArtifactError> {
+        let name = Self::proof_name(root);
+        let max = (4 + MAX_OPENINGS * (8 + 32 + 1 + 32 * MAX_PATH)) as u64;
+        let path = self.dir.join(&name);
+        let io = |source| ArtifactError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = match fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ArtifactError::Missing { name });
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+        if bytes.len() as u64 > max {
+            return Err(ArtifactError::Oversized {
+                name,
+                found: bytes.len() as u64,
+                expected: max,
+            });
+        }
+        AuditProof::from_bytes(&bytes)
+            .map_err(|source| ArtifactError::MalformedProof { name, source })
     }
 
     fn read_exact_size(&self, name: &str, expected: u64) -> Result<Vec<u8>, ArtifactError> {

@@ -2,17 +2,20 @@
 //!
 //! A block is mined by training the task's MNIST classifier (784-512-10 MLP, ReLU, plain SGD
 //! in integer-exact arithmetic, so that every backend computes the same bits) from initial
-//! weights W0 derived from the block template, on a data order derived from the
-//! template and the trace so far, until its test accuracy reaches the block's target. Every
-//! `k` steps the weights are hashed; the header commits the task id, the step count, the
-//! Merkle root of the checkpoint hashes and the final model hash. A verifier regenerates W0,
-//! re-measures the accuracy, and replays the last segment plus `s` segments chosen from the
-//! header (Fiat-Shamir), bit for bit, on any backend.
+//! weights W0 derived from the block template, each segment of `k` steps on data keyed by its
+//! start checkpoint. Every checkpoint (the weights' hash every `k` steps) is a lottery ticket
+//! bound to the whole header; a block is found when a ticket beats the header's work target
+//! on a live segment whose model passes the task's accuracy gate. The header commits the
+//! task id, the step count, the Merkle root of the checkpoint hashes and the final model
+//! hash. A verifier reads only the audited checkpoints through their Merkle openings,
+//! regenerates W0, re-measures the accuracy, and replays the last segment plus `s` segments
+//! chosen from the header (Fiat-Shamir), bit for bit, on any backend.
 //! `docs/proof-of-training.md` states the construction and its security argument.
 //!
 //! ```
+//! use std::ops::ControlFlow;
 //! use std::sync::Arc;
-//! use ann_ledger::{AccuracyTarget, BlockHash, BlockHeader, MerkleRoot, ProofVerifier};
+//! use ann_ledger::{BlockHash, BlockHeader, CompactTarget, MerkleRoot, ProofVerifier};
 //! use ann_mining::{ArtifactStore, Miner, Mnist, Task, TrainingVerifier};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,15 +31,20 @@
 //!     prev_hash: BlockHash::ZERO,
 //!     merkle_root: MerkleRoot::ZERO,
 //!     timestamp: 1_700_000_000,
-//!     target: AccuracyTarget::from_basis_points(9000)?,
+//!     // One ticket in four wins.
+//!     bits: CompactTarget::from_expected_tickets(4),
 //!     training: Default::default(),
 //! };
 //! let miner = Miner::new(task.clone(), Arc::clone(&data), store.clone())?;
-//! let mut evaluations = Vec::new();
-//! let mined = miner.mine(&template, |p| evaluations.extend(p.accuracy_bp))?;
-//! assert!(mined.accuracy_bp >= 9000 && evaluations.last() == Some(&mined.accuracy_bp));
+//! let mut tickets = 0;
+//! let mined = miner.mine(&template, |p| {
+//!     tickets = p.tickets;
+//!     ControlFlow::Continue(())
+//! })?;
+//! assert!(mined.accuracy_bp >= 9000 && mined.header.meets_target());
+//! assert_eq!(mined.tickets, tickets + 1);
 //!
-//! // Any node re-checks the proof: W0 from the seed, accuracy, audited replay.
+//! // Any node re-checks the proof: openings, W0 from the seed, accuracy, audited replay.
 //! let verifier = TrainingVerifier::new(task, data, store)?;
 //! verifier.verify_proof(&mined.header)?;
 //! # Ok(())
@@ -66,5 +74,6 @@ pub use dataset::{DatasetError, DatasetHash, Mnist};
 pub use miner::{MinedBlock, Miner, MiningError, Progress};
 pub use model::{Mlp, Weights, WeightsHash, WeightsRangeError};
 pub use task::{StepFloor, Task, TaskError};
-pub use trace::{Trace, checkpoint_root};
-pub use verifier::{ProofError, TrainingVerifier, Verified, VerifierSetupError};
+pub use trace::{AuditProof, Opening, Trace, checkpoint_root, segment_key};
+pub use training::SegmentStats;
+pub use verifier::{CheckedProof, ProofError, TrainingVerifier, Verified, VerifierSetupError};

@@ -1,6 +1,13 @@
-//! Mining: train the block-bound model until it reaches the header's target, writing the
-//! checkpoint trace, and fill the header's training commitment.
+//! Mining: train the block-bound model segment after segment, drawing one lottery ticket per
+//! checkpoint, until a ticket beats the header's work target with a model that passes the
+//! accuracy gate; then write the audit proof and the checkpoints it opens, and fill the
+//! header's training commitment.
+//!
+//! The miner keeps every checkpoint hash (32 bytes each) but the weights of only every
+//! [`Miner::keep_every`]-th checkpoint: the audit is drawn after the winning ticket, and the
+//! audited checkpoints are rebuilt by replaying from the nearest kept one.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use ann_ledger::{BlockHeader, ModelHash, TrainingCommitment};
@@ -8,24 +15,27 @@ use ann_ledger::{BlockHeader, ModelHash, TrainingCommitment};
 use crate::artifact::{ArtifactError, ArtifactStore};
 use crate::backend::Backend;
 use crate::dataset::Mnist;
-use crate::model::{TensorReadError, Weights};
+use crate::model::{TensorReadError, Weights, WeightsHash};
 use crate::task::{Task, TaskError};
-use crate::trace::{Trace, chain_key};
+use crate::trace::{AuditProof, Trace, segment_key};
 use crate::training::{Evaluator, Trainer};
+use crate::verifier::{audit_challenge, audited_segments};
 
 /// Progress reported to the observer after every checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Progress {
     /// Optimizer steps done so far.
     pub step: u64,
+    /// Tickets drawn so far (one per checkpoint at or past the step floor).
+    pub tickets: u64,
+    /// Tickets a block takes on average at the header's target (its work).
+    pub expected_tickets: u128,
     /// Training loss of the last step (mean cross-entropy of its batch).
     pub loss: f32,
-    /// Test accuracy in basis points, when this checkpoint was evaluated.
+    /// Test accuracy in basis points, when this checkpoint's ticket won and it was evaluated.
     pub accuracy_bp: Option<u16>,
-    /// The block's target in basis points.
-    pub target_bp: u16,
-    /// The task's step cap (training gives up there).
-    pub max_steps: u64,
+    /// The task's accuracy gate in basis points.
+    pub gate_bp: u16,
 }
 
 /// Why mining failed.
@@ -37,17 +47,44 @@ pub enum MiningError {
     /// The template already carries a training commitment.
     #[error("the header template must have a zeroed training commitment")]
     TemplateNotEmpty,
-    /// The target was not reached within the task's step cap.
-    #[error(
-        "accuracy {best_bp} bp after {steps} steps (the task's cap) is below the target {target_bp} bp"
-    )]
-    TargetNotReached {
+    /// The observer stopped the attempt (for example because a new block arrived).
+    #[error("mining cancelled after {steps} steps and {tickets} tickets")]
+    Cancelled {
         /// Steps trained.
         steps: u64,
-        /// Best accuracy seen.
-        best_bp: u16,
-        /// The target.
-        target_bp: u16,
+        /// Tickets drawn.
+        tickets: u64,
+    },
+    /// Replaying from a kept checkpoint did not give the hash the miner recorded (a backend
+    /// fault: the step is exact).
+    #[error("rebuilding checkpoint {index} gave {rebuilt}, the trace records {recorded}")]
+    Rebuild {
+        /// Position in the trace.
+        index: usize,
+        /// What the trace recorded.
+        recorded: WeightsHash,
+        /// What the replay gave.
+        rebuilt: WeightsHash,
+    },
+    /// A segment of the trace was not live or left the weights unchanged, so no block can
+    /// end this trace (every audited segment must be live; honest training stays far above
+    /// the floor, see `docs/proof-of-training.md`).
+    #[error(
+        "segment {segment} is not live ({live} nonzero backward entries, the floor is {min_live}) or left the weights unchanged"
+    )]
+    DeadSegment {
+        /// The segment's index.
+        segment: usize,
+        /// Its nonzero backward entries.
+        live: u32,
+        /// The task's floor.
+        min_live: u32,
+    },
+    /// An audit index fell outside the trace (a bug: the audit draws below the length).
+    #[error("an audited checkpoint lies outside the trace of {segments} segments")]
+    OpeningOutOfRange {
+        /// Segments in the trace.
+        segments: usize,
     },
     /// Storing an artifact failed.
     #[error("artifact store: {0}")]
@@ -62,12 +99,15 @@ pub enum MiningError {
 pub struct MinedBlock {
     /// The template with its training commitment filled in.
     pub header: BlockHeader,
-    /// The checkpoint trace (stored in the artifact store under its root).
+    /// The checkpoint trace (stored in the artifact store under its root, with the audit
+    /// proof).
     pub trace: Trace,
     /// The test accuracy the miner measured, in basis points.
     pub accuracy_bp: u16,
     /// The final weights (stored under the model hash).
     pub weights: Weights,
+    /// Tickets drawn, the winning one included.
+    pub tickets: u64,
 }
 
 /// Trains block-bound models and writes their artifacts.
@@ -77,9 +117,14 @@ pub struct Miner {
     data: Arc<Mnist>,
     store: ArtifactStore,
     backend: Backend,
+    keep_every: usize,
 }
 
 impl Miner {
+    /// Checkpoints kept in memory by default: one in 64 (at 1.6 MB each, 25 KB per
+    /// checkpoint trained; rebuilding an audited one replays at most 63 segments).
+    pub const DEFAULT_KEEP_EVERY: usize = 64;
+
     /// A miner for `task` on `data`, writing artifacts to `store`, on the default backend
     /// (flex; every backend computes the same bits).
     ///
@@ -106,7 +151,20 @@ impl Miner {
             data,
             store,
             backend,
+            keep_every: Self::DEFAULT_KEEP_EVERY,
         })
+    }
+
+    /// Keeps the weights of every `keep_every`-th checkpoint in memory (at least 1): fewer
+    /// kept means less memory and a longer rebuild of the audited checkpoints.
+    pub fn with_keep_every(mut self, keep_every: usize) -> Self {
+        self.keep_every = keep_every.max(1);
+        self
+    }
+
+    /// How many checkpoints apart the kept weights are.
+    pub fn keep_every(&self) -> usize {
+        self.keep_every
     }
 
     /// The task.
@@ -124,86 +182,181 @@ impl Miner {
         &self.store
     }
 
-    /// Mines `template` (its `training` must be zeroed): trains from the block's W0 until an
-    /// evaluation reaches the template's target, stores every checkpoint and the trace, and
-    /// returns the header with its commitment filled in. `observer` sees every checkpoint.
+    /// Mines `template` (its `training` must be zeroed): trains from the block's W0, one
+    /// ticket per checkpoint past the step floor, until a ticket beats the template's work
+    /// target on a live segment whose model passes the accuracy gate. Stores the final
+    /// weights, the audited checkpoints, the trace and the audit proof, and returns the
+    /// header with its commitment filled in.
+    ///
+    /// There is no step cap: a miner who has not won keeps training the same model.
+    /// `observer` sees every checkpoint and stops the attempt by returning
+    /// `ControlFlow::Break` (for example when a peer's block arrives).
     ///
     /// # Errors
-    /// [`MiningError`] if the template is not empty, the target is not reached within the
-    /// task's step cap, or an artifact cannot be written.
+    /// [`MiningError`] if the template is not empty, the observer cancels, or an artifact
+    /// cannot be written.
     pub fn mine(
         &self,
         template: &BlockHeader,
-        mut observer: impl FnMut(&Progress),
+        mut observer: impl FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<MinedBlock, MiningError> {
         if template.training != TrainingCommitment::default() {
             return Err(MiningError::TemplateNotEmpty);
         }
         let device = self.backend.device();
         let seed = template.training_seed();
-        let target_bp = template.target.basis_points();
         let k = u64::from(self.task.checkpoint_interval);
-        let eval_every = u64::from(self.task.eval_interval);
-        let min_steps = self.task.min_steps(target_bp);
+        let min_steps = self.task.gate_min_steps();
+        let min_live = self.task.min_live_deltas();
+        let gate_bp = self.task.accuracy_gate.basis_points();
+        let expected_tickets = template.bits.work();
 
         let mut trainer = Trainer::new(&self.task, Arc::clone(&self.data), &device);
         let evaluator = Evaluator::new(self.data.test(), &self.task.arithmetic, &device);
 
         let initial = Weights::initial(&seed, &self.task.arithmetic);
-        let mut checkpoints = vec![self.store.put_checkpoint(&initial)?];
-        let mut key = chain_key(&seed, &checkpoints[0]);
+        let mut hashes = vec![initial.hash()];
+        let mut kept = vec![(0usize, initial.clone())];
         let mut model = trainer.model(&initial);
-        let mut steps = 0u64;
-        let mut best_bp = 0u16;
-        loop {
-            let (next, loss) = trainer.train_segment(model, &key)?;
+        let mut tickets = 0u64;
+        for j in 0usize.. {
+            let key = segment_key(&seed, j as u64, &hashes[j]);
+            let (next, stats) = trainer.train_segment(model, &key)?;
             model = next;
-            steps += k;
             let weights = model.weights()?;
-            let hash = self.store.put_checkpoint(&weights)?;
-            checkpoints.push(hash);
-            key = chain_key(&key, &hash);
+            let hash = weights.hash();
+            let changed = hash != hashes[j];
+            hashes.push(hash);
+            let steps = (j as u64 + 1) * k;
+            if (j + 1).is_multiple_of(self.keep_every) {
+                kept.push((j + 1, weights.clone()));
+            }
 
-            // Below the step floor a block is invalid whatever its accuracy: no evaluation.
-            let accuracy_bp = if steps.is_multiple_of(eval_every) && steps >= min_steps {
-                Some(evaluator.accuracy(&model)?)
-            } else {
-                None
-            };
-            observer(&Progress {
-                step: steps,
-                loss,
-                accuracy_bp,
-                target_bp,
-                max_steps: self.task.max_steps,
-            });
-            if let Some(accuracy_bp) = accuracy_bp {
-                best_bp = best_bp.max(accuracy_bp);
-                if accuracy_bp >= target_bp {
-                    let trace = Trace::new(checkpoints);
-                    let checkpoint_root = self.store.put_trace(&trace)?;
-                    let mut header = template.clone();
-                    header.training = TrainingCommitment {
-                        task_id: self.task.id(),
-                        steps,
-                        checkpoint_root,
-                        model_hash: ModelHash::from_bytes(hash.0),
-                    };
-                    return Ok(MinedBlock {
-                        header,
-                        trace,
-                        accuracy_bp,
-                        weights,
-                    });
-                }
-                if steps + eval_every > self.task.max_steps {
-                    return Err(MiningError::TargetNotReached {
-                        steps,
-                        best_bp,
-                        target_bp,
-                    });
+            let live = stats.live_deltas.first().copied().unwrap_or(0);
+            if live < min_live || !changed {
+                // Any audit could land on this segment: no block can end this trace.
+                return Err(MiningError::DeadSegment {
+                    segment: j,
+                    live,
+                    min_live,
+                });
+            }
+            let mut accuracy_bp = None;
+            if steps >= min_steps {
+                tickets += 1;
+                let ticket = ann_ledger::ticket(&seed, steps, &ModelHash::from_bytes(hash.0));
+                if template.bits.is_beaten_by(ticket.as_bytes()) {
+                    let accuracy = evaluator.accuracy(&model)?;
+                    accuracy_bp = Some(accuracy);
+                    if accuracy >= gate_bp {
+                        return self.finish(
+                            template,
+                            &mut trainer,
+                            hashes,
+                            &kept,
+                            weights,
+                            accuracy,
+                            tickets,
+                        );
+                    }
                 }
             }
+            let progress = Progress {
+                step: steps,
+                tickets,
+                expected_tickets,
+                loss: stats.loss,
+                accuracy_bp,
+                gate_bp,
+            };
+            if observer(&progress).is_break() {
+                return Err(MiningError::Cancelled { steps, tickets });
+            }
         }
+        unreachable!("the mining loop only ends by returning")
+    }
+
+    /// Writes the winning block's artifacts and fills in its commitment.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        template: &BlockHeader,
+        trainer: &mut Trainer,
+        hashes: Vec<WeightsHash>,
+        kept: &[(usize, Weights)],
+        weights: Weights,
+        accuracy_bp: u16,
+        tickets: u64,
+    ) -> Result<MinedBlock, MiningError> {
+        let segments = hashes.len() - 1;
+        let k = u64::from(self.task.checkpoint_interval);
+        let trace = Trace::new(hashes);
+        let checkpoint_root = self.store.put_trace(&trace)?;
+        let final_hash = self.store.put_checkpoint(&weights)?;
+        let mut header = template.clone();
+        header.training = TrainingCommitment {
+            task_id: self.task.id(),
+            steps: segments as u64 * k,
+            checkpoint_root,
+            model_hash: ModelHash::from_bytes(final_hash.0),
+        };
+        let audited = audited_segments(
+            &audit_challenge(&header),
+            segments as u64,
+            self.task.audit_segments,
+        );
+        let mut indices = vec![0, segments];
+        for &segment in &audited {
+            let segment = segment as usize;
+            indices.extend([segment, segment + 1]);
+            if segment > 0 {
+                let start =
+                    self.rebuild(trainer, &header.training_seed(), &trace, kept, segment)?;
+                self.store.put_checkpoint(&start)?;
+            }
+        }
+        let proof = AuditProof::from_trace(&trace, &indices)
+            .ok_or(MiningError::OpeningOutOfRange { segments })?;
+        self.store.put_proof(&checkpoint_root, &proof)?;
+        Ok(MinedBlock {
+            header,
+            trace,
+            accuracy_bp,
+            weights,
+            tickets,
+        })
+    }
+
+    /// The weights at checkpoint `index`, replayed from the nearest kept checkpoint.
+    fn rebuild(
+        &self,
+        trainer: &mut Trainer,
+        seed: &[u8; 32],
+        trace: &Trace,
+        kept: &[(usize, Weights)],
+        index: usize,
+    ) -> Result<Weights, MiningError> {
+        let hashes = trace.checkpoints();
+        let (from, start) = kept
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= index)
+            .map(|(at, w)| (*at, w.clone()))
+            .unwrap_or_else(|| (0, Weights::initial(seed, &self.task.arithmetic)));
+        let mut weights = start;
+        for segment in from..index {
+            let key = segment_key(seed, segment as u64, &hashes[segment]);
+            let (model, _) = trainer.train_segment(trainer.model(&weights), &key)?;
+            weights = model.weights()?;
+        }
+        let rebuilt = weights.hash();
+        if rebuilt != hashes[index] {
+            return Err(MiningError::Rebuild {
+                index,
+                recorded: hashes[index],
+                rebuilt,
+            });
+        }
+        Ok(weights)
     }
 }

@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 pub const INIT_TAG: &[u8] = b"blockchain-ann/init-weights/v1";
 /// Domain tag of the per-epoch batch-order streams.
 pub const BATCH_ORDER_TAG: &[u8] = b"blockchain-ann/batch-order/v1";
-/// Domain tag of the audit-challenge stream (keyed by the block hash).
-pub const AUDIT_TAG: &[u8] = b"blockchain-ann/audit/v1";
+/// Domain tag of the audit-challenge stream (keyed by the audit challenge).
+pub const AUDIT_TAG: &[u8] = b"blockchain-ann/audit/v2";
 
 /// A deterministic ChaCha20 stream for `(tag, seed, index)`.
 pub fn stream(tag: &[u8], seed: &[u8; 32], index: u64) -> ChaCha20Rng {
@@ -48,6 +48,20 @@ pub fn uniform_below(rng: &mut ChaCha20Rng, n: u32) -> u32 {
     let threshold = n.wrapping_neg() % n;
     loop {
         let x = rng.next_u32();
+        if x >= threshold {
+            return x % n;
+        }
+    }
+}
+
+/// A uniform integer in `0..n` by rejection sampling, for ranges past `u32`; `n` must be at
+/// least 1.
+pub fn uniform_below_u64(rng: &mut ChaCha20Rng, n: u64) -> u64 {
+    debug_assert!(n > 0);
+    let n = n.max(1);
+    let threshold = n.wrapping_neg() % n;
+    loop {
+        let x = rng.next_u64();
         if x >= threshold {
             return x % n;
         }

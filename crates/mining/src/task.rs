@@ -79,14 +79,9 @@ pub enum TaskError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The step cap is below one evaluation interval.
-    #[error("the step cap {max_steps} is below one evaluation interval ({eval})")]
-    MaxSteps {
-        /// The cap.
-        max_steps: u64,
-        /// Steps between evaluations.
-        eval: u32,
-    },
+    /// The liveness floor is above 1000 per mille.
+    #[error("the liveness floor is at most 1000 per mille, got {0}")]
+    LiveFloor(u32),
 }
 
 /// A consensus lower bound on the length of training: a block whose target is at least
@@ -134,6 +129,16 @@ pub const MNIST_STEP_FLOORS: &[StepFloor] = &[
     },
 ];
 
+/// The chain's accuracy gate: 90 % test accuracy.
+pub const MNIST_ACCURACY_GATE: AccuracyTarget = match AccuracyTarget::from_basis_points(9000) {
+    Ok(gate) => gate,
+    Err(_) => panic!("9000 bp is a valid accuracy target"),
+};
+
+/// The chain's liveness floor, per mille of the backward entries of a segment (see
+/// `docs/proof-of-training.md`, "Why a ticket costs a segment of training").
+pub const MNIST_LIVE_PERMILLE: u32 = 200;
+
 /// The consensus constants of proof of training.
 ///
 /// Fields are public so that tests and tools can describe other tasks; the chain uses
@@ -153,9 +158,13 @@ pub struct Task {
     pub eval_interval: u32,
     /// s: segments audited at random (Fiat-Shamir) besides the always-audited last one.
     pub audit_segments: u32,
-    /// Upper bound on a block's step count, so a hostile header cannot make the verifier
-    /// allocate or read an unbounded trace.
-    pub max_steps: u64,
+    /// The accuracy gate: the test accuracy a block's model must reach (the lottery decides
+    /// which gated model wins; this decides what counts as a trained model).
+    pub accuracy_gate: AccuracyTarget,
+    /// The liveness floor, per mille of `k * batch * hidden`: the fewest nonzero entries of
+    /// the backward signal `D` that a block's last segment may have (see
+    /// [`Task::min_live_deltas`]).
+    pub min_live_permille: u32,
     /// Minimum step counts per target, ascending in target (see [`StepFloor`]).
     pub step_floors: Vec<StepFloor>,
 }
@@ -170,7 +179,8 @@ impl Task {
             checkpoint_interval: 10,
             eval_interval: 50,
             audit_segments: 4,
-            max_steps: 20_000,
+            accuracy_gate: MNIST_ACCURACY_GATE,
+            min_live_permille: MNIST_LIVE_PERMILLE,
             step_floors: MNIST_STEP_FLOORS.to_vec(),
         }
     }
@@ -217,11 +227,8 @@ impl Task {
         if self.audit_segments == 0 {
             return Err(TaskError::AuditSegments);
         }
-        if self.max_steps < u64::from(self.eval_interval) {
-            return Err(TaskError::MaxSteps {
-                max_steps: self.max_steps,
-                eval: self.eval_interval,
-            });
+        if self.min_live_permille > 1000 {
+            return Err(TaskError::LiveFloor(self.min_live_permille));
         }
         self.validate_step_floors()
     }
@@ -234,8 +241,6 @@ impl Task {
                 Some("the target is above 100 %")
             } else if !floor.min_steps.is_multiple_of(eval) {
                 Some("the minimum is not a multiple of the evaluation interval")
-            } else if floor.min_steps > self.max_steps {
-                Some("the minimum is above the step cap")
             } else if previous.is_some_and(|p| p.target_bp >= floor.target_bp) {
                 Some("targets must ascend strictly")
             } else if previous.is_some_and(|p| p.min_steps > floor.min_steps) {
@@ -267,8 +272,9 @@ impl Task {
     /// u32, `input_offset` i64; per master `fraction_bits` u32, `max` i64, `symmetric` u8;
     /// `hidden_shift` u32, `hidden_max` i64, `delta_shift` u32, `delta_max` i64,
     /// `label_smoothing` i64, the two bias update shifts u32; the 256 softmax constants i32),
-    /// the numbers little-endian, then the step floors (`u32` count, then `u16` target and
-    /// `u64` minimum each).
+    /// the numbers little-endian, then the batch size, checkpoint interval, evaluation
+    /// interval and audited segments (u32 each), the accuracy gate (u16), the liveness floor
+    /// (u32), then the step floors (`u32` count, then `u16` target and `u64` minimum each).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(TASK_TAG);
@@ -285,7 +291,8 @@ impl Task {
         out.extend_from_slice(&self.checkpoint_interval.to_le_bytes());
         out.extend_from_slice(&self.eval_interval.to_le_bytes());
         out.extend_from_slice(&self.audit_segments.to_le_bytes());
-        out.extend_from_slice(&self.max_steps.to_le_bytes());
+        out.extend_from_slice(&self.accuracy_gate.basis_points().to_le_bytes());
+        out.extend_from_slice(&self.min_live_permille.to_le_bytes());
         out.extend_from_slice(&(self.step_floors.len() as u32).to_le_bytes());
         for floor in &self.step_floors {
             out.extend_from_slice(&floor.target_bp.to_le_bytes());
@@ -330,6 +337,18 @@ impl Task {
         steps / u64::from(self.checkpoint_interval) + 1
     }
 
+    /// The fewest steps a block may train: the step floor of the accuracy gate.
+    pub fn gate_min_steps(&self) -> u64 {
+        self.min_steps(self.accuracy_gate.basis_points())
+    }
+
+    /// The liveness floor in entries: `floor(k * batch * hidden * min_live_permille / 1000)`.
+    pub fn min_live_deltas(&self) -> u32 {
+        let entries =
+            u64::from(self.checkpoint_interval) * u64::from(self.batch_size) * HIDDEN as u64;
+        u32::try_from(entries * u64::from(self.min_live_permille) / 1000).unwrap_or(u32::MAX)
+    }
+
     /// Whether an accuracy in basis points meets a target.
     pub fn meets(accuracy_bp: u16, target: AccuracyTarget) -> bool {
         accuracy_bp >= target.basis_points()
@@ -369,11 +388,10 @@ mod tests {
             target_bp,
             min_steps,
         };
-        let cases: [(Vec<StepFloor>, usize, &str); 5] = [
+        let cases: [(Vec<StepFloor>, usize, &str); 4] = [
             (vec![floor(9000, 100), floor(9000, 150)], 1, "ascend"),
             (vec![floor(9000, 200), floor(9500, 150)], 1, "fewer steps"),
             (vec![floor(9000, 120)], 0, "multiple"),
-            (vec![floor(9000, 20_050)], 0, "cap"),
             (vec![floor(10_001, 100)], 0, "100 %"),
         ];
         for (floors, index, reason) in cases {
@@ -390,6 +408,24 @@ mod tests {
                 other => panic!("expected a step-floor error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_gate_and_the_liveness_floor_enter_the_task_id_and_are_checked() {
+        let t = task();
+        assert_eq!(t.gate_min_steps(), MNIST_STEP_FLOORS[0].min_steps);
+        assert_eq!(
+            t.min_live_deltas(),
+            10 * 64 * 512 * MNIST_LIVE_PERMILLE / 1000
+        );
+        let mut other = t.clone();
+        other.min_live_permille += 1;
+        assert_ne!(t.id(), other.id());
+        other.min_live_permille = 1001;
+        assert_eq!(other.validate(), Err(TaskError::LiveFloor(1001)));
+        let mut gated = t.clone();
+        gated.accuracy_gate = AccuracyTarget::from_basis_points(9500).expect("valid");
+        assert_ne!(t.id(), gated.id());
     }
 
     #[test]

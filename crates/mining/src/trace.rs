@@ -1,6 +1,7 @@
 //! The committed checkpoint trace: the hashes `c_0 .. c_n` of the weights at steps
 //! `0, k, 2k, ..., n*k`, their Merkle root (the header's `checkpoint_root`), their byte form
-//! (an artifact), and the hash chain that keys each segment's data.
+//! (an artifact a miner may keep), the key of each segment's data, and the Merkle openings
+//! ([`AuditProof`]) through which a verifier reads only the checkpoints it audits.
 
 use ann_ledger::CheckpointRoot;
 use sha2::{Digest, Sha256};
@@ -13,8 +14,12 @@ pub const LEAF_TAG: &[u8] = b"blockchain-ann/checkpoint-leaf/v1";
 pub const NODE_TAG: &[u8] = b"blockchain-ann/checkpoint-node/v1";
 /// Domain tag of the root (which also commits the leaf count).
 pub const ROOT_TAG: &[u8] = b"blockchain-ann/checkpoint-root/v1";
-/// Domain tag of the segment data-key chain.
-pub const CHAIN_TAG: &[u8] = b"blockchain-ann/segment-chain/v1";
+/// Domain tag of a segment's data key.
+pub const SEGMENT_KEY_TAG: &[u8] = b"blockchain-ann/segment-key/v2";
+/// Most openings an [`AuditProof`] may hold (W0, and both ends of up to 63 audited segments).
+pub const MAX_OPENINGS: usize = 127;
+/// Longest Merkle path (a tree of up to `2^64` leaves).
+pub const MAX_PATH: usize = 64;
 
 /// A trace's byte form is malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,29 +113,250 @@ impl Trace {
         checkpoint_root(&self.checkpoints)
     }
 
-    /// The data key of every segment: `key_j = SHA-256(CHAIN_TAG || key_{j-1} || c_j)` with
-    /// `key_{-1} = seed`. Segment j (steps `j*k .. (j+1)*k`) draws its samples from
-    /// `key_j`, so its data depends on every checkpoint before it.
+    /// The data key of every segment (see [`segment_key`]).
     pub fn segment_keys(&self, seed: &[u8; 32]) -> Vec<[u8; 32]> {
-        let mut key = *seed;
         self.checkpoints
             .iter()
             .take(self.segments())
-            .map(|c| {
-                key = chain_key(&key, c);
-                key
-            })
+            .enumerate()
+            .map(|(j, c)| segment_key(seed, j as u64, c))
             .collect()
+    }
+
+    /// The Merkle opening of checkpoint `index`, or `None` past the end.
+    pub fn open(&self, index: usize) -> Option<Opening> {
+        let checkpoint = *self.checkpoints.get(index)?;
+        let mut level: Vec<[u8; 32]> = self.checkpoints.iter().map(leaf_hash).collect();
+        let mut position = index;
+        let mut path = Vec::new();
+        while level.len() > 1 {
+            let sibling = position ^ 1;
+            if let Some(hash) = level.get(sibling) {
+                path.push(*hash);
+            }
+            level = next_level(&level);
+            position /= 2;
+        }
+        Some(Opening {
+            index: index as u64,
+            checkpoint,
+            path,
+        })
     }
 }
 
-/// One link of the segment data-key chain (see [`Trace::segment_keys`]).
-pub fn chain_key(previous: &[u8; 32], checkpoint: &WeightsHash) -> [u8; 32] {
+/// The data key of segment `j` (steps `j*k .. (j+1)*k`):
+/// `SHA-256(SEGMENT_KEY_TAG || seed || j (u64 LE) || c_j)`. Its samples are unknown until its
+/// start checkpoint `c_j` exists, so segments can only be trained in order, and a verifier
+/// needs only `c_j` (not the trace before it) to replay segment `j`.
+pub fn segment_key(seed: &[u8; 32], index: u64, checkpoint: &WeightsHash) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    hasher.update(CHAIN_TAG);
-    hasher.update(previous);
+    hasher.update(SEGMENT_KEY_TAG);
+    hasher.update(seed);
+    hasher.update(index.to_le_bytes());
     hasher.update(checkpoint.0);
     hasher.finalize().into()
+}
+
+fn leaf_hash(checkpoint: &WeightsHash) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(LEAF_TAG);
+    h.update(checkpoint.0);
+    h.finalize().into()
+}
+
+fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(NODE_TAG);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+fn next_level(level: &[[u8; 32]]) -> Vec<[u8; 32]> {
+    level
+        .chunks(2)
+        .map(|pair| match pair {
+            [left, right] => node_hash(left, right),
+            [single] => *single,
+            _ => [0u8; 32],
+        })
+        .collect()
+}
+
+fn root_from_top(count: u64, top: &[u8; 32]) -> CheckpointRoot {
+    let mut h = Sha256::new();
+    h.update(ROOT_TAG);
+    h.update(count.to_le_bytes());
+    h.update(top);
+    CheckpointRoot::from_bytes(h.finalize().into())
+}
+
+/// A checkpoint hash with its Merkle path: what a verifier reads instead of the trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opening {
+    /// Position in the trace (0 is W0).
+    pub index: u64,
+    /// The checkpoint hash there.
+    pub checkpoint: WeightsHash,
+    /// Sibling hashes from the leaf level up (a level where the node is carried up unpaired
+    /// contributes none).
+    pub path: Vec<[u8; 32]>,
+}
+
+impl Opening {
+    /// The root of a trace of `count` checkpoints that this opening proves, or `None` if the
+    /// index is out of range or the path has the wrong length for it.
+    pub fn root(&self, count: u64) -> Option<CheckpointRoot> {
+        if self.index >= count {
+            return None;
+        }
+        let mut hash = leaf_hash(&self.checkpoint);
+        let (mut position, mut width) = (self.index, count);
+        let mut siblings = self.path.iter();
+        while width > 1 {
+            let sibling = position ^ 1;
+            if sibling < width {
+                let other = siblings.next()?;
+                hash = if position % 2 == 0 {
+                    node_hash(&hash, other)
+                } else {
+                    node_hash(other, &hash)
+                };
+            }
+            position /= 2;
+            width = width.div_ceil(2);
+        }
+        if siblings.next().is_some() {
+            return None;
+        }
+        Some(root_from_top(count, &hash))
+    }
+}
+
+/// Why an audit proof's bytes are malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofDecodeError {
+    /// The bytes end inside a field.
+    #[error("an audit proof ends inside {0}")]
+    Truncated(&'static str),
+    /// Bytes follow the last opening.
+    #[error("{0} bytes follow an audit proof's last opening")]
+    TrailingBytes(usize),
+    /// More openings than any proof needs.
+    #[error("an audit proof holds at most {MAX_OPENINGS} openings, this one {0}")]
+    TooManyOpenings(u64),
+    /// A path longer than any tree needs.
+    #[error("a Merkle path has at most {MAX_PATH} hashes, this one {0}")]
+    PathTooLong(u8),
+    /// Openings not in strictly ascending index order.
+    #[error("audit proof openings must be in strictly ascending index order (at {0})")]
+    Unordered(u64),
+}
+
+/// The openings a verifier needs: W0, and the start and end of every audited segment, in
+/// ascending index order without repeats. Stored under the header's checkpoint root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditProof {
+    openings: Vec<Opening>,
+}
+
+impl AuditProof {
+    /// The openings of `indices` (deduplicated and sorted) in `trace`; `None` if one is out of
+    /// range.
+    pub fn from_trace(trace: &Trace, indices: &[usize]) -> Option<Self> {
+        let mut indices = indices.to_vec();
+        indices.sort_unstable();
+        indices.dedup();
+        let openings = indices
+            .into_iter()
+            .map(|i| trace.open(i))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { openings })
+    }
+
+    /// The openings, ascending by index.
+    pub fn openings(&self) -> &[Opening] {
+        &self.openings
+    }
+
+    /// The checkpoint hash at `index`, if the proof opens it.
+    pub fn checkpoint(&self, index: u64) -> Option<WeightsHash> {
+        self.openings
+            .binary_search_by_key(&index, |o| o.index)
+            .ok()
+            .map(|i| self.openings[i].checkpoint)
+    }
+
+    /// Byte form: opening count (u32 LE), then per opening its index (u64 LE), checkpoint
+    /// hash, path length (u8) and path hashes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(self.openings.len() as u32).to_le_bytes());
+        for o in &self.openings {
+            out.extend_from_slice(&o.index.to_le_bytes());
+            out.extend_from_slice(&o.checkpoint.0);
+            out.push(o.path.len() as u8);
+            for h in &o.path {
+                out.extend_from_slice(h);
+            }
+        }
+        out
+    }
+
+    /// Parses the byte form, with every count capped before anything is allocated.
+    ///
+    /// # Errors
+    /// [`ProofDecodeError`] naming what is malformed.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProofDecodeError> {
+        let mut rest = bytes;
+        let mut take = |n: usize, what: &'static str| -> Result<&[u8], ProofDecodeError> {
+            if rest.len() < n {
+                return Err(ProofDecodeError::Truncated(what));
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(head)
+        };
+        let mut word = [0u8; 4];
+        word.copy_from_slice(take(4, "the opening count")?);
+        let count = u32::from_le_bytes(word);
+        if count as usize > MAX_OPENINGS {
+            return Err(ProofDecodeError::TooManyOpenings(u64::from(count)));
+        }
+        let mut openings: Vec<Opening> = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let mut long = [0u8; 8];
+            long.copy_from_slice(take(8, "an opening's index")?);
+            let index = u64::from_le_bytes(long);
+            if openings.last().is_some_and(|o| o.index >= index) {
+                return Err(ProofDecodeError::Unordered(index));
+            }
+            let mut checkpoint = [0u8; 32];
+            checkpoint.copy_from_slice(take(32, "an opening's checkpoint")?);
+            let length = take(1, "a path length")?[0];
+            if usize::from(length) > MAX_PATH {
+                return Err(ProofDecodeError::PathTooLong(length));
+            }
+            let path = take(32 * usize::from(length), "a Merkle path")?
+                .chunks_exact(32)
+                .map(|c| {
+                    let mut h = [0u8; 32];
+                    h.copy_from_slice(c);
+                    h
+                })
+                .collect();
+            openings.push(Opening {
+                index,
+                checkpoint: WeightsHash(checkpoint),
+                path,
+            });
+        }
+        if !rest.is_empty() {
+            return Err(ProofDecodeError::TrailingBytes(rest.len()));
+        }
+        Ok(Self { openings })
+    }
 }
 
 /// Merkle root of checkpoint hashes, immune to the CVE-2012-2459 ambiguity.
@@ -140,37 +366,12 @@ pub fn chain_key(previous: &[u8; 32], checkpoint: &WeightsHash) -> [u8; 32] {
 /// two different lists share a tree), and the root is `SHA-256(ROOT_TAG || count (u64 LE) ||
 /// tree top)`, which also commits the length. The empty list's tree top is 32 zero bytes.
 pub fn checkpoint_root(checkpoints: &[WeightsHash]) -> CheckpointRoot {
-    let mut level: Vec<[u8; 32]> = checkpoints
-        .iter()
-        .map(|c| {
-            let mut h = Sha256::new();
-            h.update(LEAF_TAG);
-            h.update(c.0);
-            h.finalize().into()
-        })
-        .collect();
+    let mut level: Vec<[u8; 32]> = checkpoints.iter().map(leaf_hash).collect();
     while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [left, right] => {
-                    let mut h = Sha256::new();
-                    h.update(NODE_TAG);
-                    h.update(left);
-                    h.update(right);
-                    h.finalize().into()
-                }
-                [single] => *single,
-                _ => [0u8; 32],
-            })
-            .collect();
+        level = next_level(&level);
     }
     let top = level.first().copied().unwrap_or([0u8; 32]);
-    let mut h = Sha256::new();
-    h.update(ROOT_TAG);
-    h.update((checkpoints.len() as u64).to_le_bytes());
-    h.update(top);
-    CheckpointRoot::from_bytes(h.finalize().into())
+    root_from_top(checkpoints.len() as u64, &top)
 }
 
 #[cfg(test)]
@@ -232,7 +433,7 @@ mod tests {
     }
 
     #[test]
-    fn segment_keys_chain_every_earlier_checkpoint() {
+    fn segment_keys_depend_on_their_start_checkpoint_index_and_seed() {
         let trace = Trace::new(hashes(4));
         let keys = trace.segment_keys(&[9; 32]);
         assert_eq!(keys.len(), 3);
@@ -241,6 +442,86 @@ mod tests {
         let other = Trace::new(changed).segment_keys(&[9; 32]);
         assert_eq!(keys[0], other[0]);
         assert_ne!(keys[1], other[1]);
-        assert_ne!(keys[2], other[2]);
+        assert_eq!(keys[2], other[2]);
+        // The same checkpoint at another index, or under another seed, keys other data.
+        assert_ne!(segment_key(&[9; 32], 0, &hashes(4)[1]), keys[1]);
+        assert_ne!(Trace::new(hashes(4)).segment_keys(&[8; 32])[1], keys[1]);
+    }
+
+    #[test]
+    fn every_opening_proves_the_root_and_nothing_else() {
+        for n in 1..=17u8 {
+            let trace = Trace::new(hashes(n));
+            let root = trace.root();
+            for i in 0..usize::from(n) {
+                let opening = trace.open(i).expect("in range");
+                assert_eq!(opening.root(u64::from(n)), Some(root), "n {n}, i {i}");
+                // Another count, index, leaf or path gives another root (or none).
+                assert_ne!(opening.root(u64::from(n) + 1), Some(root));
+                let mut moved = opening.clone();
+                moved.index ^= 1;
+                assert_ne!(moved.root(u64::from(n)), Some(root));
+                let mut forged = opening.clone();
+                forged.checkpoint.0[0] ^= 1;
+                assert_ne!(forged.root(u64::from(n)), Some(root));
+                if let Some(first) = opening.path.first() {
+                    let mut bent = opening.clone();
+                    bent.path[0] = [first[0] ^ 1; 32];
+                    assert_ne!(bent.root(u64::from(n)), Some(root));
+                    let mut short = opening.clone();
+                    short.path.pop();
+                    assert_eq!(short.root(u64::from(n)), None);
+                }
+                let mut long = opening;
+                long.path.push([0; 32]);
+                assert_eq!(long.root(u64::from(n)), None);
+            }
+            assert!(trace.open(usize::from(n)).is_none());
+        }
+    }
+
+    #[test]
+    fn audit_proofs_round_trip_and_malformed_bytes_are_rejected() {
+        let trace = Trace::new(hashes(9));
+        let proof = AuditProof::from_trace(&trace, &[8, 0, 3, 4, 4]).expect("in range");
+        assert_eq!(
+            proof.openings().iter().map(|o| o.index).collect::<Vec<_>>(),
+            [0, 3, 4, 8]
+        );
+        assert_eq!(proof.checkpoint(3), Some(hashes(9)[3]));
+        assert_eq!(proof.checkpoint(5), None);
+        let bytes = proof.to_bytes();
+        assert_eq!(AuditProof::from_bytes(&bytes), Ok(proof.clone()));
+        for cut in [0, 3, 4, 11, bytes.len() - 1] {
+            assert!(matches!(
+                AuditProof::from_bytes(&bytes[..cut]),
+                Err(ProofDecodeError::Truncated(_))
+            ));
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(
+            AuditProof::from_bytes(&trailing),
+            Err(ProofDecodeError::TrailingBytes(1))
+        );
+        let mut many = bytes.clone();
+        many[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            AuditProof::from_bytes(&many),
+            Err(ProofDecodeError::TooManyOpenings(u64::from(u32::MAX)))
+        );
+        let mut long_path = bytes.clone();
+        long_path[4 + 8 + 32] = 65;
+        assert_eq!(
+            AuditProof::from_bytes(&long_path),
+            Err(ProofDecodeError::PathTooLong(65))
+        );
+        let swapped = AuditProof {
+            openings: vec![proof.openings()[1].clone(), proof.openings()[0].clone()],
+        };
+        assert_eq!(
+            AuditProof::from_bytes(&swapped.to_bytes()),
+            Err(ProofDecodeError::Unordered(0))
+        );
     }
 }

@@ -17,7 +17,7 @@ use crate::dataset::{CLASSES, IMAGE_PIXELS, Mnist, Split};
 use crate::model::{Mlp, Parameters, TensorReadError, Weights};
 use crate::prng;
 use crate::task::Task;
-use crate::trace::{Trace, chain_key};
+use crate::trace::{Trace, segment_key};
 
 /// The input table: entry `p` is the integer input of pixel byte `p`, as `f32`.
 pub fn input_table(arithmetic: &Arithmetic) -> [f32; 256] {
@@ -146,9 +146,18 @@ fn computes_on_rayon(device: &Device) -> bool {
     false
 }
 
-/// What a segment reports besides the model: the mean cross-entropy of its last step's batch,
-/// computed on the host from the integer probabilities (information only, not consensus).
-pub type SegmentLoss = f32;
+/// What a segment reports besides the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentStats {
+    /// The mean cross-entropy of the last step's batch, computed on the host from the
+    /// integer probabilities (information only, not consensus).
+    pub loss: f32,
+    /// Per candidate: how many entries of the backward signal `D` (one per sample, hidden
+    /// unit and step) were nonzero over the segment, out of `k * batch * hidden`. Consensus:
+    /// a block's last segment must reach the task's liveness floor (see
+    /// [`Task::min_live_deltas`]), so that a ticket always costs a dense backward pass.
+    pub live_deltas: Vec<u32>,
+}
 
 impl Trainer {
     /// A trainer for `task` on `device`.
@@ -205,8 +214,8 @@ impl Trainer {
         Mlp::from_candidates(weights, &self.task.arithmetic, &self.device)
     }
 
-    /// Trains `segments` segments from `w0` with the consensus data order (each segment's key
-    /// chained from the seed and the checkpoints so far, as a miner does) and returns the
+    /// Trains `segments` segments from `w0` with the consensus data order (each segment keyed
+    /// by the seed, its index and its start checkpoint, as a miner does) and returns the
     /// trace of their checkpoint hashes, W0's first.
     ///
     /// # Errors
@@ -218,20 +227,19 @@ impl Trainer {
         segments: usize,
     ) -> Result<Trace, TensorReadError> {
         let mut checkpoints = vec![w0.hash()];
-        let mut key = chain_key(seed, &checkpoints[0]);
         let mut model = self.model(w0);
-        for _ in 0..segments {
+        for j in 0..segments {
+            let key = segment_key(seed, j as u64, &checkpoints[j]);
             model = self.train_segment(model, &key)?.0;
-            let hash = model.weights()?.hash();
-            checkpoints.push(hash);
-            key = chain_key(&key, &hash);
+            checkpoints.push(model.weights()?.hash());
         }
         Ok(Trace::new(checkpoints))
     }
 
     /// Trains one segment: `k` steps on the samples selected by `key`. Returns the model and
-    /// the mean loss of the segment's last batch, measured before that step's update (read
-    /// back only once per segment, so a GPU is not forced to synchronise every step).
+    /// the segment's statistics (the loss of its last batch, measured before that step's
+    /// update, and its live backward entries), read back once per segment so that a GPU is
+    /// not forced to synchronise every step.
     ///
     /// # Errors
     /// [`TensorReadError`] if the loss cannot be read back.
@@ -239,7 +247,7 @@ impl Trainer {
         &mut self,
         model: Mlp,
         key: &[u8; 32],
-    ) -> Result<(Mlp, SegmentLoss), TensorReadError> {
+    ) -> Result<(Mlp, SegmentStats), TensorReadError> {
         self.train_segments(model, std::slice::from_ref(key))
     }
 
@@ -254,7 +262,7 @@ impl Trainer {
         &mut self,
         model: Mlp,
         keys: &[[u8; 32]],
-    ) -> Result<(Mlp, SegmentLoss), TensorReadError> {
+    ) -> Result<(Mlp, SegmentStats), TensorReadError> {
         if keys.len() != model.candidates() {
             return Err(TensorReadError::Shape {
                 tensor: "segment keys",
@@ -278,7 +286,7 @@ impl Trainer {
         &mut self,
         model: Mlp,
         keys: &[[u8; 32]],
-    ) -> Result<(Mlp, SegmentLoss), TensorReadError> {
+    ) -> Result<(Mlp, SegmentStats), TensorReadError> {
         let train_len = self.data.train().len();
         let samples: Vec<Vec<u32>> = keys
             .iter()
@@ -288,13 +296,18 @@ impl Trainer {
         let steps = samples.first().map_or(0, |s| s.len() / batch);
         let mut parameters = model.into_parameters();
         let mut last = None;
+        let mut live: Option<Tensor<3>> = None;
         for i in 0..steps {
             let step_samples: Vec<&[u32]> = samples
                 .iter()
                 .map(|s| &s[i * batch..(i + 1) * batch])
                 .collect();
-            let (next, probabilities) = self.step(parameters, &step_samples);
+            let (next, probabilities, step_live) = self.step(parameters, &step_samples);
             parameters = next;
+            live = Some(match live {
+                Some(total) => total + step_live,
+                None => step_live,
+            });
             if i + 1 == steps {
                 last = Some((probabilities, step_samples));
             }
@@ -303,9 +316,20 @@ impl Trainer {
             Some((probabilities, step_samples)) => self.mean_loss(probabilities, &step_samples)?,
             None => f32::NAN,
         };
+        let live_deltas = match live {
+            // Counts of at most k * batch * hidden < 2^24: exact in f32.
+            Some(total) => total
+                .into_data()
+                .try_to_vec_as::<f32>()
+                .map_err(|e| TensorReadError::Backend(format!("{e:?}")))?
+                .into_iter()
+                .map(|count| count as u32)
+                .collect(),
+            None => vec![0; keys.len()],
+        };
         Ok((
             Mlp::from_parameters(parameters, &self.task.arithmetic),
-            loss,
+            SegmentStats { loss, live_deltas },
         ))
     }
 
@@ -382,12 +406,13 @@ impl Trainer {
     }
 
     /// One exact step (the formulas are [`Arithmetic`]'s), on `n` candidates at once. Returns
-    /// the new parameters and the step's probabilities `P [n, B, 10]`.
+    /// the new parameters, the step's probabilities `P [n, B, 10]` and the number of nonzero
+    /// entries of the backward signal `D` per candidate (`[n, 1, 1]`).
     ///
     /// Every `clamp(floor(y), lo, hi)` with integer bounds is computed as
     /// `floor(clamp(y, lo, hi + 1 - 2^-f))` (the same value), so that `floor` only ever sees
     /// small values; clamps are `clamp_min` then `clamp_max` (flex vectorises those).
-    fn step(&self, p: Parameters, samples: &[&[u32]]) -> (Parameters, Tensor<3, Int>) {
+    fn step(&self, p: Parameters, samples: &[&[u32]]) -> (Parameters, Tensor<3, Int>, Tensor<3>) {
         let a = &self.task.arithmetic;
         let (x, targets) = self.batch(samples);
         let (n, b) = (samples.len(), samples.first().map_or(0, |s| s.len()));
@@ -412,6 +437,7 @@ impl Trainer {
             .floor
             .apply(below, a.delta_shift, bits(a.delta_max + 1))
             * hidden.clone().clamp_max(1.0);
+        let live = delta.clone().abs().clamp_max(1.0).sum_dim(2).sum_dim(1);
 
         // Updates, each in the master's device units (m * 2^-f), then clamped to its range.
         let output_weight = clamp_master(
@@ -447,6 +473,7 @@ impl Trainer {
                 output_bias,
             },
             probabilities,
+            live,
         )
     }
 

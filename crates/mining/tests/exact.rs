@@ -8,7 +8,7 @@
 mod common;
 
 use ann_ledger::BlockHash;
-use ann_mining::trace::chain_key;
+use ann_mining::trace::segment_key;
 use ann_mining::training::Trainer;
 use ann_mining::{Backend, Weights};
 use common::{data, golden_vectors, task, template};
@@ -16,7 +16,7 @@ use common::{data, golden_vectors, task, template};
 #[test]
 fn one_hundred_steps_give_the_golden_trace_on_every_backend() {
     let golden = golden_vectors();
-    let header = template(1, BlockHash::ZERO, 1, 9000);
+    let header = template(1, BlockHash::ZERO, 1, common::TEST_TICKETS);
     let seed = header.training_seed();
     let w0 = Weights::initial(&seed, &task().arithmetic);
     assert_eq!(golden["template_w0_hash"], w0.hash().to_string());
@@ -49,7 +49,7 @@ fn candidates_trained_side_by_side_equal_each_trained_alone() {
     let keys: Vec<[u8; 32]> = seeds
         .iter()
         .zip(&starts)
-        .map(|(s, w)| chain_key(s, &w.hash()))
+        .map(|(s, w)| segment_key(s, 0, &w.hash()))
         .collect();
     for backend in Backend::available() {
         let mut trainer = Trainer::new(&t, data(), &backend.device());

@@ -21,8 +21,9 @@ fn floor_shift(v: i64, shift: u32) -> i64 {
     v.div_euclid(1 << shift)
 }
 
-/// One step in `i64` on `samples`; returns the new masters.
-fn reference_step(a: &Arithmetic, w: &Weights, samples: &[u32]) -> Weights {
+/// One step in `i64` on `samples`; returns the new masters and the number of nonzero entries
+/// of the backward signal `D` (the liveness count).
+fn reference_step(a: &Arithmetic, w: &Weights, samples: &[u32]) -> (Weights, u32) {
     let data = data();
     let m1: Vec<i64> = w.hidden_weight.iter().map(|&v| i64::from(v)).collect();
     let c1: Vec<i64> = w.hidden_bias.iter().map(|&v| i64::from(v)).collect();
@@ -46,6 +47,7 @@ fn reference_step(a: &Arithmetic, w: &Weights, samples: &[u32]) -> Weights {
         .collect();
     let (mut gm1, mut gc1) = (vec![0i64; PIXELS * HIDDEN], vec![0i64; HIDDEN]);
     let (mut gm2, mut gc2) = (vec![0i64; HIDDEN * CLASSES], vec![0i64; CLASSES]);
+    let mut live = 0u32;
     for &index in samples {
         let x: Vec<i64> = data.train().image(index as usize).unwrap()[..]
             .iter()
@@ -100,6 +102,7 @@ fn reference_step(a: &Arithmetic, w: &Weights, samples: &[u32]) -> Weights {
             let back: i64 = (0..CLASSES).map(|c| g[c] * w2q[j * CLASSES + c]).sum();
             let d = floor_shift(back + (1 << (a.delta_shift - 1)), a.delta_shift)
                 .clamp(-a.delta_max, a.delta_max);
+            live += u32::from(d != 0);
             for i in 0..PIXELS {
                 gm1[i * HIDDEN + j] += x[i] * d;
             }
@@ -112,12 +115,13 @@ fn reference_step(a: &Arithmetic, w: &Weights, samples: &[u32]) -> Weights {
             .map(|(m, g)| (m - scale * g).clamp(fixed.master_min(), fixed.master_max()) as i32)
             .collect()
     };
-    Weights {
+    let weights = Weights {
         hidden_weight: update(m1, gm1, 1, a.hidden_weight),
         hidden_bias: update(c1, gc1, 1 << a.hidden_bias_update_shift, a.hidden_bias),
         output_weight: update(m2, gm2, 1, a.output_weight),
         output_bias: update(c2, gc2, 1 << a.output_bias_update_shift, a.output_bias),
-    }
+    };
+    (weights, live)
 }
 
 #[test]
@@ -129,16 +133,24 @@ fn two_trainer_steps_equal_the_scalar_integer_step_on_every_backend() {
     let key = [3; 32];
     let samples = segment_samples(&task, &key, data().train().len());
     let batch = task.batch_size as usize;
-    let one = reference_step(&a, &w0, &samples[..batch]);
-    let expected = reference_step(&a, &one, &samples[batch..2 * batch]);
+    let (one, live_one) = reference_step(&a, &w0, &samples[..batch]);
+    let (expected, live_two) = reference_step(&a, &one, &samples[batch..2 * batch]);
+    // Training from W0 is live: most backward entries of active units are nonzero.
+    assert!(live_one + live_two > 10_000, "{live_one} + {live_two}");
     // The step moves most weights (an all-zero update would make the test vacuous).
     let moved = expected.differing_parameters(&w0);
     assert!(moved > 100_000, "the reference moved only {moved} weights");
     for backend in Backend::available() {
         let mut trainer = ann_mining::training::Trainer::new(&task, data(), &backend.device());
-        let (model, loss) = trainer.train_segment(trainer.model(&w0), &key).unwrap();
+        let (model, stats) = trainer.train_segment(trainer.model(&w0), &key).unwrap();
         let actual = model.weights().unwrap();
+        let loss = stats.loss;
         assert!(loss.is_finite() && loss > 0.0, "{backend}: loss {loss}");
+        assert_eq!(
+            stats.live_deltas,
+            vec![live_one + live_two],
+            "{backend}: the liveness count"
+        );
         assert_eq!(
             actual.differing_parameters(&expected),
             0,

@@ -8,13 +8,13 @@ mod common;
 
 use std::sync::Arc;
 
-use ann_ledger::{BlockHash, BlockHeader, ModelHash, ProofVerifier, TrainingCommitment};
+use ann_ledger::{BlockHash, BlockHeader, ProofVerifier};
 use ann_mining::artifact::ArtifactError;
-use ann_mining::trace::{Trace, chain_key};
+use ann_mining::trace::{Trace, segment_key};
 use ann_mining::training::Trainer;
 use ann_mining::verifier::{audit_challenge, audited_segments};
 use ann_mining::{ArtifactStore, Backend, ProofError, TrainingVerifier, Weights};
-use common::{data, honest, task, template};
+use common::{TEST_TICKETS, commit_trace, data, honest, task, template};
 
 fn verifier(store: ArtifactStore) -> TrainingVerifier {
     TrainingVerifier::new(task(), data(), store).unwrap()
@@ -38,7 +38,8 @@ fn honest_block_passes_and_reaches_its_target() {
     assert_eq!(verified.accuracy_bp, mined.block.accuracy_bp);
     // The last segment is always replayed, plus s others when the trace is long enough.
     let segments = mined.block.trace.segments();
-    assert!(verified.audited_segments.contains(&(segments - 1)));
+    assert!(verified.audited_segments.contains(&(segments as u64 - 1)));
+    assert!(verified.live_deltas >= task().min_live_deltas());
     let expected = (task().audit_segments as usize + 1).min(segments);
     assert_eq!(verified.audited_segments.len(), expected);
     // The commitment is what the trace says.
@@ -61,9 +62,15 @@ fn proof_for_another_block_is_rejected() {
     let mined = honest();
     for other in [
         // another parent
-        template(1, BlockHash::from_bytes([7; 32]), 1, 9000),
+        template(1, BlockHash::from_bytes([7; 32]), 1, TEST_TICKETS),
         // another height
-        template(2, BlockHash::ZERO, 1, 9000),
+        template(2, BlockHash::ZERO, 1, TEST_TICKETS),
+        // another timestamp: a re-stamped block
+        {
+            let mut later = template(1, BlockHash::ZERO, 1, TEST_TICKETS);
+            later.timestamp += 1;
+            later
+        },
     ] {
         let mut header = other;
         header.training = mined.block.header.training;
@@ -79,7 +86,7 @@ fn proof_for_another_block_is_rejected() {
 fn proof_for_another_coinbase_is_rejected() {
     let mined = honest();
     // Same block, but the coinbase pays key 2: another Merkle root.
-    let mut header = template(1, BlockHash::ZERO, 2, 9000);
+    let mut header = template(1, BlockHash::ZERO, 2, TEST_TICKETS);
     assert_ne!(header.merkle_root, mined.block.header.merkle_root);
     header.training = mined.block.header.training;
     let err = verifier(mined.store()).verify(&header).unwrap_err();
@@ -106,14 +113,10 @@ fn proof_for_another_task_is_rejected() {
 }
 
 #[test]
-fn step_counts_off_the_evaluation_grid_or_above_the_cap_are_rejected() {
+fn step_counts_off_the_checkpoint_grid_are_rejected() {
     let mined = honest();
     let t = task();
-    for steps in [
-        0,
-        u64::from(t.eval_interval) + 1,
-        t.max_steps + u64::from(t.eval_interval),
-    ] {
+    for steps in [0, u64::from(t.checkpoint_interval) * 7 + 1, u64::MAX] {
         let mut header = mined.block.header.clone();
         header.training.steps = steps;
         let err = verifier(mined.store()).verify(&header).unwrap_err();
@@ -125,38 +128,79 @@ fn step_counts_off_the_evaluation_grid_or_above_the_cap_are_rejected() {
 }
 
 #[test]
-fn fewer_steps_than_the_targets_floor_are_rejected_before_any_artifact_is_read() {
+fn fewer_steps_than_the_gates_floor_are_rejected_before_any_artifact_is_read() {
     let mined = honest();
     let t = task();
-    // 95 %: a floor above one evaluation interval, so one interval short is a valid count.
+    let floor = t.gate_min_steps();
+    assert!(floor > u64::from(t.checkpoint_interval));
     let mut header = mined.block.header.clone();
-    header.target = ann_ledger::AccuracyTarget::from_basis_points(9500).unwrap();
-    let floor = t.min_steps(9500);
-    assert!(
-        floor > u64::from(t.eval_interval),
-        "the 95 % target has a floor above one evaluation"
-    );
-    header.training.steps = floor - u64::from(t.eval_interval);
+    header.training.steps = floor - u64::from(t.checkpoint_interval);
     match verify_without_artifacts(&header) {
-        ProofError::TooFewSteps {
-            steps,
-            min_steps,
-            target_bp,
-        } => {
-            assert_eq!(
-                (steps, min_steps, target_bp),
-                (header.training.steps, floor, 9500)
-            );
+        ProofError::TooFewSteps { steps, min_steps } => {
+            assert_eq!((steps, min_steps), (header.training.steps, floor));
         }
         other => panic!("expected TooFewSteps, got {other}"),
     }
 }
 
 #[test]
-fn the_miner_trains_to_the_floor_even_when_the_target_comes_earlier() {
-    // 80 % is reached within the first evaluation; a floor of 150 steps at 80 % must still
-    // make the miner train 150 steps, and the verifier of that task accepts the block.
+fn a_missing_or_malformed_audit_proof_is_rejected_by_the_prechecks() {
+    let mined = honest();
+    let root = mined.block.header.training.checkpoint_root;
+    let (_dir, store) = mined.copy_store();
+    let path = store.dir().join(ArtifactStore::proof_name(&root));
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+    let err = verifier(store.clone())
+        .precheck(&mined.block.header)
+        .unwrap_err();
+    assert!(
+        matches!(err, ProofError::Proof(ArtifactError::MalformedProof { .. })),
+        "{err}"
+    );
+    // A proof whose openings were made for another root.
+    let proof = ann_mining::AuditProof::from_bytes(&bytes).unwrap();
+    let mut openings = proof.openings().to_vec();
+    openings[1].checkpoint.0[0] ^= 1;
+    let other = ann_mining::Trace::new(mined.block.trace.checkpoints().to_vec());
+    let mut forged = other.checkpoints().to_vec();
+    forged[openings[1].index as usize] = openings[1].checkpoint;
+    let forged_proof = ann_mining::AuditProof::from_trace(
+        &Trace::new(forged),
+        &proof
+            .openings()
+            .iter()
+            .map(|o| o.index as usize)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    store.put_proof(&root, &forged_proof).unwrap();
+    let err = verifier(store.clone())
+        .precheck(&mined.block.header)
+        .unwrap_err();
+    assert!(matches!(err, ProofError::BadOpening { .. }), "{err}");
+    // A proof that leaves out an audited checkpoint.
+    let partial = ann_mining::AuditProof::from_trace(&other, &[0, other.segments()]).unwrap();
+    store.put_proof(&root, &partial).unwrap();
+    let err = verifier(store.clone())
+        .precheck(&mined.block.header)
+        .unwrap_err();
+    assert!(matches!(err, ProofError::MissingOpening { .. }), "{err}");
+    std::fs::remove_file(&path).unwrap();
+    let err = verifier(store).precheck(&mined.block.header).unwrap_err();
+    assert!(
+        matches!(err, ProofError::Proof(ArtifactError::Missing { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_miner_draws_no_ticket_below_the_floor() {
+    // 80 % is reached within the first segments; a floor of 150 steps at an 80 % gate must
+    // still make the miner train 150 steps before its first ticket, and the verifier of that
+    // task accepts the block.
     let mut t = task();
+    t.accuracy_gate = ann_ledger::AccuracyTarget::from_basis_points(8000).unwrap();
     t.step_floors = vec![ann_mining::StepFloor {
         target_bp: 8000,
         min_steps: 150,
@@ -164,16 +208,16 @@ fn the_miner_trains_to_the_floor_even_when_the_target_comes_earlier() {
     let dir = tempfile::tempdir().unwrap();
     let store = ArtifactStore::open(dir.path()).unwrap();
     let miner = ann_mining::Miner::new(t.clone(), data(), store.clone()).unwrap();
-    let mut evaluated_at = Vec::new();
+    let mut tickets_seen = Vec::new();
     let block = miner
-        .mine(&template(1, BlockHash::ZERO, 1, 8000), |p| {
-            if p.accuracy_bp.is_some() {
-                evaluated_at.push(p.step);
-            }
+        .mine(&template(1, BlockHash::ZERO, 1, TEST_TICKETS), |p| {
+            tickets_seen.push(p.tickets);
+            std::ops::ControlFlow::Continue(())
         })
         .unwrap();
     assert_eq!(block.header.training.steps, 150);
-    assert_eq!(evaluated_at, vec![150], "no evaluation below the floor");
+    assert_eq!(block.tickets, 1);
+    assert!(tickets_seen.iter().all(|&t| t == 0), "{tickets_seen:?}");
     let verified = TrainingVerifier::new(t, data(), store)
         .unwrap()
         .verify(&block.header)
@@ -185,7 +229,7 @@ fn the_miner_trains_to_the_floor_even_when_the_target_comes_earlier() {
 fn model_trained_elsewhere_is_rejected() {
     // A model honestly trained for another block (another coinbase), presented for this one:
     // its trace starts at the other block's W0.
-    let elsewhere = common::mine(&template(1, BlockHash::ZERO, 3, 9000));
+    let elsewhere = common::mine(&template(1, BlockHash::ZERO, 3, TEST_TICKETS));
     let mut header = honest().block.header.clone();
     header.training = elsewhere.block.header.training;
     let err = verifier(elsewhere.store()).verify(&header).unwrap_err();
@@ -207,10 +251,7 @@ fn model_trained_elsewhere_is_rejected() {
     let mut spliced = vec![honest().block.trace.checkpoints()[0]];
     spliced.extend_from_slice(&elsewhere.block.trace.checkpoints()[1..]);
     let spliced = Trace::new(spliced);
-    let mut header = honest().block.header.clone();
-    header.training.checkpoint_root = store.put_trace(&spliced).unwrap();
-    header.training.steps = elsewhere.block.header.training.steps;
-    header.training.model_hash = elsewhere.block.header.training.model_hash;
+    let header = commit_trace(&task(), &store, &honest().block.header, &spliced);
     let err = verifier(store).verify(&header).unwrap_err();
     assert!(matches!(err, ProofError::SegmentMismatch { .. }), "{err}");
 }
@@ -229,7 +270,7 @@ fn tampered_checkpoint_is_rejected() {
         ProofError::Checkpoint {
             index,
             source: ArtifactError::Tampered { .. },
-        } => assert_eq!(index, mined.block.trace.segments()),
+        } => assert_eq!(index, mined.block.trace.segments() as u64),
         other => panic!("{other}"),
     }
 }
@@ -272,16 +313,6 @@ fn truncated_or_oversized_artifacts_are_rejected() {
     );
 
     let (_dir, store) = mined.copy_store();
-    let trace_path = store.trace_path(&mined.block.header.training.checkpoint_root);
-    let trace = std::fs::read(&trace_path).unwrap();
-    std::fs::write(&trace_path, &trace[..trace.len() - 1]).unwrap();
-    let err = verifier(store).verify(&mined.block.header).unwrap_err();
-    assert!(
-        matches!(err, ProofError::Trace(ArtifactError::Truncated { .. })),
-        "{err}"
-    );
-
-    let (_dir, store) = mined.copy_store();
     std::fs::remove_file(store.checkpoint_path(&last)).unwrap();
     let err = verifier(store).verify(&mined.block.header).unwrap_err();
     assert!(
@@ -303,12 +334,12 @@ fn forge(index: usize, weights: &Weights) -> (tempfile::TempDir, ArtifactStore, 
     let (dir, store) = mined.copy_store();
     let mut checkpoints = mined.block.trace.checkpoints().to_vec();
     checkpoints[index] = store.put_checkpoint(weights).unwrap();
-    let trace = Trace::new(checkpoints);
-    let mut header = mined.block.header.clone();
-    header.training.checkpoint_root = store.put_trace(&trace).unwrap();
-    if index == trace.segments() {
-        header.training.model_hash = ModelHash::from_bytes(trace.checkpoints()[index].0);
-    }
+    let header = commit_trace(
+        &task(),
+        &store,
+        &mined.block.header,
+        &Trace::new(checkpoints),
+    );
     (dir, store, header)
 }
 
@@ -332,7 +363,7 @@ fn faked_segment_is_rejected() {
         ProofError::SegmentMismatch { segment, .. } => {
             // Either the segment that should have produced it or the one starting from it.
             assert!(
-                segment == index - 1 || segment == index,
+                segment + 1 == index as u64 || segment == index as u64,
                 "segment {segment}"
             );
         }
@@ -349,7 +380,7 @@ fn faked_final_model_is_rejected() {
     let (_dir, store, header) = forge(index, &fake);
     let err = verifier(store).verify(&header).unwrap_err();
     match err {
-        ProofError::SegmentMismatch { segment, .. } => assert_eq!(segment, index - 1),
+        ProofError::SegmentMismatch { segment, .. } => assert_eq!(segment + 1, index as u64),
         other => panic!("{other}"),
     }
 }
@@ -391,7 +422,7 @@ fn checkpoints_holding_values_outside_the_exact_ranges_are_rejected_before_tenso
             let err = verifier(store).verify(&header).unwrap_err();
             match err {
                 ProofError::CheckpointValue { index: at, source } => {
-                    assert_eq!(at, checkpoint);
+                    assert_eq!(at, checkpoint as u64);
                     assert_eq!(source.value, i64::from(value));
                     assert_eq!(source.index, index);
                 }
@@ -402,46 +433,41 @@ fn checkpoints_holding_values_outside_the_exact_ranges_are_rejected_before_tenso
 }
 
 #[test]
-fn accuracy_below_target_is_rejected() {
-    // A genuine trace (two segments trained from this block's W0 with the consensus data
-    // order), committed in a header whose target it does not reach. The task has no step
+fn accuracy_below_the_gate_is_rejected() {
+    // A genuine trace (five segments trained from this block's W0 with the consensus data
+    // order), committed for a task whose 99 % gate it does not reach. The task has no step
     // floors, so that the accuracy rule is the one that fires.
     let mut t = task();
     t.step_floors.clear();
-    let segments = (t.eval_interval / t.checkpoint_interval) as usize;
-    let header = template(5, BlockHash::from_bytes([5; 32]), 1, 9900);
+    t.accuracy_gate = ann_ledger::AccuracyTarget::from_basis_points(9900).unwrap();
+    let segments = 5;
+    let header = template(5, BlockHash::from_bytes([5; 32]), 1, TEST_TICKETS);
     let seed = header.training_seed();
     let dir = tempfile::tempdir().unwrap();
     let store = ArtifactStore::open(dir.path()).unwrap();
     let mut trainer = Trainer::new(&t, data(), &Backend::Flex.device());
     let w0 = Weights::initial(&seed, &t.arithmetic);
-    let mut checkpoints = vec![store.put_checkpoint(&w0).unwrap()];
-    let mut key = chain_key(&seed, &checkpoints[0]);
+    let trace = trainer.train_trace(&seed, &w0, segments).unwrap();
+    // The verifier loads the final model and the audited starts.
     let mut model = trainer.model(&w0);
-    for _ in 0..segments {
-        model = trainer.train_segment(model, &key).unwrap().0;
-        let hash = store.put_checkpoint(&model.weights().unwrap()).unwrap();
-        checkpoints.push(hash);
-        key = chain_key(&key, &hash);
+    for (j, hash) in trace.checkpoints().iter().take(segments).enumerate() {
+        model = trainer
+            .train_segment(model, &segment_key(&seed, j as u64, hash))
+            .unwrap()
+            .0;
+        store.put_checkpoint(&model.weights().unwrap()).unwrap();
     }
-    let trace = Trace::new(checkpoints);
-    let mut header = header;
-    header.training = TrainingCommitment {
-        task_id: t.id(),
-        steps: u64::from(t.eval_interval),
-        checkpoint_root: store.put_trace(&trace).unwrap(),
-        model_hash: ModelHash::from_bytes(trace.checkpoints()[segments].0),
-    };
+    let header = commit_trace(&t, &store, &header, &trace);
     let err = TrainingVerifier::new(t, data(), store)
         .unwrap()
         .verify(&header)
         .unwrap_err();
     match err {
-        ProofError::AccuracyBelowTarget {
+        ProofError::AccuracyBelowGate {
             measured_bp,
-            target_bp,
+            gate_bp,
         } => {
-            assert_eq!(target_bp, 9900);
+            assert_eq!(gate_bp, 9900);
             assert!(measured_bp < 9900 && measured_bp > 1000, "{measured_bp}");
         }
         other => panic!("{other}"),
@@ -456,16 +482,19 @@ fn audit_depends_on_the_commitment_and_always_covers_the_last_segment() {
     assert_eq!(chosen.len(), 5);
     assert_eq!(chosen.last(), Some(&39));
     assert!(chosen.windows(2).all(|w| w[0] < w[1]));
-    // Another checkpoint root draws another audit; the timestamp does not (it is free to
-    // grind, so it must not re-draw the audit).
+    // Another checkpoint root draws another audit, and so does another timestamp (which also
+    // changes the training seed, so no trained block can be re-stamped).
     let mut other = header.clone();
     other.training.checkpoint_root = ann_ledger::CheckpointRoot::from_bytes([1; 32]);
     assert_ne!(audited_segments(&audit_challenge(&other), 40, 4), chosen);
     let mut later = header.clone();
     later.timestamp += 1;
-    assert_eq!(audit_challenge(&later), challenge);
-    // Short traces are audited in full.
+    assert_ne!(audit_challenge(&later), challenge);
+    // Short traces are audited in full; a hostile step count costs no memory.
     assert_eq!(audited_segments(&challenge, 3, 4), vec![0, 1, 2]);
+    let huge = audited_segments(&challenge, u64::MAX / 10, 4);
+    assert_eq!(huge.len(), 5);
+    assert_eq!(huge.last(), Some(&(u64::MAX / 10 - 1)));
 }
 
 #[test]
@@ -485,7 +514,7 @@ fn replay_is_bit_exact_with_one_and_two_threads() {
             let w0 = Weights::initial(&seed, &task().arithmetic);
             let mut trainer = Trainer::new(&task(), data(), &Backend::Flex.device());
             let model = trainer
-                .train_segment(trainer.model(&w0), &chain_key(&seed, &w0.hash()))
+                .train_segment(trainer.model(&w0), &segment_key(&seed, 0, &w0.hash()))
                 .unwrap()
                 .0;
             model.weights().unwrap()

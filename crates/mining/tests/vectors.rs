@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use ann_ledger::BlockHash;
 use ann_mining::model::WeightsHash;
-use ann_mining::trace::{Trace, chain_key, checkpoint_root};
+use ann_mining::trace::{AuditProof, Trace, checkpoint_root, segment_key};
 use ann_mining::training::{Trainer, input_table, segment_samples};
 use ann_mining::verifier::audited_segments;
 use ann_mining::{Backend, Weights};
@@ -38,7 +38,7 @@ fn actual() -> BTreeMap<&'static str, String> {
         .collect();
     v.insert("w0_seed_zero_first_bits", first.join(" "));
 
-    let header = template(1, BlockHash::ZERO, 1, 9000);
+    let header = template(1, BlockHash::ZERO, 1, common::TEST_TICKETS);
     let seed = header.training_seed();
     v.insert("template_training_seed", hex::encode(seed));
     let w0 = Weights::initial(&seed, &task.arithmetic);
@@ -50,7 +50,7 @@ fn actual() -> BTreeMap<&'static str, String> {
         format!("{} {} {}", table[0], table[128], table[255]),
     );
 
-    let key = chain_key(&seed, &w0.hash());
+    let key = segment_key(&seed, 0, &w0.hash());
     v.insert("segment0_key", hex::encode(key));
     let samples: Vec<String> = segment_samples(&task, &key, 60_000)[..8]
         .iter()
@@ -67,9 +67,17 @@ fn actual() -> BTreeMap<&'static str, String> {
         "trace_bytes_of_0_to_1",
         hex::encode(Trace::new(hashes[..2].to_vec()).to_bytes()),
     );
+    v.insert(
+        "audit_proof_of_0_to_4_opening_0_3_4",
+        hex::encode(
+            AuditProof::from_trace(&Trace::new(hashes.clone()), &[0, 3, 4])
+                .unwrap()
+                .to_bytes(),
+        ),
+    );
     let audit: Vec<String> = audited_segments(&zero, 40, 4)
         .iter()
-        .map(usize::to_string)
+        .map(u64::to_string)
         .collect();
     v.insert("audit_zero_challenge_40_segments_s4", audit.join(" "));
 

@@ -31,6 +31,8 @@ pub enum ArtifactRole {
     Trace,
     /// An intermediate checkpoint.
     Checkpoint,
+    /// The audit proof: the Merkle openings of the checkpoints a verifier reads.
+    Proof,
 }
 
 impl ArtifactRole {
@@ -39,6 +41,7 @@ impl ArtifactRole {
             ArtifactRole::Model => 0,
             ArtifactRole::Trace => 1,
             ArtifactRole::Checkpoint => 2,
+            ArtifactRole::Proof => 3,
         }
     }
 
@@ -47,6 +50,7 @@ impl ArtifactRole {
             0 => Some(ArtifactRole::Model),
             1 => Some(ArtifactRole::Trace),
             2 => Some(ArtifactRole::Checkpoint),
+            3 => Some(ArtifactRole::Proof),
             _ => None,
         }
     }
@@ -58,6 +62,7 @@ impl std::fmt::Display for ArtifactRole {
             ArtifactRole::Model => "model",
             ArtifactRole::Trace => "trace",
             ArtifactRole::Checkpoint => "checkpoint",
+            ArtifactRole::Proof => "proof",
         })
     }
 }

@@ -1,4 +1,4 @@
-//! The on-disk layout, schema version 1: file names, the format marker and the redb tables.
+//! The on-disk layout, schema version 2 (2: the work-target header of proof of training v2): file names, the format marker and the redb tables.
 //!
 //! `docs/store-format.md` specifies every table byte by byte; this module is its source of
 //! truth. Changing a table's key or value layout requires a new [`SCHEMA_VERSION`].
@@ -19,7 +19,7 @@ pub const ARTIFACT_DIR: &str = "artifacts";
 pub const MAGIC: &[u8] = b"blockchain-ann/store";
 
 /// The schema this version of `ann-store` reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Key of the magic in [`FORMAT`].
 pub(crate) const FORMAT_MAGIC: &str = "magic";

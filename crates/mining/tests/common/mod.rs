@@ -3,13 +3,15 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use ann_ledger::{
-    AccuracyTarget, Address, Amount, BlockHash, BlockHeader, Transaction, TxOut, merkle_root,
+    Address, Amount, BlockHash, BlockHeader, CompactTarget, Transaction, TxOut, merkle_root,
 };
-use ann_mining::{ArtifactStore, MinedBlock, Miner, Mnist, Task};
+use ann_mining::verifier::{audit_challenge, audited_segments};
+use ann_mining::{ArtifactStore, AuditProof, MinedBlock, Miner, Mnist, Task, Trace};
 use ed25519_dalek::SigningKey;
 
 /// The repository's MNIST directory.
@@ -28,8 +30,18 @@ pub fn task() -> Task {
     Task::mnist(data().hash())
 }
 
-/// A block template at `height` on `prev`, whose coinbase pays `miner_key_byte`'s address.
-pub fn template(height: u64, prev: BlockHash, miner_key_byte: u8, target_bp: u16) -> BlockHeader {
+/// The work of the test blocks: every ticket but one in 2^24 wins, so that forged headers meet
+/// the proof's own rules rather than losing the lottery (`tests/lottery.rs` tests the lottery).
+pub const TEST_TICKETS: u128 = 1;
+
+/// A block template at `height` on `prev`, whose coinbase pays `miner_key_byte`'s address, at
+/// a work target of `expected_tickets`.
+pub fn template(
+    height: u64,
+    prev: BlockHash,
+    miner_key_byte: u8,
+    expected_tickets: u128,
+) -> BlockHeader {
     let key = SigningKey::from_bytes(&[miner_key_byte; 32]);
     let coinbase = Transaction::coinbase(
         height,
@@ -44,12 +56,12 @@ pub fn template(height: u64, prev: BlockHash, miner_key_byte: u8, target_bp: u16
         prev_hash: prev,
         merkle_root: merkle_root(&[coinbase.txid()]),
         timestamp: 1_763_900_000 + height,
-        target: AccuracyTarget::from_basis_points(target_bp).unwrap(),
+        bits: CompactTarget::from_expected_tickets(expected_tickets),
         training: Default::default(),
     }
 }
 
-/// An honest block mined at the default difficulty (90 %), with its artifacts in a store.
+/// An honest block, with its artifacts in a store.
 pub struct Mined {
     pub block: MinedBlock,
     dir: PathBuf,
@@ -78,7 +90,7 @@ impl Mined {
 fn mine_into(template: &BlockHeader, dir: PathBuf, temp: Option<tempfile::TempDir>) -> Mined {
     let store = ArtifactStore::open(&dir).unwrap();
     let miner = Miner::new(task(), data(), store).unwrap();
-    let block = miner.mine(template, |_| {}).unwrap();
+    let block = miner.mine(template, |_| ControlFlow::Continue(())).unwrap();
     Mined {
         block,
         dir,
@@ -92,7 +104,7 @@ pub fn mine(template: &BlockHeader) -> Mined {
     mine_into(template, temp.path().to_path_buf(), Some(temp))
 }
 
-/// Block 1 on a zero parent, paid to key 1, at 90 %: mined once per test binary.
+/// Block 1 on a zero parent, paid to key 1, at [`TEST_TICKETS`]: mined once per test binary.
 pub fn honest() -> &'static Mined {
     static MINED: OnceLock<Mined> = OnceLock::new();
     MINED.get_or_init(|| {
@@ -106,7 +118,7 @@ pub fn honest() -> &'static Mined {
             Err(e) => panic!("clearing {}: {e}", dir.display()),
         }
         std::fs::create_dir_all(&dir).unwrap();
-        mine_into(&template(1, BlockHash::ZERO, 1, 9000), dir, None)
+        mine_into(&template(1, BlockHash::ZERO, 1, TEST_TICKETS), dir, None)
     })
 }
 
@@ -114,4 +126,30 @@ pub fn honest() -> &'static Mined {
 pub fn golden_vectors() -> std::collections::BTreeMap<String, String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/mining.json");
     serde_json::from_str(&std::fs::read_to_string(path).expect("vectors file")).unwrap()
+}
+
+/// Commits `header` to `trace` as a forger would: stores the trace and the audit proof that
+/// the new commitment's challenge draws, and sets the step count, root and model hash.
+pub fn commit_trace(
+    t: &Task,
+    store: &ArtifactStore,
+    header: &BlockHeader,
+    trace: &Trace,
+) -> BlockHeader {
+    let mut header = header.clone();
+    let segments = trace.segments();
+    header.training.task_id = t.id();
+    header.training.steps = segments as u64 * u64::from(t.checkpoint_interval);
+    header.training.checkpoint_root = store.put_trace(trace).unwrap();
+    header.training.model_hash = ann_ledger::ModelHash::from_bytes(trace.checkpoints()[segments].0);
+    let audited = audited_segments(&audit_challenge(&header), segments as u64, t.audit_segments);
+    let mut indices = vec![0, segments];
+    for segment in audited {
+        indices.extend([segment as usize, segment as usize + 1]);
+    }
+    let proof = AuditProof::from_trace(trace, &indices).unwrap();
+    store
+        .put_proof(&header.training.checkpoint_root, &proof)
+        .unwrap();
+    header
 }

@@ -4,8 +4,8 @@
 
 use ann_ledger::hash::sha256;
 use ann_ledger::{
-    AccuracyTarget, Amount, BLOCK_VERSION, Block, BlockHash, BlockHeader, Chain, ChainParams,
-    ChainStore, CheckpointRoot, Mempool, ModelHash, ProofVerifier, TaskId, TrainingCommitment,
+    Amount, BLOCK_VERSION, Block, BlockHash, BlockHeader, Chain, ChainParams, ChainStore,
+    CheckpointRoot, Difficulty, Mempool, ModelHash, ProofVerifier, TaskId, TrainingCommitment,
     Transaction, TxOut, Wallet, merkle_root,
 };
 use ed25519_dalek::SigningKey;
@@ -92,11 +92,7 @@ pub fn params(wallets: &[Wallet], each: u64) -> ChainParams {
             address: w.address(),
         })
         .collect();
-    ChainParams::new(
-        allocations,
-        GENESIS_TIME,
-        AccuracyTarget::from_basis_points(9000).unwrap(),
-    )
+    ChainParams::new(allocations, GENESIS_TIME, Difficulty::regtest())
 }
 
 /// A clock comfortably after every test block.
@@ -139,7 +135,7 @@ pub fn block_on<S: ChainStore>(
         prev_hash: parent,
         merkle_root: merkle_root(&[coinbase.txid()]),
         timestamp: parent_header.timestamp + BLOCK_INTERVAL + (salt % 7),
-        target: chain.params().required_target(height),
+        bits: chain.params().required_target(parent_header),
         training: TrainingCommitment::default(),
     };
     prove(&mut header, salt);

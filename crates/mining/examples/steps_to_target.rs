@@ -59,11 +59,18 @@ fn main() {
         let mut first = [None; TARGETS_BP.len()];
         let mut steps = 0;
         let mut min_live = u32::MAX;
+        // The fewest live entries in each window of 1,000 steps.
+        let mut window_min: Vec<u32> = Vec::new();
         while steps < max_steps && (all_steps || first.iter().any(Option::is_none)) {
             let key = segment_key(&seed, steps / k, &hash);
             let (next, stats) = trainer.train_segment(model, &key).unwrap();
             model = next;
             min_live = min_live.min(stats.live_deltas[0]);
+            let window = (steps / 1000) as usize;
+            if window_min.len() <= window {
+                window_min.push(u32::MAX);
+            }
+            window_min[window] = window_min[window].min(stats.live_deltas[0]);
             steps += k;
             hash = model.weights().unwrap().hash();
             if steps.is_multiple_of(eval_every) {
@@ -83,6 +90,13 @@ fn main() {
             "run {run}: {first:?}; fewest live backward entries in a segment: {min_live} of {entries} ({:.1} %)",
             f64::from(min_live) * 100.0 / entries as f64
         );
+        if all_steps {
+            let per_window: Vec<String> = window_min
+                .iter()
+                .map(|&m| format!("{:.1}", f64::from(m) * 100.0 / entries as f64))
+                .collect();
+            println!("run {run}: fewest live % per 1,000 steps: {}", per_window.join(" "));
+        }
     }
 
     println!(

@@ -137,7 +137,7 @@ pub const MNIST_ACCURACY_GATE: AccuracyTarget = match AccuracyTarget::from_basis
 
 /// The chain's liveness floor, per mille of the backward entries of a segment (see
 /// `docs/proof-of-training.md`, "Why a ticket costs a segment of training").
-pub const MNIST_LIVE_PERMILLE: u32 = 200;
+pub const MNIST_LIVE_PERMILLE: u32 = 80;
 
 /// The consensus constants of proof of training.
 ///

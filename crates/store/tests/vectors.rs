@@ -1,6 +1,8 @@
-//! Golden vectors: the schema-1 artifact record bytes and a schema-1 store written by this
-//! version, which every later version must keep reading (as redb's backward-compatibility
-//! tests do). Regenerate only for a deliberate format change, with a new schema version:
+//! Golden vectors: the artifact record bytes and a schema-2 store written by this version,
+//! which every later version must keep reading or refuse by its version (as redb's
+//! backward-compatibility tests do); the schema-1 store of the version before proof of
+//! training v2 (headers with an accuracy target) is refused with its version. Regenerate only
+//! for a deliberate format change, with a new schema version:
 //! `ANN_STORE_WRITE_VECTORS=1 cargo test -p ann-store --test vectors -- --include-ignored`.
 
 #![allow(clippy::unwrap_used)] // Test helpers outside `#[test]` functions unwrap too.
@@ -98,11 +100,11 @@ fn write_vectors() {
         hex(&golden_record().encode_value()) + "\n",
     )
     .unwrap();
-    let dir = vectors().join("store-v1");
+    let dir = vectors().join("store-v2");
     let _ = std::fs::remove_dir_all(&dir);
     let chain = build_store_vector(&dir);
     std::fs::write(
-        vectors().join("store-v1.tip"),
+        vectors().join("store-v2.tip"),
         format!("{}\n{}\n", chain.tip(), chain.block_count()),
     )
     .unwrap();
@@ -120,15 +122,30 @@ fn the_artifact_record_layout_is_pinned() {
 }
 
 #[test]
-fn a_schema_1_store_written_earlier_still_opens_and_resumes() {
+fn a_schema_1_store_is_refused_with_its_version() {
     let scratch = tempfile::tempdir().unwrap();
+    let dir = copy_vector_store("store-v1", &scratch);
+    match Store::open(&dir) {
+        Err(ann_store::OpenError::UnsupportedSchema { found: 1, .. }) => {}
+        other => panic!("expected the schema-1 store to be refused, got {other:?}"),
+    }
+}
+
+fn copy_vector_store(name: &str, scratch: &tempfile::TempDir) -> PathBuf {
     let dir = scratch.path().join("store");
     std::fs::create_dir_all(dir.join("artifacts")).unwrap();
-    let source = vectors().join("store-v1");
+    let source = vectors().join(name);
     for name in ["chain.redb", "artifacts/model-vector.bin"] {
         std::fs::copy(source.join(name), dir.join(name)).unwrap();
     }
-    let expected = std::fs::read_to_string(vectors().join("store-v1.tip")).unwrap();
+    dir
+}
+
+#[test]
+fn a_schema_2_store_written_earlier_still_opens_and_resumes() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = copy_vector_store("store-v2", &scratch);
+    let expected = std::fs::read_to_string(vectors().join("store-v2.tip")).unwrap();
     let mut lines = expected.lines();
     let tip: BlockHash = lines.next().unwrap().parse().unwrap();
     let count: usize = lines.next().unwrap().parse().unwrap();

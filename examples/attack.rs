@@ -23,6 +23,8 @@ use blockchain_ann::ledger::{
     Amount, BlockHeader, Chain, ChainParams, Difficulty, Mempool, ModelHash, Transaction, TxIn,
     TxOut, Wallet, merkle_root,
 };
+use blockchain_ann::mining::trace::segment_key;
+use blockchain_ann::mining::training::Trainer;
 use blockchain_ann::mining::verifier::{audit_challenge, audited_segments};
 use blockchain_ann::mining::{
     ArtifactStore, AuditProof, Backend, Task, Trace, TrainingVerifier, Weights, WeightsHash,
@@ -105,11 +107,12 @@ fn run(args: Args) -> Result<()> {
 
     // 3. A trace padded with free segments: after block 1's trace, weights that training
     // cannot move (every hidden unit dead) repeated 2,000 times, then block 1's final model
-    // and one more honest segment. Before the liveness rule the audit missed the fake
-    // segments 99.6 % of the time; now every audited segment must change the weights and be
-    // live, and the audit lands on a no-op segment almost surely.
+    // and one more honest segment. Before, the audit missed the fake segments 99.6 % of the
+    // time (a dead network replayed to itself); now an audited padding segment either does
+    // not replay (training moves the output bias) or, were it a true fixed point, is idle,
+    // and is not live: the audit lands on one almost surely.
     let artifacts = ArtifactStore::open(&artifact_dir)?;
-    let padded = padded_trace(&task, &artifacts, &block1.header)?;
+    let padded = padded_trace(&task, &data, &artifacts, &block1.header)?;
     expect_rejected(
         "block 1's proof padded with 2,000 no-op segments of a dead network",
         TrainingVerifier::new(task.clone(), data.clone(), artifacts.clone())?.verify(&padded),
@@ -199,8 +202,8 @@ fn run(args: Args) -> Result<()> {
     let txids: Vec<_> = double.transactions.iter().map(Transaction::txid).collect();
     double.header.merkle_root = merkle_root(&txids);
     expect_rejected(
-        "a block spending the same output twice (caught before any training is checked)",
-        chain.submit_block(double, now + 2, &verifier),
+        "a block spending the same output twice (its body alone, no training checked)",
+        blockchain_ann::ledger::validation::check_block_body(&double),
     )?;
 
     // 9. Mallory redirects Alice's signed payment to herself.
@@ -267,10 +270,12 @@ fn recommit(
     Ok(header)
 }
 
-/// The padded-trace forgery: block 1's trace, then a dead network repeated 2,000 times, then
-/// block 1's final model again (trained elsewhere: free), recommitted.
+/// The padded-trace forgery: block 1's trace, then a dead network repeated 2,000 times (free
+/// segments), then block 1's final model again (trained elsewhere: free), then one honest
+/// segment from it, recommitted.
 fn padded_trace(
     task: &Task,
+    data: &std::sync::Arc<blockchain_ann::mining::Mnist>,
     artifacts: &ArtifactStore,
     header: &BlockHeader,
 ) -> Result<BlockHeader> {
@@ -287,9 +292,22 @@ fn padded_trace(
     dead.hidden_weight.fill(0);
     let dead_hash = artifacts.put_checkpoint(&dead)?;
     let mut checkpoints = trace.checkpoints().to_vec();
-    let model = checkpoints.pop().context("a trace has a last checkpoint")?;
+    let model = *checkpoints
+        .last()
+        .context("a trace has a last checkpoint")?;
     checkpoints.extend(std::iter::repeat_n(dead_hash, 2_000));
     checkpoints.push(model);
+    // The one honest segment: trained from the reused model with the consensus data key.
+    let index = checkpoints.len() as u64 - 1;
+    let key = segment_key(&header.training_seed(), index, &model);
+    let mut trainer = Trainer::new(
+        task,
+        std::sync::Arc::clone(data),
+        &Backend::DEFAULT.device(),
+    );
+    let start = artifacts.get_checkpoint(&model)?;
+    let (last, _) = trainer.train_segment(trainer.model(&start), &key)?;
+    checkpoints.push(artifacts.put_checkpoint(&last.weights()?)?);
     recommit(task, artifacts, header, Trace::new(checkpoints))
 }
 

@@ -63,7 +63,10 @@ fn run(args: Args) -> Result<()> {
     for (i, phase) in blocks.chunks(args.blocks).enumerate() {
         let tail = &phase[settle.min(phase.len())..];
         let mean = tail.iter().map(|b| b.interval).sum::<f64>() / tail.len().max(1) as f64;
-        let var = tail.iter().map(|b| (b.interval - mean).powi(2)).sum::<f64>()
+        let var = tail
+            .iter()
+            .map(|b| (b.interval - mean).powi(2))
+            .sum::<f64>()
             / tail.len().max(1) as f64;
         println!(
             "phase {i}: hash rate x{:<4} mean interval {mean:6.2} s (sd {:5.1} s) after {settle} blocks, {:+.1} % off {interval} s",

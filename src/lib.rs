@@ -16,13 +16,13 @@
 //!
 //! ```
 //! use blockchain_ann::keys::{Conditioned, PrivateKey, SimulatedQubit, derive_keys};
-//! use blockchain_ann::ledger::{AccuracyTarget, Amount, Chain, ChainParams, TxOut, Wallet};
+//! use blockchain_ann::ledger::{Amount, Chain, ChainParams, Difficulty, TxOut, Wallet};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut qubit = Conditioned::new(SimulatedQubit::new([1; 32], SimulatedQubit::TYPICAL_P_ONE))?;
 //! let wallet = Wallet::new(derive_keys(&PrivateKey::generate(&mut qubit)?).into_signing_key());
 //! let genesis = vec![TxOut { amount: Amount::from_coins(10)?, address: wallet.address() }];
-//! let chain = Chain::new(ChainParams::new(genesis, 1_767_225_600, AccuracyTarget::from_basis_points(9000)?))?;
+//! let chain = Chain::new(ChainParams::new(genesis, 1_767_225_600, Difficulty::main()))?;
 //! assert_eq!(wallet.balance(&chain), Amount::from_coins(10)?);
 //! # Ok(())
 //! # }

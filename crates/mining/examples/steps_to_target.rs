@@ -95,7 +95,10 @@ fn main() {
                 .iter()
                 .map(|&m| format!("{:.1}", f64::from(m) * 100.0 / entries as f64))
                 .collect();
-            println!("run {run}: fewest live % per 1,000 steps: {}", per_window.join(" "));
+            println!(
+                "run {run}: fewest live % per 1,000 steps: {}",
+                per_window.join(" ")
+            );
         }
     }
 

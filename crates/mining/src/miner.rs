@@ -344,8 +344,8 @@ impl Miner {
             .map(|(at, w)| (*at, w.clone()))
             .unwrap_or_else(|| (0, Weights::initial(seed, &self.task.arithmetic)));
         let mut weights = start;
-        for segment in from..index {
-            let key = segment_key(seed, segment as u64, &hashes[segment]);
+        for (segment, start_hash) in hashes.iter().enumerate().take(index).skip(from) {
+            let key = segment_key(seed, segment as u64, start_hash);
             let (model, _) = trainer.train_segment(trainer.model(&weights), &key)?;
             weights = model.weights()?;
         }

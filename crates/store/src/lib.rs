@@ -9,7 +9,7 @@
 //! file is a typed [`OpenError`] at open. `docs/store-format.md` specifies the format.
 //!
 //! ```
-//! use ann_ledger::{AccuracyTarget, Amount, BlockHeader, Chain, ChainParams, Mempool, ProofVerifier, TxOut, Wallet};
+//! use ann_ledger::{Amount, BlockHeader, Chain, ChainParams, Difficulty, Mempool, ProofVerifier, TxOut, Wallet};
 //! use ann_store::{ArtifactRole, Store};
 //! use ed25519_dalek::SigningKey;
 //!
@@ -25,7 +25,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let miner = Wallet::new(SigningKey::from_bytes(&[1; 32]));
 //! let genesis = vec![TxOut { amount: Amount::from_coins(10)?, address: miner.address() }];
-//! let params = ChainParams::new(genesis, 1_700_000_000, AccuracyTarget::from_basis_points(9000)?);
+//! let params = ChainParams::new(genesis, 1_700_000_000, Difficulty::regtest());
 //!
 //! // Opening an empty directory creates a store; the chain writes genesis into it.
 //! let mut chain = Chain::open(params.clone(), Store::open(dir.path())?)?;

@@ -10,8 +10,12 @@ use std::sync::{Arc, OnceLock};
 use ann_ledger::{
     Address, Amount, BlockHash, BlockHeader, CompactTarget, Transaction, TxOut, merkle_root,
 };
+use ann_mining::trace::segment_key;
+use ann_mining::training::Trainer;
 use ann_mining::verifier::{audit_challenge, audited_segments};
-use ann_mining::{ArtifactStore, AuditProof, MinedBlock, Miner, Mnist, Task, Trace};
+use ann_mining::{
+    ArtifactStore, AuditProof, Backend, MinedBlock, Miner, Mnist, Task, Trace, Weights,
+};
 use ed25519_dalek::SigningKey;
 
 /// The repository's MNIST directory.
@@ -89,8 +93,25 @@ impl Mined {
 
 fn mine_into(template: &BlockHeader, dir: PathBuf, temp: Option<tempfile::TempDir>) -> Mined {
     let store = ArtifactStore::open(&dir).unwrap();
-    let miner = Miner::new(task(), data(), store).unwrap();
+    let miner = Miner::new(task(), data(), store.clone()).unwrap();
     let block = miner.mine(template, |_| ControlFlow::Continue(())).unwrap();
+    // The miner writes only the checkpoints its audit opens; tampering tests re-commit
+    // traces whose new audits open others, so store every checkpoint of the trace.
+    let t = task();
+    let seed = template.training_seed();
+    let mut trainer = Trainer::new(&t, data(), &Backend::DEFAULT.device());
+    let mut weights = Weights::initial(&seed, &t.arithmetic);
+    store.put_checkpoint(&weights).unwrap();
+    for (j, hash) in block.trace.checkpoints().iter().enumerate().skip(1) {
+        let key = segment_key(&seed, j as u64 - 1, &block.trace.checkpoints()[j - 1]);
+        weights = trainer
+            .train_segment(trainer.model(&weights), &key)
+            .unwrap()
+            .0
+            .weights()
+            .unwrap();
+        assert_eq!(store.put_checkpoint(&weights).unwrap(), *hash);
+    }
     Mined {
         block,
         dir,

@@ -1,5 +1,8 @@
 //! Mines blocks into a store directory, resumably: each run opens the store where the last one
-//! stopped and adds `--blocks` blocks, each proven by training on MNIST.
+//! stopped and adds `--blocks` blocks, each proven by training on MNIST until a checkpoint's
+//! ticket wins (a progress bar shows tickets drawn against those a block takes on average).
+//! The chain is the devnet preset with a fixed genesis (so that any later run can resume
+//! it); that genesis lies in the past, so ASERT holds the target at the devnet's limit.
 //!
 //! ```sh
 //! cargo run --release --example mine -- --store chain-data --blocks 3 --wallet miner.key

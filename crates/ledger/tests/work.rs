@@ -259,3 +259,109 @@ fn a_bogus_proof_is_rejected_before_any_signature_is_checked() {
         BlockError::Transaction { .. }
     ));
 }
+
+/// One simulated miner: its speed, the tip it builds on and its current attempt.
+struct SimMiner {
+    tickets_per_sec: u64,
+    wallet: ann_ledger::Wallet,
+    /// The block it is mining (its commitment's step count is the ticket counter).
+    attempt: Option<Block>,
+    /// When it last looked at the chain's tip.
+    synced_at: u64,
+    /// The tip it saw then.
+    tip: ann_ledger::BlockHash,
+    found: u64,
+}
+
+#[test]
+fn three_miners_of_different_speeds_converge_at_the_set_interval() {
+    // Miners drawing real tickets (SHA-256 of real headers) at 1, 2 and 4 tickets a simulated
+    // second, on one in-memory chain, each seeing new blocks 3 seconds late (so they sometimes
+    // mine on a stale tip and the chain must reorganise). The difficulty starts 8x too hard
+    // for the 10-second interval and must find it.
+    let interval = 10;
+    let difficulty = Difficulty {
+        initial: CompactTarget::from_expected_tickets(8 * 7 * interval as u128),
+        limit: CompactTarget::MAX,
+        block_interval_secs: interval,
+        retarget: Retarget::Asert {
+            half_life_secs: 20 * interval,
+        },
+    };
+    let mut chain = Chain::new(params(difficulty)).expect("genesis");
+    let t0 = chain.tip_block().header.timestamp;
+    let delay = 3;
+    let mut miners: Vec<SimMiner> = [1u64, 2, 4]
+        .iter()
+        .enumerate()
+        .map(|(i, &rate)| SimMiner {
+            tickets_per_sec: rate,
+            wallet: wallet(50 + i as u8),
+            attempt: None,
+            synced_at: 0,
+            tip: chain.tip(),
+            found: 0,
+        })
+        .collect();
+    let mut side_blocks = 0;
+    let mut arrivals = vec![t0];
+    let end = t0 + 4_000 * interval;
+    for now_s in t0 + 1..end {
+        for (i, miner) in miners.iter_mut().enumerate() {
+            // A miner learns of the tip `delay` seconds late: it resyncs every `delay` seconds.
+            if now_s >= miner.synced_at + delay && miner.tip != chain.tip() {
+                miner.tip = chain.tip();
+                miner.attempt = None;
+            }
+            if now_s >= miner.synced_at + delay {
+                miner.synced_at = now_s;
+            }
+            let attempt = miner.attempt.get_or_insert_with(|| {
+                let parent = chain.block(&miner.tip).expect("known tip").header.clone();
+                let mut block = mined_on(&chain, &parent, now_s.max(parent.timestamp + 1), i as u8);
+                // Start an unground attempt: the commitment counts tickets from here.
+                block.header.training.steps = 1;
+                block
+            });
+            for _ in 0..miner.tickets_per_sec {
+                attempt.header.training.steps += 1;
+                if attempt.header.meets_target() {
+                    let block = miner.attempt.take().expect("attempt");
+                    match chain.submit_block(block, now_s + 7_200, &VERIFIER).expect("valid") {
+                        ImportOutcome::SideBranch => side_blocks += 1,
+                        _ => arrivals.push(now_s),
+                    }
+                    miner.found += 1;
+                    break;
+                }
+            }
+        }
+    }
+    let height = chain.height();
+    // The mean interval over the last half of the run is the parameter within 15 %.
+    let tail = &arrivals[arrivals.len() / 2..];
+    let mean = (tail[tail.len() - 1] - tail[0]) as f64 / (tail.len() - 1) as f64;
+    assert!(
+        (mean - interval as f64).abs() < 0.15 * interval as f64,
+        "mean interval {mean:.2} s over {} blocks",
+        tail.len()
+    );
+    // Stale tips made competing blocks, and the chain settled on one branch anyway: every
+    // block of the best chain extends the previous one, and the work is the sum of its blocks.
+    assert!(side_blocks > 0, "no fork in {height} blocks: the delay did nothing");
+    let mut work = 0u128;
+    for (h, hash) in chain.best_chain().iter().enumerate() {
+        let block = chain.block(hash).expect("stored");
+        assert_eq!(block.header.height, h as u64);
+        work += block.header.bits.work();
+    }
+    assert_eq!(work, chain.tip_work());
+    // The faster miner finds more blocks.
+    assert!(
+        miners[2].found > miners[1].found && miners[1].found > miners[0].found,
+        "{} {} {}",
+        miners[0].found,
+        miners[1].found,
+        miners[2].found
+    );
+}

@@ -182,7 +182,6 @@ fn main() {
         .split(',')
         .map(|t| t.parse().unwrap())
         .collect();
-    let mut rates = Vec::new();
     for expected in ticket_list {
         let header = template(expected);
         let tmp = tempfile::tempdir().unwrap();
@@ -194,7 +193,6 @@ fn main() {
             .unwrap();
         let secs = start.elapsed().as_secs_f64();
         let segments = mined.trace.segments() as f64;
-        rates.push(segments / secs);
         let verifier =
             TrainingVerifier::new(task.clone(), Arc::clone(&data), store.clone()).unwrap();
         let verified = verifier.verify(&mined.header).unwrap();
@@ -228,6 +226,15 @@ fn main() {
             &ann_ledger::ModelHash::from_bytes(hash.0),
         )
     });
+    let trained = trainer.model(&w0);
+    let readback = time(50, || trained.weights().is_ok());
+    let weights = trained.weights().unwrap();
+    let hashing = time(50, || weights.hash());
+    println!(
+        "mining/ticket parts: weights read back from the device {:.2} ms, hashed {:.2} ms",
+        readback * 1e3,
+        hashing * 1e3
+    );
     let main = ann_ledger::Difficulty::main();
     let main_mining = main.initial.work() as f64 * ticket_secs;
     println!(
@@ -237,7 +244,6 @@ fn main() {
         main.initial.work(),
         main_mining
     );
-    let _ = rates;
 
     let header = template(4);
     let tmp = tempfile::tempdir().unwrap();
@@ -279,3 +285,4 @@ fn main() {
         replay * 1e3
     );
 }
+

@@ -236,7 +236,20 @@ impl Weights {
 
     /// The checkpoint hash: `SHA-256(WEIGHTS_TAG || canonical bytes)`.
     pub fn hash(&self) -> WeightsHash {
-        hash_weight_bytes(&self.to_bytes())
+        // Streamed through a small buffer: the same bytes as `to_bytes`, without building the
+        // 1.6 MB vector (a miner hashes every checkpoint).
+        let mut hasher = Sha256::new();
+        hasher.update(WEIGHTS_TAG);
+        let mut buffer = [0u8; 4 * 4096];
+        for part in self.parts() {
+            for chunk in part.chunks(4096) {
+                for (slot, value) in buffer.chunks_exact_mut(4).zip(chunk) {
+                    slot.copy_from_slice(&value.to_le_bytes());
+                }
+                hasher.update(&buffer[..4 * chunk.len()]);
+            }
+        }
+        WeightsHash(hasher.finalize().into())
     }
 
     /// Whether every array has its canonical length (always true for values built by this
@@ -460,28 +473,27 @@ pub fn masters_from_device(
             found: values.len(),
         });
     }
-    let unscale = f64::from(fixed.fraction_bits).exp2();
+    // Scaling by a power of two is exact in f32 (the masters stay below 2^24, far from
+    // overflow), so `m` is an integer exactly when converting it to i32 and back gives it
+    // again; NaN and infinities fail that test. No libm call per element (`fract` is one).
+    let unscale = (fixed.fraction_bits as f32).exp2();
     let (min, max) = (fixed.master_min(), fixed.master_max());
     values
         .chunks_exact(len)
         .map(|chunk| {
-            chunk
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| {
-                    let m = f64::from(v) * unscale;
-                    let exact = m.fract() == 0.0 && m >= min as f64 && m <= max as f64;
-                    if exact {
-                        Ok(m as i32)
-                    } else {
-                        Err(TensorReadError::NotExact {
-                            tensor,
-                            index: i,
-                            value: m,
-                        })
-                    }
-                })
-                .collect()
+            let masters: Vec<i32> = chunk.iter().map(|&v| (v * unscale) as i32).collect();
+            let first_bad = chunk.iter().zip(&masters).position(|(&v, &m)| {
+                let value = i64::from(m);
+                m as f32 != v * unscale || value < min || value > max
+            });
+            match first_bad {
+                None => Ok(masters),
+                Some(i) => Err(TensorReadError::NotExact {
+                    tensor,
+                    index: i,
+                    value: f64::from(chunk[i]) * f64::from(unscale),
+                }),
+            }
         })
         .collect()
 }

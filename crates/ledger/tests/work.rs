@@ -263,7 +263,6 @@ fn a_bogus_proof_is_rejected_before_any_signature_is_checked() {
 /// One simulated miner: its speed, the tip it builds on and its current attempt.
 struct SimMiner {
     tickets_per_sec: u64,
-    wallet: ann_ledger::Wallet,
     /// The block it is mining (its commitment's step count is the ticket counter).
     attempt: Option<Block>,
     /// When it last looked at the chain's tip.
@@ -293,10 +292,8 @@ fn three_miners_of_different_speeds_converge_at_the_set_interval() {
     let delay = 3;
     let mut miners: Vec<SimMiner> = [1u64, 2, 4]
         .iter()
-        .enumerate()
-        .map(|(i, &rate)| SimMiner {
+        .map(|&rate| SimMiner {
             tickets_per_sec: rate,
-            wallet: wallet(50 + i as u8),
             attempt: None,
             synced_at: 0,
             tip: chain.tip(),
@@ -327,7 +324,10 @@ fn three_miners_of_different_speeds_converge_at_the_set_interval() {
                 attempt.header.training.steps += 1;
                 if attempt.header.meets_target() {
                     let block = miner.attempt.take().expect("attempt");
-                    match chain.submit_block(block, now_s + 7_200, &VERIFIER).expect("valid") {
+                    match chain
+                        .submit_block(block, now_s + 7_200, &VERIFIER)
+                        .expect("valid")
+                    {
                         ImportOutcome::SideBranch => side_blocks += 1,
                         _ => arrivals.push(now_s),
                     }
@@ -348,7 +348,10 @@ fn three_miners_of_different_speeds_converge_at_the_set_interval() {
     );
     // Stale tips made competing blocks, and the chain settled on one branch anyway: every
     // block of the best chain extends the previous one, and the work is the sum of its blocks.
-    assert!(side_blocks > 0, "no fork in {height} blocks: the delay did nothing");
+    assert!(
+        side_blocks > 0,
+        "no fork in {height} blocks: the delay did nothing"
+    );
     let mut work = 0u128;
     for (h, hash) in chain.best_chain().iter().enumerate() {
         let block = chain.block(hash).expect("stored");

@@ -285,4 +285,3 @@ fn main() {
         replay * 1e3
     );
 }
-

@@ -205,3 +205,55 @@ fn store_record_vectors() {
         }),
     );
 }
+
+#[test]
+fn difficulty_vectors() {
+    // Compact targets from expected tickets, their bytes and work; ASERT under the main
+    // preset at a few schedule deviations; and a ticket of the fixed block's header.
+    let compact: Vec<Value> = [1u128, 2, 3, 40, 5_000, 1 << 40]
+        .iter()
+        .map(|&tickets| {
+            let target = CompactTarget::from_expected_tickets(tickets);
+            json!({
+                "expected_tickets": tickets.to_string(),
+                "bits": target.to_bits(),
+                "target_be": hex::encode(target.to_be_bytes()),
+                "work": target.work().to_string(),
+            })
+        })
+        .collect();
+    let main = ann_ledger::Difficulty::main();
+    let genesis = 1_700_000_000u64;
+    let asert: Vec<Value> = [
+        (1u64, genesis),
+        (100, genesis + 6_000),
+        (100, genesis + 6_000 + 1_800),
+        (100, genesis + 6_000 + 3_600),
+        (100, genesis + 6_000 - 900),
+        (1_000, genesis + 60_000 - 7_200),
+        (10, genesis + 10_000_000),
+    ]
+    .iter()
+    .map(|&(parent_height, parent_timestamp)| {
+        json!({
+            "parent_height": parent_height,
+            "parent_timestamp": parent_timestamp,
+            "genesis_timestamp": genesis,
+            "bits": main.next_target(parent_height, parent_timestamp, genesis).to_bits(),
+        })
+    })
+    .collect();
+    let header = fixed_block().header;
+    check_vector(
+        "difficulty.json",
+        &json!({
+            "compact": compact,
+            "asert_main_preset": asert,
+            "main_preset_initial_bits": main.initial.to_bits(),
+            "main_preset_limit_bits": main.limit.to_bits(),
+            "ticket_steps_10_model_66": header
+                .ticket_for(10, &ModelHash::from_bytes([0x66; 32]))
+                .to_string(),
+        }),
+    );
+}

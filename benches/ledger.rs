@@ -220,10 +220,68 @@ fn validation_stages(c: &mut Criterion) {
     group.finish();
 }
 
+/// A block template from a pool of 4,000 transactions in 160 unconfirmed chains of 25 (the
+/// most the pool's policy allows), by ancestor-package fee rate, against sorting the same
+/// 4,000 transactions by their own fee rate (the least any fee-ordered selection does).
+fn template(c: &mut Criterion) {
+    let chains = 160u32;
+    let signer = key(0);
+    let owner = Wallet::new(signer.clone());
+    let allocations = (0..chains)
+        .map(|_| TxOut {
+            amount: Amount::from_coins(10).expect("small"),
+            address: owner.address(),
+        })
+        .collect();
+    let chain = Chain::new(ChainParams::new(
+        allocations,
+        GENESIS_TIME,
+        Difficulty::regtest(),
+    ))
+    .expect("genesis");
+    let genesis = chain.block_at(0).expect("genesis").transactions[0].clone();
+    let mut pool = Mempool::new();
+    let mut fees = Vec::new();
+    for c in 0..chains {
+        let mut from = genesis.outpoint(c);
+        let mut value = 10 * ann_ledger::COIN;
+        for depth in 0..25u64 {
+            let fee = 100 + depth * 10 + u64::from(c);
+            value -= fee;
+            let tx = ann_ledger::Transaction::new_signed(
+                &[(from, &signer)],
+                vec![TxOut {
+                    amount: Amount::from_base_units(value).expect("small"),
+                    address: owner.address(),
+                }],
+            );
+            from = tx.outpoint(0);
+            fees.push((fee, tx.encoded_len()));
+            pool.add(tx, &chain).expect("within the policy");
+        }
+    }
+    let mut group = c.benchmark_group("template_4000_txs_in_chains_of_25");
+    group.sample_size(20);
+    group.bench_function("select_by_package_fee_rate", |b| {
+        b.iter(|| black_box(pool.select(chain.utxos(), usize::MAX).len()));
+    });
+    group.bench_function("sort_by_own_fee_rate_reference", |b| {
+        b.iter(|| {
+            let mut sorted = fees.clone();
+            sorted.sort_by(|a, b| {
+                (u128::from(b.0) * a.1 as u128).cmp(&(u128::from(a.0) * b.1 as u128))
+            });
+            black_box(sorted.len())
+        });
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     block_validation,
     interleaved_ratio,
-    validation_stages
+    validation_stages,
+    template
 );
 criterion_main!(benches);

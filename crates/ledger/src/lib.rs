@@ -63,7 +63,7 @@ pub use encoding::{Decode, DecodeError, Encode, MAX_BLOCK_SIZE, decode, encode};
 pub use hash::{
     BlockHash, CheckpointRoot, HashParseError, MerkleRoot, ModelHash, TaskId, Ticket, Txid,
 };
-pub use mempool::{Mempool, MempoolError};
+pub use mempool::{Mempool, MempoolError, MempoolPolicy};
 pub use merkle::merkle_root;
 pub use proof::ProofVerifier;
 pub use store::{

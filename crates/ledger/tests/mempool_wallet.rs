@@ -69,7 +69,7 @@ fn rejects_conflicts_duplicates_coinbases_and_invalid_transactions() {
 }
 
 #[test]
-fn accepts_unconfirmed_chains_and_selects_parents_first_by_fee_rate() {
+fn accepts_unconfirmed_chains_and_selects_by_package_fee_rate_parents_first() {
     let (chain, w) = setup(3);
     let mut pool = Mempool::new();
     // Low fee parent: wallet 0 pays wallet 1.
@@ -115,14 +115,15 @@ fn accepts_unconfirmed_chains_and_selects_parents_first_by_fee_rate() {
     assert_eq!(
         selected,
         vec![
-            (other_id, base_units(10_000)),
             (parent_id, base_units(100)),
             (child_id, base_units(50_000)),
+            (other_id, base_units(10_000)),
         ],
-        "by fee rate, but the child waits for its parent"
+        "by package fee rate: the child pays for its parent (50,100 for two transactions beats \
+         10,000 for one), and the parent comes first"
     );
 
-    // A size budget fitting one transaction takes the best one.
+    // A size budget fitting one transaction cannot take the package: the best single one.
     let one = pool.select(chain.utxos(), 300);
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].0.txid(), other_id);

@@ -1,0 +1,22 @@
+//! `ann-net`: the peer-to-peer layer of blockchain-ann, on rust-libp2p.
+//!
+//! - [`wire`]: the request-response messages (status, headers by locator, blocks by hash,
+//!   artifacts by hash) with canonical, capped decoders; `docs/network.md` specifies them.
+//! - [`codec`]: length-prefixed frames on libp2p streams, the length checked before any
+//!   allocation.
+//! - [`score`]: one table from each validation error to a verdict, and decaying peer scores
+//!   with bans.
+//! - [`network`]: the node: gossipsub for blocks and transactions (relayed only after the
+//!   application reports them valid), request-response, identify, ping, and the block list,
+//!   driven on its own task and reached through a handle and an event channel.
+//!
+//! It depends on `ann-ledger` only, so it builds and tests without burn.
+
+pub mod codec;
+pub mod network;
+pub mod score;
+pub mod wire;
+
+pub use network::{NetConfig, NetError, NetEvent, NetworkHandle, start};
+pub use score::{PeerScores, Verdict, block_verdict, transaction_verdict};
+pub use wire::{ArtifactKind, Refusal, Request, Response, Status, WireError};

@@ -82,8 +82,13 @@ pub enum NetEvent {
     Listening(Multiaddr),
     /// A connection to a peer opened.
     Connected(PeerId),
-    /// A peer subscribed to a topic (gossip can reach it).
-    Subscribed(PeerId),
+    /// A peer subscribed to a topic (gossip on it can reach the peer now).
+    Subscribed {
+        /// The peer.
+        peer: PeerId,
+        /// The topic's name.
+        topic: String,
+    },
     /// A connection closed.
     Disconnected(PeerId),
     /// A peer was banned (its score fell to the ban threshold) and disconnected.
@@ -473,8 +478,11 @@ impl Driver {
                     message_id,
                     message,
                 } => self.on_gossip(swarm, propagation_source, message_id, message),
-                gossipsub::Event::Subscribed { peer_id, .. } => {
-                    self.emit(NetEvent::Subscribed(peer_id));
+                gossipsub::Event::Subscribed { peer_id, topic } => {
+                    self.emit(NetEvent::Subscribed {
+                        peer: peer_id,
+                        topic: topic.into_string(),
+                    });
                 }
                 _ => {}
             },

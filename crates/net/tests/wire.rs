@@ -200,3 +200,44 @@ proptest! {
         let _ = Response::from_bytes(&bytes);
     }
 }
+
+/// The encodings of the sample messages, pinned in `tests/vectors/wire.json` (regenerate
+/// with `ANN_WRITE_VECTORS=1` only for a deliberate protocol change, with a new protocol
+/// version).
+#[test]
+fn golden_vectors() {
+    let mut actual = std::collections::BTreeMap::new();
+    for (i, request) in requests().iter().enumerate() {
+        actual.insert(format!("request_{i}"), hex(&request.to_bytes()));
+    }
+    for (i, response) in responses().iter().enumerate() {
+        let bytes = response.to_bytes();
+        // Blocks responses are long: pin their hash.
+        let value = if bytes.len() > 2_000 {
+            format!("sha256:{}", hex(&ann_ledger::hash::sha256(&[&bytes])))
+        } else {
+            hex(&bytes)
+        };
+        actual.insert(format!("response_{i}"), value);
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/wire.json");
+    if std::env::var_os("ANN_WRITE_VECTORS").is_some() {
+        let json: String = actual
+            .iter()
+            .map(|(k, v)| format!("  \"{k}\": \"{v}\""))
+            .collect::<Vec<_>>()
+            .join(",\n");
+        std::fs::write(&path, format!("{{\n{json}\n}}\n")).expect("write vectors");
+    }
+    let stored = std::fs::read_to_string(&path).expect("tests/vectors/wire.json");
+    for (name, value) in &actual {
+        assert!(
+            stored.contains(&format!("\"{name}\": \"{value}\"")),
+            "golden vector {name} changed"
+        );
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

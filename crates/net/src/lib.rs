@@ -6,6 +6,8 @@
 //!   allocation.
 //! - [`score`]: one table from each validation error to a verdict, and decaying peer scores
 //!   with bans.
+//! - [`sync`]: block locators, headers after a locator, a bounded download window with
+//!   retries on other peers, and a bounded orphan pool.
 //! - [`network`]: the node: gossipsub for blocks and transactions (relayed only after the
 //!   application reports them valid), request-response, identify, ping, and the block list,
 //!   driven on its own task and reached through a handle and an event channel.
@@ -15,6 +17,7 @@
 pub mod codec;
 pub mod network;
 pub mod score;
+pub mod sync;
 pub mod wire;
 
 pub use network::{NetConfig, NetError, NetEvent, NetworkHandle, start};

@@ -1,0 +1,258 @@
+//! Catching up with peers: block locators, serving headers after a locator, a download
+//! window with bounded requests in flight and retries on other peers, and a bounded pool of
+//! orphan blocks (blocks whose parent has not arrived yet).
+//!
+//! This is the logic only (no I/O): the node feeds it headers, blocks and the clock, and
+//! sends the requests it plans.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use ann_ledger::{Block, BlockHash, BlockHeader, Chain, ChainStore};
+
+use crate::wire::{MAX_BLOCKS, MAX_HEADERS, MAX_LOCATOR};
+
+/// A block locator for a best chain (`best[h]` is the hash at height `h`): the last ten
+/// hashes one by one from the tip, then every 2nd, 4th, 8th... back, and always genesis;
+/// at most [`MAX_LOCATOR`] hashes.
+pub fn locator(best: &[BlockHash]) -> Vec<BlockHash> {
+    let mut out = Vec::new();
+    let Some(mut height) = best.len().checked_sub(1) else {
+        return out;
+    };
+    let mut step = 1usize;
+    loop {
+        out.push(best[height]);
+        if height == 0 || out.len() + 1 >= MAX_LOCATOR {
+            break;
+        }
+        if out.len() >= 10 {
+            step *= 2;
+        }
+        height = height.saturating_sub(step);
+    }
+    if out.last() != best.first() {
+        out.extend(best.first().copied());
+    }
+    out
+}
+
+/// The headers of `chain`'s best chain after the first locator hash it has on its best
+/// chain (genesis if none), at most `max` (and [`MAX_HEADERS`]).
+pub fn headers_after<S: ChainStore>(
+    chain: &Chain<S>,
+    locator: &[BlockHash],
+    max: usize,
+) -> Vec<BlockHeader> {
+    let start = locator
+        .iter()
+        .find(|hash| chain.is_on_best_chain(hash))
+        .and_then(|hash| chain.block_meta(hash))
+        .map_or(0, |meta| meta.height);
+    let max = max.min(MAX_HEADERS) as u64;
+    (start + 1..=chain.height().min(start.saturating_add(max)))
+        .filter_map(|height| chain.block_at(height).map(|b| b.header.clone()))
+        .collect()
+}
+
+/// Blocks whose parent is unknown, kept until it arrives: bounded in total and per peer,
+/// the oldest dropped first.
+#[derive(Debug)]
+pub struct OrphanPool<P> {
+    blocks: HashMap<BlockHash, (P, Block)>,
+    order: VecDeque<BlockHash>,
+    max_total: usize,
+    max_per_peer: usize,
+}
+
+impl<P: Eq + Hash + Clone> OrphanPool<P> {
+    /// A pool of at most `max_total` blocks, `max_per_peer` from any one peer.
+    pub fn new(max_total: usize, max_per_peer: usize) -> Self {
+        OrphanPool {
+            blocks: HashMap::new(),
+            order: VecDeque::new(),
+            max_total,
+            max_per_peer,
+        }
+    }
+
+    /// Blocks held.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// Keeps `block` from `peer`; drops that peer's oldest orphan past its share, and the
+    /// oldest orphan overall past the total.
+    pub fn insert(&mut self, peer: P, block: Block) {
+        let hash = block.hash();
+        if self.blocks.contains_key(&hash) {
+            return;
+        }
+        let from_peer: Vec<BlockHash> = self
+            .order
+            .iter()
+            .filter(|h| self.blocks.get(h).is_some_and(|(p, _)| *p == peer))
+            .copied()
+            .collect();
+        if from_peer.len() >= self.max_per_peer
+            && let Some(oldest) = from_peer.first()
+        {
+            self.remove(oldest);
+        }
+        if self.blocks.len() >= self.max_total
+            && let Some(oldest) = self.order.front().copied()
+        {
+            self.remove(&oldest);
+        }
+        self.blocks.insert(hash, (peer, block));
+        self.order.push_back(hash);
+    }
+
+    fn remove(&mut self, hash: &BlockHash) {
+        self.blocks.remove(hash);
+        self.order.retain(|h| h != hash);
+    }
+
+    /// Takes the orphans whose parent is `parent` (to submit now that it arrived).
+    pub fn take_children(&mut self, parent: &BlockHash) -> Vec<(P, Block)> {
+        let children: Vec<BlockHash> = self
+            .order
+            .iter()
+            .filter(|h| {
+                self.blocks
+                    .get(h)
+                    .is_some_and(|(_, b)| b.header.prev_hash == *parent)
+            })
+            .copied()
+            .collect();
+        children
+            .iter()
+            .filter_map(|h| {
+                let taken = self.blocks.remove(h);
+                self.order.retain(|o| o != h);
+                taken
+            })
+            .collect()
+    }
+}
+
+/// Blocks to download, requested from peers [`MAX_BLOCKS`] at a time with at most `window`
+/// blocks in flight; a request not answered by its deadline is given to another peer.
+#[derive(Debug)]
+pub struct DownloadWindow<P> {
+    wanted: VecDeque<BlockHash>,
+    /// Each block in flight: the peer asked, the deadline, its position in the order wanted.
+    in_flight: HashMap<BlockHash, (P, Instant, u64)>,
+    /// Position of each block in the order it was first wanted.
+    order: HashMap<BlockHash, u64>,
+    next: u64,
+    window: usize,
+    timeout: Duration,
+}
+
+impl<P: Eq + Hash + Clone> DownloadWindow<P> {
+    /// At most `window` blocks in flight, each given `timeout` to arrive.
+    pub fn new(window: usize, timeout: Duration) -> Self {
+        DownloadWindow {
+            wanted: VecDeque::new(),
+            in_flight: HashMap::new(),
+            order: HashMap::new(),
+            next: 0,
+            window,
+            timeout,
+        }
+    }
+
+    /// Queues blocks (in height order) that are neither queued nor in flight.
+    pub fn want(&mut self, hashes: impl IntoIterator<Item = BlockHash>) {
+        let known: HashSet<BlockHash> = self
+            .wanted
+            .iter()
+            .chain(self.in_flight.keys())
+            .copied()
+            .collect();
+        for hash in hashes {
+            if !known.contains(&hash) && !self.wanted.contains(&hash) {
+                self.wanted.push_back(hash);
+                self.order.insert(hash, self.next);
+                self.next += 1;
+            }
+        }
+    }
+
+    /// Blocks queued or in flight.
+    pub fn pending(&self) -> usize {
+        self.wanted.len() + self.in_flight.len()
+    }
+
+    /// A block arrived (from anyone): it is no longer wanted.
+    pub fn received(&mut self, hash: &BlockHash) {
+        self.in_flight.remove(hash);
+        self.wanted.retain(|h| h != hash);
+        self.order.remove(hash);
+    }
+
+    /// The requests to send now: up to [`MAX_BLOCKS`] hashes each, round-robin over `peers`,
+    /// while the window has room. Requests past their deadline go back to the front of the
+    /// queue first, for a peer other than the one that failed when there is one.
+    pub fn plan(&mut self, peers: &[P], now: Instant) -> Vec<(P, Vec<BlockHash>)> {
+        let mut expired: Vec<(u64, BlockHash, P)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (_, deadline, _))| now >= *deadline)
+            .map(|(hash, (peer, _, seq))| (*seq, *hash, peer.clone()))
+            .collect();
+        // Back to the front of the queue in the order they were wanted.
+        expired.sort_unstable_by_key(|(seq, _, _)| *seq);
+        let mut avoid: HashMap<BlockHash, P> = HashMap::new();
+        for (_, hash, peer) in expired.into_iter().rev() {
+            self.in_flight.remove(&hash);
+            self.wanted.push_front(hash);
+            avoid.insert(hash, peer);
+        }
+        let mut requests: Vec<(P, Vec<BlockHash>)> = Vec::new();
+        if peers.is_empty() {
+            return requests;
+        }
+        let mut turn = 0usize;
+        while self.in_flight.len() < self.window && !self.wanted.is_empty() {
+            let mut peer = peers[turn % peers.len()].clone();
+            turn += 1;
+            let room = (self.window - self.in_flight.len()).min(MAX_BLOCKS);
+            let mut batch = Vec::new();
+            while batch.len() < room {
+                let Some(hash) = self.wanted.front().copied() else {
+                    break;
+                };
+                if let Some(failed) = avoid.get(&hash)
+                    && *failed == peer
+                    && peers.len() > 1
+                {
+                    if batch.is_empty() {
+                        // Hand it to the next peer instead.
+                        peer = peers[turn % peers.len()].clone();
+                        turn += 1;
+                    } else {
+                        break;
+                    }
+                }
+                self.wanted.pop_front();
+                let seq = self.order.get(&hash).copied().unwrap_or(u64::MAX);
+                self.in_flight
+                    .insert(hash, (peer.clone(), now + self.timeout, seq));
+                batch.push(hash);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            requests.push((peer, batch));
+        }
+        requests
+    }
+}

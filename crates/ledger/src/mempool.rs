@@ -400,8 +400,30 @@ impl Mempool {
     /// The in-pool ancestors of a transaction with these in-pool `parents`, or `None` if there
     /// are more than `max`.
     fn ancestors_bounded(&self, parents: &[Txid], max: usize) -> Option<HashSet<Txid>> {
+        self.closure_bounded(parents.to_vec(), max, |e| {
+            e.parents.iter().copied().collect()
+        })
+    }
+
+    /// The in-pool descendants of `txid`, or `None` if there are more than `max`.
+    fn descendants_bounded(&self, txid: &Txid, max: usize) -> Option<HashSet<Txid>> {
+        let children = self
+            .entries
+            .get(txid)
+            .map(|e| e.children.iter().copied().collect())
+            .unwrap_or_default();
+        self.closure_bounded(children, max, |e| e.children.iter().copied().collect())
+    }
+
+    /// Every pool transaction reachable from `start` along `edges`, or `None` past `max`.
+    fn closure_bounded(
+        &self,
+        start: Vec<Txid>,
+        max: usize,
+        edges: impl Fn(&PoolEntry) -> Vec<Txid>,
+    ) -> Option<HashSet<Txid>> {
         let mut seen: HashSet<Txid> = HashSet::new();
-        let mut stack: Vec<Txid> = parents.to_vec();
+        let mut stack = start;
         while let Some(txid) = stack.pop() {
             if !seen.insert(txid) {
                 continue;
@@ -410,29 +432,7 @@ impl Mempool {
                 return None;
             }
             if let Some(entry) = self.entries.get(&txid) {
-                stack.extend(entry.parents.iter().copied());
-            }
-        }
-        Some(seen)
-    }
-
-    /// The in-pool descendants of `txid`, or `None` if there are more than `max`.
-    fn descendants_bounded(&self, txid: &Txid, max: usize) -> Option<HashSet<Txid>> {
-        let mut seen: HashSet<Txid> = HashSet::new();
-        let mut stack: Vec<Txid> = self
-            .entries
-            .get(txid)
-            .map(|e| e.children.iter().copied().collect())
-            .unwrap_or_default();
-        while let Some(child) = stack.pop() {
-            if !seen.insert(child) {
-                continue;
-            }
-            if seen.len() > max {
-                return None;
-            }
-            if let Some(entry) = self.entries.get(&child) {
-                stack.extend(entry.children.iter().copied());
+                stack.extend(edges(entry));
             }
         }
         Some(seen)

@@ -241,19 +241,11 @@ impl ArtifactStore {
         let name = Self::proof_name(root);
         let max = (4 + MAX_OPENINGS * (8 + 32 + 1 + 32 * MAX_PATH)) as u64;
         let path = self.dir.join(&name);
-        let io = |source| ArtifactError::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = match fs::File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ArtifactError::Missing { name });
-            }
-            Err(e) => return Err(io(e)),
-        };
+        let file = self.open_artifact(&name)?;
         let mut bytes = Vec::new();
-        file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+        file.take(max + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| ArtifactError::Io { path, source })?;
         if bytes.len() as u64 > max {
             return Err(ArtifactError::Oversized {
                 name,
@@ -265,19 +257,25 @@ impl ArtifactStore {
             .map_err(|source| ArtifactError::MalformedProof { name, source })
     }
 
+    /// Opens the artifact file `name`: missing is [`ArtifactError::Missing`].
+    fn open_artifact(&self, name: &str) -> Result<fs::File, ArtifactError> {
+        let path = self.dir.join(name);
+        match fs::File::open(&path) {
+            Ok(file) => Ok(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(ArtifactError::Missing { name: name.into() })
+            }
+            Err(source) => Err(ArtifactError::Io { path, source }),
+        }
+    }
+
     fn read_exact_size(&self, name: &str, expected: u64) -> Result<Vec<u8>, ArtifactError> {
         let path = self.dir.join(name);
         let io = |source| ArtifactError::Io {
             path: path.clone(),
             source,
         };
-        let file = match fs::File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ArtifactError::Missing { name: name.into() });
-            }
-            Err(e) => return Err(io(e)),
-        };
+        let file = self.open_artifact(name)?;
         let found = file.metadata().map_err(io)?.len();
         if found < expected {
             return Err(ArtifactError::Truncated {

@@ -28,6 +28,16 @@ fn trained() -> Weights {
     honest().block.weights.clone()
 }
 
+/// Every hidden bias at its negative limit and the first layer at zero: every hidden unit is
+/// zero for every input.
+fn dead_network() -> Weights {
+    let mut dead = trained();
+    dead.hidden_weight.fill(0);
+    dead.hidden_bias
+        .fill(i32::try_from(task().arithmetic.hidden_bias.master_min()).unwrap());
+    dead
+}
+
 #[test]
 fn honest_segments_are_live_from_w0_to_a_trained_model() {
     let floor = task().min_live_deltas();
@@ -45,12 +55,7 @@ fn honest_segments_are_live_from_w0_to_a_trained_model() {
 fn a_dead_network_is_not_live() {
     // Every hidden bias at its negative limit and the first layer at zero: every hidden unit
     // is zero for every input, so D is zero everywhere (only the output bias moves).
-    let a = task().arithmetic;
-    let mut dead = trained();
-    dead.hidden_weight.fill(0);
-    dead.hidden_bias
-        .fill(i32::try_from(a.hidden_bias.master_min()).unwrap());
-    let (live, _) = one_segment(&dead);
+    let (live, _) = one_segment(&dead_network());
     assert_eq!(live, 0);
 }
 
@@ -122,10 +127,7 @@ fn a_trace_ending_in_a_dead_segment_gains_no_ticket() {
     let seed = header.training_seed();
     let dir = tempfile::tempdir().unwrap();
     let store = ArtifactStore::open(dir.path()).unwrap();
-    let mut dead = trained();
-    dead.hidden_weight.fill(0);
-    dead.hidden_bias
-        .fill(i32::try_from(t.arithmetic.hidden_bias.master_min()).unwrap());
+    let dead = dead_network();
     let w0 = Weights::initial(&seed, &t.arithmetic);
     let mut trainer = Trainer::new(&t, data(), &Backend::DEFAULT.device());
     let dead_hash = store.put_checkpoint(&dead).unwrap();

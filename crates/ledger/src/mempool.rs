@@ -400,9 +400,7 @@ impl Mempool {
     /// The in-pool ancestors of a transaction with these in-pool `parents`, or `None` if there
     /// are more than `max`.
     fn ancestors_bounded(&self, parents: &[Txid], max: usize) -> Option<HashSet<Txid>> {
-        self.closure_bounded(parents.to_vec(), max, |e| {
-            e.parents.iter().copied().collect()
-        })
+        self.closure_bounded(parents.to_vec(), max, |e| e.parents.to_vec())
     }
 
     /// The in-pool descendants of `txid`, or `None` if there are more than `max`.

@@ -103,11 +103,26 @@ impl Wallet {
         amount: Amount,
         fee: Amount,
     ) -> Result<Transaction, WalletError> {
+        self.pay_from(self.spendable(chain, mempool), to, amount, fee)
+    }
+
+    /// Builds and signs a payment as [`Wallet::pay`] does, from `coins` that the caller knows
+    /// to be spendable (for a wallet that learns its outputs from a node's RPC instead of
+    /// holding a chain).
+    ///
+    /// # Errors
+    /// [`WalletError`] for a zero amount, an overflow, or too little in `coins`.
+    pub fn pay_from(
+        &self,
+        mut coins: Vec<(OutPoint, UtxoEntry)>,
+        to: Address,
+        amount: Amount,
+        fee: Amount,
+    ) -> Result<Transaction, WalletError> {
         if amount.is_zero() {
             return Err(WalletError::ZeroAmount);
         }
         let needed = amount.checked_add(fee).ok_or(WalletError::AmountOverflow)?;
-        let mut coins = self.spendable(chain, mempool);
         // Largest first keeps the input count (and so the size and fee) small; ties by
         // outpoint keep the choice deterministic.
         coins.sort_by(|a, b| {

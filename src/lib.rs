@@ -10,6 +10,8 @@
 //! | [`keys`] | `ann-keys` | quantum entropy sources, health tests, chaotic neural-network key derivation |
 //! | [`mining`] | `ann-mining` | proof-of-training mining and verification on burn |
 //! | [`store`] | `ann-store` | the persistent chain on redb |
+//! | [`net`] | `ann-net` | the peer-to-peer layer on libp2p: wire messages, gossip, scoring, sync logic |
+//! | [`node`] | `ann-node` | the node: chain, store, mempool, verifier, miner and network in one actor, and its JSON-RPC |
 //!
 //! The examples compose them (`cargo run --release --example demo` runs the original demo);
 //! in short, a key from the simulated qubit becomes a wallet funded in genesis:
@@ -31,4 +33,6 @@
 pub use ann_keys as keys;
 pub use ann_ledger as ledger;
 pub use ann_mining as mining;
+pub use ann_net as net;
+pub use ann_node as node;
 pub use ann_store as store;

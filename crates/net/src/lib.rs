@@ -20,6 +20,9 @@ pub mod score;
 pub mod sync;
 pub mod wire;
 
+/// The libp2p version this crate is built on, for the types its API mentions.
+pub use libp2p;
+
 pub use network::{NetConfig, NetError, NetEvent, NetworkHandle, start};
 pub use score::{PeerScores, Verdict, block_verdict, transaction_verdict};
 pub use wire::{ArtifactKind, Refusal, Request, Response, Status, WireError};

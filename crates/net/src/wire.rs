@@ -52,7 +52,7 @@ pub struct Status {
 }
 
 /// Which artifact is asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ArtifactKind {
     /// A checkpoint, by its weights hash.
     Checkpoint,

@@ -1,0 +1,354 @@
+//! Networks of real nodes on 127.0.0.1 (libp2p, the actor, the RPC server), on regtest chains
+//! whose proof is the lottery ticket alone (`ann_node::regtest`), so that hundreds of blocks
+//! cost milliseconds; `training.rs` runs the real proof of training. Every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use ann_ledger::{Amount, Chain, Encode};
+use ann_net::wire::Status;
+use ann_net::{NetEvent, Request, Response};
+use ann_node::NodeRpcClient;
+use common::*;
+
+#[test]
+fn a_block_propagates_along_a_line() {
+    let a = start(&[], 1);
+    let b = start(&[a.handle().listen_address()], 2);
+    let c = start(&[b.handle().listen_address()], 3);
+    let (a, b, c) = (a.handle(), b.handle(), c.handle());
+    wait_peers(&b, 2);
+    let mined = a.generate(1).unwrap();
+    assert_eq!(mined.len(), 1);
+    let tip = wait_converged(&[a.clone(), b, c.clone()], 1);
+    assert_eq!(tip.to_string(), mined[0]);
+    // C is not connected to A: the block came through B, which relayed it after validating.
+    assert_eq!(snapshot(&c).peers, 1);
+    assert_eq!(snapshot(&c).blocks_received, 1);
+}
+
+#[test]
+fn a_graph_converges_after_20_blocks_and_50_transactions() {
+    let n0 = start(&[], 10);
+    let n1 = start(&[n0.handle().listen_address()], 11);
+    let n2 = start(&[n1.handle().listen_address()], 12);
+    let n3 = start(
+        &[n0.handle().listen_address(), n2.handle().listen_address()],
+        13,
+    );
+    let nodes = [n0.handle(), n1.handle(), n2.handle(), n3.handle()];
+    for node in &nodes {
+        wait_peers(node, 2);
+    }
+    let payee = wallet(2);
+    let mut sent = 0;
+    for round in 0..20 {
+        // Two or three payments a round, each sent to a different node.
+        let count = if round % 2 == 0 { 3 } else { 2 };
+        for _ in 0..count {
+            let node = &nodes[sent % nodes.len()];
+            node.send_transaction(&payment(sent, &payee, 1_000_000))
+                .unwrap();
+            sent += 1;
+        }
+        let miner = &nodes[round % nodes.len()];
+        miner.generate(1).unwrap();
+        wait_converged(&nodes, round as u64 + 1);
+    }
+    assert_eq!(sent, 50);
+    // Payments still in flight get into the next blocks.
+    wait_for("every payment confirmed on every node", || {
+        let all = nodes.iter().all(|n| {
+            let paid: u64 = n
+                .address_utxos(&payee.address())
+                .unwrap()
+                .iter()
+                .map(|u| u.amount)
+                .sum();
+            paid == 50 * 1_000_000
+        });
+        if !all {
+            nodes[0].generate(1).unwrap();
+        }
+        all
+    });
+    let tip = wait_converged(&nodes, 20);
+    for node in &nodes {
+        let s = snapshot(node);
+        assert_eq!(s.tip, tip);
+        assert!(s.utxos_match_rebuild);
+        assert_eq!(s.mempool, 0);
+        assert!(s.banned.is_empty(), "an honest node was banned");
+    }
+}
+
+#[test]
+fn a_late_node_syncs_200_blocks_while_a_peer_is_killed() {
+    let a = start(&[], 20);
+    let b = start(&[a.handle().listen_address()], 21);
+    wait_peers(&b.handle(), 1);
+    a.handle().generate(200).unwrap();
+    let tip = wait_converged(&[a.handle(), b.handle()], 200);
+
+    let mut config = config(&[a.handle().listen_address()], 22);
+    config.sync.window = 8;
+    let late = start_with(config, Chain::new(params()).unwrap(), 22);
+    let late_handle = late.handle();
+    wait_for("the late node to start syncing", || {
+        snapshot(&late_handle).height > 0
+    });
+    late_handle.dial(b.handle().listen_address()).unwrap();
+    a.shutdown();
+    wait_for(
+        "the late node to reach the tip through the other peer",
+        || snapshot(&late_handle).tip == tip,
+    );
+    let s = snapshot(&late_handle);
+    assert_eq!(s.height, 200);
+    assert!(s.utxos_match_rebuild, "the UTXO set differs from a rebuild");
+    assert_eq!(s.utxo_value, snapshot(&b.handle()).utxo_value);
+}
+
+#[test]
+fn a_partition_heals_into_the_heavier_chain() {
+    let a = start(&[], 30);
+    let c = start(&[a.handle().listen_address()], 31);
+    let b = start(&[], 32);
+    wait_peers(&c.handle(), 1);
+    // Two sides mine apart: A's side 3 blocks, B's 6 (each regtest block has the same work).
+    a.handle().generate(3).unwrap();
+    wait_converged(&[a.handle(), c.handle()], 3);
+    b.handle().generate(6).unwrap();
+    let heavier = snapshot(&b.handle()).tip;
+    c.handle().dial(b.handle().listen_address()).unwrap();
+    let tip = wait_converged(&[a.handle(), b.handle(), c.handle()], 6);
+    assert_eq!(tip, heavier);
+    for node in [a.handle(), b.handle(), c.handle()] {
+        assert!(snapshot(&node).utxos_match_rebuild);
+    }
+}
+
+#[test]
+fn a_node_restarted_on_its_store_resumes_and_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || Chain::open(params(), ann_store::Store::open(dir.path()).unwrap()).unwrap();
+    let node = start_with(config(&[], 40), open(), 40);
+    node.handle().generate(5).unwrap();
+    let before = snapshot(&node.handle());
+    node.shutdown();
+
+    let peer = start(&[], 41);
+    peer.handle().generate(8).unwrap();
+    let restarted = start_with(config(&[], 40), open(), 40);
+    let s = snapshot(&restarted.handle());
+    assert_eq!((s.height, s.tip), (before.height, before.tip));
+    restarted
+        .handle()
+        .dial(peer.handle().listen_address())
+        .unwrap();
+    // The peer's 8 blocks outweigh our 5: a reorganisation onto its chain.
+    let tip = wait_converged(&[restarted.handle(), peer.handle()], 8);
+    assert_eq!(tip, snapshot(&peer.handle()).tip);
+    restarted.shutdown();
+    let reopened = open();
+    assert_eq!(reopened.tip(), tip);
+}
+
+#[test]
+fn adversaries_are_banned_while_honest_nodes_carry_on() {
+    let mut config = config(&[], 50);
+    config.sync.max_requests = 25;
+    let honest = start_with(config, Chain::new(params()).unwrap(), 50);
+    let other = start(&[honest.handle().listen_address()], 51);
+    let h = honest.handle();
+    wait_peers(&h, 1);
+    let genesis_block = Chain::new(params()).unwrap().tip_block().clone();
+
+    // An invalid proof (another task's commitment).
+    let mut invalid = RawPeer::start(genesis());
+    invalid.connect(&h);
+    invalid
+        .net
+        .publish_block(&block_with_wrong_task(&genesis_block))
+        .unwrap();
+    wait_for("the sender of an invalid proof to be banned", || {
+        snapshot(&h).banned.contains(&invalid.net.peer_id())
+    });
+
+    // Junk bytes on the block topic.
+    let mut junk = RawPeer::start(genesis());
+    junk.connect(&h);
+    junk.net
+        .publish_raw(
+            ann_net::NetConfig::local(genesis()).block_topic(),
+            vec![0xff; 300],
+        )
+        .unwrap();
+    wait_for("the sender of junk to be banned", || {
+        snapshot(&h).banned.contains(&junk.net.peer_id())
+    });
+
+    // Another genesis: the node asks its status on connect and hears of another chain.
+    let other_genesis = {
+        let mut p = params();
+        p.genesis_timestamp += 1;
+        Chain::new(p).unwrap().tip()
+    };
+    let mut stranger = RawPeer::start(other_genesis);
+    stranger.net.dial(h.listen_address()).unwrap();
+    answer_requests(&mut stranger, |request| match request {
+        Request::Status(_) => Some(Response::Status(Status {
+            genesis: other_genesis,
+            tip: other_genesis,
+            height: 0,
+            work: 1,
+        })),
+        _ => None,
+    });
+    wait_for("a peer of another chain to be banned", || {
+        snapshot(&h).banned.contains(&stranger.net.peer_id())
+    });
+
+    // A fake heavier chain: a status claiming huge work, and no headers to show for it.
+    let mut liar = RawPeer::start(genesis());
+    liar.net.dial(h.listen_address()).unwrap();
+    let fake_tip = genesis_block.hash();
+    answer_requests(&mut liar, |request| match request {
+        Request::Status(_) => Some(Response::Status(Status {
+            genesis: genesis(),
+            tip: fake_tip,
+            height: 1_000,
+            work: u128::MAX / 2,
+        })),
+        Request::Headers { .. } => Some(Response::Headers(Vec::new())),
+        _ => None,
+    });
+    wait_for(
+        "a peer claiming a heavier chain it cannot show to be banned",
+        || snapshot(&h).banned.contains(&liar.net.peer_id()),
+    );
+
+    // A request flood: 60 status requests against a limit of 25 in the window.
+    let mut flooder = RawPeer::start(genesis());
+    flooder.connect(&h);
+    let status = Status {
+        genesis: genesis(),
+        tip: genesis(),
+        height: 0,
+        work: 1,
+    };
+    for _ in 0..60 {
+        let net = flooder.net.clone();
+        flooder
+            .runtime
+            .block_on(net.request(h.peer_id(), Request::Status(status)))
+            .unwrap();
+    }
+    wait_for("a flooding peer to be banned", || {
+        snapshot(&h).banned.contains(&flooder.net.peer_id())
+    });
+
+    // The honest pair carries on.
+    other.handle().generate(2).unwrap();
+    wait_converged(&[h.clone(), other.handle()], 2);
+    assert_eq!(snapshot(&other.handle()).banned, Vec::new());
+    assert_eq!(snapshot(&h).banned.len(), 5);
+}
+
+/// Answers the node's requests with `answer` (those it returns `None` for go unanswered)
+/// until the node bans us (the connection closes) or [`WAIT`] passes.
+fn answer_requests(peer: &mut RawPeer, answer: impl Fn(&Request) -> Option<Response>) {
+    while let Some(event) = peer.next() {
+        match event {
+            NetEvent::Request {
+                request, channel, ..
+            } => {
+                if let Some(response) = answer(&request) {
+                    peer.net.respond(channel, response).unwrap();
+                }
+            }
+            NetEvent::Disconnected(_) => return,
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn the_rpc_answers_a_wallet() {
+    let node = start(&[], 60);
+    let address = node.handle().rpc_address().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = jsonrpsee::http_client::HttpClientBuilder::default()
+        .build(format!("http://{address}"))
+        .unwrap();
+    runtime.block_on(async {
+        let info = client.get_blockchain_info().await.unwrap();
+        assert_eq!(info.blocks, 0);
+        assert_eq!(info.genesis, genesis().to_string());
+
+        let payee = wallet(3);
+        let tx = payment(0, &payee, 5_000);
+        let txid = client
+            .send_raw_transaction(hex::encode(tx.encode()))
+            .await
+            .unwrap();
+        assert_eq!(txid, tx.txid().to_string());
+        assert_eq!(client.get_mempool_info().await.unwrap().size, 1);
+        // The same coin again, to someone else: a double spend.
+        let conflict = payment(0, &wallet(4), 6_000);
+        let error = client
+            .send_raw_transaction(hex::encode(conflict.encode()))
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("-26"), "{error}");
+        let error = client.send_raw_transaction("zz".into()).await.unwrap_err();
+        assert!(error.to_string().contains("-8"), "{error}");
+
+        let mined = client.generate(1).await.unwrap();
+        assert_eq!(client.get_block_hash(1).await.unwrap(), mined[0]);
+        let block = client.get_block(mined[0].clone()).await.unwrap();
+        assert_eq!(block.height, 1);
+        assert!(block.in_best_chain);
+        assert_eq!(block.tx[1], txid);
+        let utxos = client
+            .get_address_utxos(payee.address().to_string())
+            .await
+            .unwrap();
+        assert_eq!(utxos.len(), 1);
+        assert_eq!(utxos[0].amount, 5_000);
+        assert!(utxos[0].spendable);
+        // The payee spends it from what the RPC told it, as the wallet example does.
+        let coins = utxos.iter().map(|u| u.to_coin().unwrap()).collect();
+        let back = payee
+            .pay_from(
+                coins,
+                wallet(1).address(),
+                Amount::from_base_units(1_000).unwrap(),
+                Amount::from_base_units(1_000).unwrap(),
+            )
+            .unwrap();
+        let back_id = client
+            .send_raw_transaction(hex::encode(back.encode()))
+            .await
+            .unwrap();
+        assert_eq!(back_id, back.txid().to_string());
+        let utxos = client
+            .get_address_utxos(payee.address().to_string())
+            .await
+            .unwrap();
+        assert!(
+            !utxos[0].spendable,
+            "an output spent in the pool is not spendable"
+        );
+        let out = client.get_tx_out(txid.clone(), 0).await.unwrap().unwrap();
+        assert_eq!(out.address, payee.address().to_string());
+        assert_eq!(client.get_tx_out(txid, 9).await.unwrap(), None);
+        let error = client.get_block("00".into()).await.unwrap_err();
+        assert!(error.to_string().contains("-8"), "{error}");
+        assert!(client.get_peer_info().await.unwrap().is_empty());
+        assert_eq!(client.get_blockchain_info().await.unwrap().blocks, 1);
+    });
+}

@@ -1,0 +1,204 @@
+//! The real proof of training between nodes: a block mined by training on one node reaches
+//! another, which fetches the audit proof and the audited checkpoints from its peer by hash,
+//! replays the audit on flex and accepts it; a peer that serves a tampered checkpoint is
+//! banned, and the node then gets the block from an honest peer. Devnet difficulty.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ann_ledger::{Block, BlockHash, Chain, ChainParams, Decode, Difficulty};
+use ann_mining::{ArtifactStore, Miner, Mnist, Task, TrainingVerifier};
+use ann_net::wire::Status;
+use ann_net::{ArtifactKind, NetEvent, Request, Response};
+use ann_node::{
+    ArtifactId, ArtifactRefused, Artifacts, BlockMiner, Node, NodeConfig, TrainingArtifacts,
+    TrainingMiner,
+};
+use common::{RawPeer, fast_sync, wait_converged, wait_for, wallet};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn params() -> ChainParams {
+    // A genesis in the past: ASERT holds the target at the devnet's limit.
+    ChainParams::new(Vec::new(), 1_767_225_600, Difficulty::devnet())
+}
+
+struct Setup {
+    data: Arc<Mnist>,
+    task: Task,
+}
+
+fn node(setup: &Setup, dir: &Path, mine: bool, seed: u8) -> Node {
+    let store = ArtifactStore::open(dir).unwrap();
+    let verifier =
+        TrainingVerifier::new(setup.task.clone(), Arc::clone(&setup.data), store.clone()).unwrap();
+    let artifacts = TrainingArtifacts::new(store.clone(), setup.task.clone());
+    let miner: Option<Box<dyn BlockMiner>> = mine.then(|| {
+        let miner = Miner::new(setup.task.clone(), Arc::clone(&setup.data), store).unwrap();
+        Box::new(TrainingMiner::new(miner)) as Box<dyn BlockMiner>
+    });
+    let chain = Chain::new(params()).unwrap();
+    let mut config = NodeConfig::local(chain.tip(), wallet(seed).address());
+    config.sync = fast_sync();
+    Node::start(config, chain, verifier, artifacts, miner).unwrap()
+}
+
+#[test]
+fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_is_banned() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+    let data = Arc::new(Mnist::load(&dir).unwrap());
+    let setup = Setup {
+        task: Task::mnist(data.hash()),
+        data,
+    };
+    let (dir_a, dir_b, dir_c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let a = node(&setup, dir_a.path(), true, 1);
+    let b = node(&setup, dir_b.path(), false, 2);
+    b.handle().dial(a.handle().listen_address()).unwrap();
+    common::wait_peers(&b.handle(), 1);
+
+    let mined = a.handle().generate(1).unwrap();
+    let tip = wait_converged(&[a.handle(), b.handle()], 1);
+    assert_eq!(tip.to_string(), mined[0]);
+    let block = block_of(&a, &tip);
+    // B fetched what the audit reads: the proof and the final model at least.
+    let root = block.header.training.checkpoint_root;
+    assert!(dir_b.path().join(ArtifactStore::proof_name(&root)).exists());
+    let model = ann_mining::WeightsHash(*block.header.training.model_hash.as_bytes());
+    assert!(
+        dir_b
+            .path()
+            .join(ArtifactStore::checkpoint_name(&model))
+            .exists()
+    );
+    assert!(b.handle().snapshot().unwrap().banned.is_empty());
+
+    // C hears the block first from a peer that serves the real proof but a tampered
+    // checkpoint.
+    let c = node(&setup, dir_c.path(), false, 3);
+    let mut tamperer = RawPeer::start(c.handle().snapshot().unwrap().tip);
+    tamperer.connect(&c.handle());
+    tamperer.net.publish_block(&block).unwrap();
+    let genesis = Chain::new(params()).unwrap().tip();
+    let mut served_tampered = false;
+    while let Some(event) = tamperer.next() {
+        match event {
+            NetEvent::Request {
+                request, channel, ..
+            } => {
+                let response = match request {
+                    Request::Status(_) => Response::Status(Status {
+                        genesis,
+                        tip: genesis,
+                        height: 0,
+                        work: 1,
+                    }),
+                    Request::Artifact {
+                        kind: ArtifactKind::AuditProof,
+                        ..
+                    } => Response::Artifact(
+                        std::fs::read(dir_a.path().join(ArtifactStore::proof_name(&root))).ok(),
+                    ),
+                    Request::Artifact {
+                        kind: ArtifactKind::Checkpoint,
+                        hash,
+                    } => {
+                        let path = dir_a.path().join(ArtifactStore::checkpoint_name(
+                            &ann_mining::WeightsHash(hash),
+                        ));
+                        let mut bytes = std::fs::read(path).unwrap();
+                        bytes[100] ^= 1;
+                        served_tampered = true;
+                        Response::Artifact(Some(bytes))
+                    }
+                    _ => continue,
+                };
+                tamperer.net.respond(channel, response).unwrap();
+            }
+            NetEvent::Disconnected(_) => break,
+            _ => {}
+        }
+    }
+    assert!(served_tampered, "the node never asked for a checkpoint");
+    wait_for("the tampering peer to be banned", || {
+        c.handle()
+            .snapshot()
+            .unwrap()
+            .banned
+            .contains(&tamperer.net.peer_id())
+    });
+    assert_eq!(c.handle().snapshot().unwrap().height, 0);
+
+    // What a node keeps of a peer's artifacts is checked against the header first.
+    let fresh = tempfile::tempdir().unwrap();
+    let keeper = TrainingArtifacts::new(
+        ArtifactStore::open(fresh.path()).unwrap(),
+        setup.task.clone(),
+    );
+    let proof_id = ArtifactId {
+        kind: ArtifactKind::AuditProof,
+        hash: *root.as_bytes(),
+    };
+    assert_eq!(keeper.missing(&block.header), vec![proof_id]);
+    let proof = std::fs::read(dir_a.path().join(ArtifactStore::proof_name(&root))).unwrap();
+    let mut other = block.header.clone();
+    other.training.checkpoint_root = ann_ledger::CheckpointRoot::from_bytes([3; 32]);
+    assert!(matches!(
+        keeper.put(&other, &proof_id, &proof),
+        Err(ArtifactRefused::Wrong(_))
+    ));
+    assert!(matches!(
+        keeper.put(&block.header, &proof_id, &[1, 2, 3]),
+        Err(ArtifactRefused::Wrong(_))
+    ));
+    keeper.put(&block.header, &proof_id, &proof).unwrap();
+    let wanted = keeper.missing(&block.header);
+    assert!(!wanted.is_empty() && wanted.iter().all(|id| id.kind == ArtifactKind::Checkpoint));
+    assert!(wanted.contains(&ArtifactId {
+        kind: ArtifactKind::Checkpoint,
+        hash: model.0
+    }));
+    let model_bytes =
+        std::fs::read(dir_a.path().join(ArtifactStore::checkpoint_name(&model))).unwrap();
+    let elsewhere = ArtifactId {
+        kind: ArtifactKind::Checkpoint,
+        hash: [7; 32],
+    };
+    assert!(matches!(
+        keeper.put(&block.header, &elsewhere, &model_bytes),
+        Err(ArtifactRefused::Wrong(_))
+    ));
+    for id in &wanted {
+        let bytes = keeper_source(dir_a.path(), id);
+        keeper.put(&block.header, id, &bytes).unwrap();
+    }
+    assert_eq!(keeper.missing(&block.header), Vec::new());
+    assert_eq!(keeper.get(&proof_id), Some(proof));
+
+    // An honest peer then gives it the block.
+    c.handle().dial(b.handle().listen_address()).unwrap();
+    let tip_c = wait_converged(&[a.handle(), b.handle(), c.handle()], 1);
+    assert_eq!(tip_c, tip);
+}
+
+fn keeper_source(dir: &Path, id: &ArtifactId) -> Vec<u8> {
+    std::fs::read(
+        dir.join(ArtifactStore::checkpoint_name(&ann_mining::WeightsHash(
+            id.hash,
+        ))),
+    )
+    .unwrap()
+}
+
+fn block_of(node: &Node, hash: &BlockHash) -> Block {
+    let info = node.handle().block(hash).unwrap();
+    Block::decode(&hex::decode(info.hex).unwrap()).unwrap()
+}

@@ -18,8 +18,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use blockchain_ann::keys::{OsEntropy, PrivateKey, derive_keys, export_wallet, import_wallet};
-use blockchain_ann::ledger::{Chain, Mempool, Wallet};
+use blockchain_ann::ledger::{Chain, Mempool};
 use blockchain_ann::mining::Backend;
 use blockchain_ann::store::Store;
 use clap::Parser;
@@ -50,16 +49,7 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
-    let private_key = if args.wallet.exists() {
-        import_wallet(&args.wallet)
-            .with_context(|| format!("importing {}", args.wallet.display()))?
-    } else {
-        let key = PrivateKey::generate(&mut OsEntropy)?;
-        export_wallet(&key, &args.wallet)?;
-        tracing::info!(wallet = %args.wallet.display(), "created a new miner wallet");
-        key
-    };
-    let miner = Wallet::new(derive_keys(&private_key).into_signing_key());
+    let miner = common::load_or_create_wallet(&args.wallet)?;
 
     let (data, task) = common::load_task(&args.task.data)?;
     let params = common::devnet_params();

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use blockchain_ann::ledger::{
-    Address, Block, BlockHash, BlockHeader, Chain, ChainParams, ChainStore, Difficulty,
-    ImportOutcome, MemoryChainStore, ProofVerifier,
+    Address, Block, BlockHash, BlockHeader, Chain, ChainParams, ChainStore, ImportOutcome,
+    MemoryChainStore, ProofVerifier,
 };
 use blockchain_ann::mining::{
     ArtifactStore, Backend, MinedBlock, Miner, Mnist, ProofError, Task, TrainingVerifier, Verified,
@@ -80,17 +80,11 @@ pub fn load_task(data_dir: &Path) -> Result<(Arc<Mnist>, Task)> {
     Ok((Arc::new(data), task))
 }
 
-/// Parameters of the local development network used by `mine` and `verify`: fixed, so a
-/// store created by one run can be resumed and verified by the next. Nothing is allocated in
-/// genesis; coins come from mining. The difficulty is the devnet preset.
+/// Parameters of the local development network used by `mine`, `verify`, `node` and
+/// `devnet` (the library's preset: fixed, so a store made by one run resumes in the next).
 pub fn devnet_params() -> ChainParams {
-    let mut params = ChainParams::new(Vec::new(), DEVNET_GENESIS_TIME, Difficulty::devnet());
-    params.max_reorg_depth = 20;
-    params
+    blockchain_ann::node::devnet::params()
 }
-
-/// 2026-01-01T00:00:00Z.
-pub const DEVNET_GENESIS_TIME: u64 = 1_767_225_600;
 
 /// A progress bar of tickets drawn against the tickets a block takes on average.
 pub fn mining_progress_bar(expected_tickets: u128) -> ProgressBar {
@@ -330,4 +324,85 @@ impl KeySource {
             KeySource::Anu => Box::new(Conditioned::new(AnuQrng::from_env()?)?),
         })
     }
+}
+
+/// What a proof-of-training node needs besides its configuration.
+pub struct TrainingNodeParts {
+    /// The chain, resumed from its store.
+    pub chain: Chain<Store>,
+    /// The full training audit.
+    pub verifier: TrainingVerifier,
+    /// The store's artifact directory, as the network's artifact source.
+    pub artifacts: blockchain_ann::node::TrainingArtifacts,
+    /// A miner training on `backend`, with a progress bar when asked.
+    pub miner: Box<dyn blockchain_ann::node::BlockMiner>,
+}
+
+impl TrainingNodeParts {
+    /// Starts a node of these parts (mining only if `config.mine`, or on `generate`).
+    pub fn start(
+        self,
+        config: blockchain_ann::node::NodeConfig,
+    ) -> Result<blockchain_ann::node::Node> {
+        Ok(blockchain_ann::node::Node::start(
+            config,
+            self.chain,
+            self.verifier,
+            self.artifacts,
+            Some(self.miner),
+        )?)
+    }
+}
+
+/// The wallet in `path`, or a new one made with OS randomness and saved there.
+pub fn load_or_create_wallet(path: &Path) -> Result<blockchain_ann::ledger::Wallet> {
+    use blockchain_ann::keys::{OsEntropy, PrivateKey, derive_keys, export_wallet, import_wallet};
+    let key = if path.exists() {
+        import_wallet(path).with_context(|| format!("importing {}", path.display()))?
+    } else {
+        let key = PrivateKey::generate(&mut OsEntropy)?;
+        export_wallet(&key, path)?;
+        tracing::info!(wallet = %path.display(), "created a new wallet");
+        key
+    };
+    Ok(blockchain_ann::ledger::Wallet::new(
+        derive_keys(&key).into_signing_key(),
+    ))
+}
+
+/// Opens (or creates) a devnet store in `dir` and the verifier, artifacts and miner of a
+/// node on it. Verification runs on flex (every backend gives the same bits); mining runs on
+/// `backend`.
+pub fn training_node_parts(
+    dir: &Path,
+    data: &Arc<Mnist>,
+    task: &Task,
+    backend: Backend,
+    progress: Option<ProgressBar>,
+) -> Result<TrainingNodeParts> {
+    let store = Store::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let chain = Chain::open(devnet_params(), store)
+        .context("resuming the chain (was it made with other parameters?)")?;
+    let artifacts = ArtifactStore::open(chain.store().artifact_dir())?;
+    let verifier = TrainingVerifier::with_backend(
+        task.clone(),
+        Arc::clone(data),
+        artifacts.clone(),
+        Backend::DEFAULT,
+    )?;
+    let miner = Miner::with_backend(task.clone(), Arc::clone(data), artifacts.clone(), backend)?;
+    let mut miner = blockchain_ann::node::TrainingMiner::new(miner);
+    if let Some(bar) = progress {
+        miner = miner.with_observer(move |p| {
+            bar.set_length(u64::try_from(p.expected_tickets).unwrap_or(u64::MAX));
+            bar.set_position(p.tickets);
+            bar.set_message(format!("step {:>6}  loss {:.4}", p.step, p.loss));
+        });
+    }
+    Ok(TrainingNodeParts {
+        chain,
+        verifier,
+        artifacts: blockchain_ann::node::TrainingArtifacts::new(artifacts, task.clone()),
+        miner: Box::new(miner),
+    })
 }

@@ -1,0 +1,82 @@
+//! A wallet that holds only its key and learns everything else from a node's JSON-RPC: its
+//! balance (`getaddressutxos`), and a payment built and signed here, then sent with
+//! `sendrawtransaction`. The private key never leaves this process.
+//!
+//! ```sh
+//! cargo run --release --example wallet -- --rpc http://127.0.0.1:PORT --wallet miner.key
+//! cargo run --release --example wallet -- --rpc http://127.0.0.1:PORT --wallet miner.key \
+//!     --pay ADDRESS --amount 1.5
+//! ```
+
+// A command-line program: its output is the point.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use blockchain_ann::keys::{derive_keys, import_wallet};
+use blockchain_ann::ledger::{Address, Amount, Encode, Wallet};
+use blockchain_ann::node::NodeRpcClient;
+use clap::Parser;
+use jsonrpsee::http_client::HttpClientBuilder;
+
+#[derive(Parser, Debug)]
+#[command(about = "A wallet that pays through a node's JSON-RPC.")]
+struct Args {
+    /// The node's RPC URL.
+    #[arg(long)]
+    rpc: String,
+    /// The wallet file.
+    #[arg(long)]
+    wallet: PathBuf,
+    /// Pay this address.
+    #[arg(long, requires = "amount")]
+    pay: Option<Address>,
+    /// Amount in coins (e.g. 1.5).
+    #[arg(long)]
+    amount: Option<Amount>,
+    /// Fee in coins.
+    #[arg(long, default_value = "0.0001")]
+    fee: Amount,
+}
+
+fn main() {
+    common::main_with::<Args>(run);
+}
+
+fn run(args: Args) -> Result<()> {
+    let key = import_wallet(&args.wallet)
+        .with_context(|| format!("importing {}", args.wallet.display()))?;
+    let wallet = Wallet::new(derive_keys(&key).into_signing_key());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let client = HttpClientBuilder::default().build(&args.rpc)?;
+    let utxos = runtime.block_on(client.get_address_utxos(wallet.address().to_string()))?;
+    let total: u64 = utxos.iter().map(|u| u.amount).sum();
+    let spendable = utxos
+        .iter()
+        .filter(|u| u.spendable)
+        .map(|u| u.to_coin())
+        .collect::<Result<Vec<_>, _>>()?;
+    println!("address  {}", wallet.address());
+    println!(
+        "balance  {} ({} outputs, {} spendable now)",
+        Amount::from_base_units(total)?,
+        utxos.len(),
+        spendable.len()
+    );
+    let (Some(to), Some(amount)) = (args.pay, args.amount) else {
+        return Ok(());
+    };
+    if spendable.is_empty() {
+        bail!("nothing is spendable yet");
+    }
+    let tx = wallet.pay_from(spendable, to, amount, args.fee)?;
+    let txid = runtime.block_on(client.send_raw_transaction(hex::encode(tx.encode())))?;
+    println!("sent     {amount} to {to}: {txid}");
+    Ok(())
+}

@@ -887,7 +887,10 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             .and_then(|p| p.status)
             .map_or(0, |s| s.work);
         if headers.is_empty() {
-            if claimed > self.chain.tip_work() && self.window.pending() == 0 {
+            if claimed > self.chain.tip_work()
+                && self.window.pending() == 0
+                && self.parked.is_empty()
+            {
                 // It claimed more work than ours but has nothing after our best chain.
                 tracing::info!(%from, "peer claims work it cannot show");
                 self.penalize(from, FALSE_CLAIM);
@@ -907,8 +910,19 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             .map(ann_ledger::BlockHeader::hash)
             .filter(|h| self.chain.block_meta(h).is_none() && !self.parked.contains_key(h))
             .collect();
-        if unknown.is_empty() && claimed > self.chain.tip_work() {
-            // Every header is one we hold, yet it claims more: the same lie.
+        // Every header is one we hold as valid, the answer is not cut at the cap, and still it
+        // claims more work than our best chain: the same lie. (A block of the answer that is
+        // only waiting for its artifacts is no lie: an honest fork looks like that.)
+        let all_held = headers
+            .iter()
+            .all(|h| self.chain.block_meta(&h.hash()).is_some());
+        if all_held
+            && headers.len() < MAX_HEADERS
+            && claimed > self.chain.tip_work()
+            && self.parked.is_empty()
+            && self.window.pending() == 0
+        {
+            tracing::info!(%from, "peer claims work its headers do not show");
             self.penalize(from, FALSE_CLAIM);
             return;
         }

@@ -19,6 +19,17 @@ pub struct UtxoEntry {
     pub is_coinbase: bool,
 }
 
+impl UtxoEntry {
+    /// Whether a transaction in a block at `spend_height` may spend this output: genesis
+    /// allocations and non-coinbase outputs at once, later coinbases after `maturity` blocks
+    /// (the consensus rule behind [`TxError::ImmatureCoinbase`](crate::TxError::ImmatureCoinbase)).
+    pub fn is_mature_at(&self, spend_height: u64, maturity: u64) -> bool {
+        !self.is_coinbase
+            || self.height == 0
+            || spend_height >= self.height.saturating_add(maturity)
+    }
+}
+
 /// What applying a block removed from the UTXO set, in spending order, so that reverting it
 /// restores the set exactly.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

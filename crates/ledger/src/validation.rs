@@ -399,10 +399,7 @@ pub fn check_transaction_inputs<V: UtxoView + ?Sized>(
                 outpoint: input.previous_output,
             })?;
         // Genesis allocations are spendable at once; later coinbases must mature.
-        if entry.is_coinbase
-            && entry.height > 0
-            && spend_height < entry.height.saturating_add(coinbase_maturity)
-        {
+        if !entry.is_mature_at(spend_height, coinbase_maturity) {
             return Err(TxError::ImmatureCoinbase {
                 input: index,
                 created: entry.height,

@@ -86,9 +86,7 @@ impl Wallet {
         let maturity = chain.params().coinbase_maturity;
         self.utxos(chain)
             .into_iter()
-            .filter(|(_, e)| {
-                !e.is_coinbase || e.height == 0 || next_height >= e.height.saturating_add(maturity)
-            })
+            .filter(|(_, e)| e.is_mature_at(next_height, maturity))
             .filter(|(o, _)| mempool.is_none_or(|m| m.spender_of(o).is_none()))
             .collect()
     }

@@ -696,7 +696,7 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             }
             NetEvent::Block { from, id, block } => {
                 self.blocks_received += 1;
-                self.bytes_received += block.encode().len() as u64;
+                self.bytes_received += block.encoded_len() as u64;
                 self.queue.push_back(Incoming {
                     from: Some(from),
                     block: *block,
@@ -848,7 +848,7 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
                     }
                     self.window.received(&hash);
                     self.blocks_received += 1;
-                    self.bytes_received += block.encode().len() as u64;
+                    self.bytes_received += block.encoded_len() as u64;
                     self.queue.push_back(Incoming {
                         from: Some(from),
                         block,
@@ -1116,22 +1116,22 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
                     } => (connected, disconnected),
                     _ => (Vec::new(), Vec::new()),
                 };
-                let disconnected_blocks: Vec<Block> = disconnected
-                    .iter()
-                    .filter_map(|h| self.chain.block(h).cloned())
-                    .collect();
                 let tip_changed = !connected.is_empty();
                 for h in &connected {
-                    if let Some(b) = self.chain.block(h).cloned() {
-                        self.mempool.remove_for_block(&b);
+                    if let Some(b) = self.chain.block(h) {
+                        self.mempool.remove_for_block(b);
                     }
                 }
-                if !disconnected_blocks.is_empty() {
-                    for b in &disconnected_blocks {
+                // What a reorganisation took off the best chain goes back to the pool (what the
+                // new chain confirmed or conflicts with is refused there).
+                for h in &disconnected {
+                    if let Some(b) = self.chain.block(h) {
                         for tx in b.transactions.iter().skip(1) {
                             let _ = self.mempool.add(tx.clone(), &self.chain);
                         }
                     }
+                }
+                if !disconnected.is_empty() {
                     self.mempool.revalidate(&self.chain);
                 }
                 if mined_here && self.chain.tip() == hash {
@@ -1294,9 +1294,7 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
     fn utxo_info(&self, outpoint: OutPoint, entry: &UtxoEntry) -> UtxoInfo {
         let next_height = self.chain.height().saturating_add(1);
         let maturity = self.chain.params().coinbase_maturity;
-        let mature = !entry.is_coinbase
-            || entry.height == 0
-            || next_height >= entry.height.saturating_add(maturity);
+        let mature = entry.is_mature_at(next_height, maturity);
         UtxoInfo {
             txid: outpoint.txid.to_string(),
             vout: outpoint.vout,

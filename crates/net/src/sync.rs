@@ -119,6 +119,11 @@ impl<P: Eq + Hash + Clone> OrphanPool<P> {
         self.order.retain(|h| h != hash);
     }
 
+    /// Whether it holds the block `hash`.
+    pub fn contains(&self, hash: &BlockHash) -> bool {
+        self.blocks.contains_key(hash)
+    }
+
     /// Takes the orphans whose parent is `parent` (to submit now that it arrived).
     pub fn take_children(&mut self, parent: &BlockHash) -> Vec<(P, Block)> {
         let children: Vec<BlockHash> = self
@@ -184,6 +189,11 @@ impl<P: Eq + Hash + Clone> DownloadWindow<P> {
                 self.next += 1;
             }
         }
+    }
+
+    /// Whether the block `hash` is queued or in flight.
+    pub fn contains(&self, hash: &BlockHash) -> bool {
+        self.order.contains_key(hash) || self.in_flight.contains_key(hash)
     }
 
     /// Blocks queued or in flight.

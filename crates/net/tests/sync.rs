@@ -95,6 +95,9 @@ fn the_window_bounds_requests_and_retries_elsewhere() {
     let requests = window.plan(&["a", "b"], t0);
     let asked: usize = requests.iter().map(|(_, r)| r.len()).sum();
     assert_eq!(asked, 8, "the window caps blocks in flight");
+    // Queued and in-flight blocks are both known to the window.
+    assert!(window.contains(&hash(0)) && window.contains(&hash(19)));
+    assert!(!window.contains(&hash(20)));
     assert!(requests.iter().all(|(_, r)| r.len() <= MAX_BLOCKS));
     assert_eq!(requests[0], ("a", (0..4).map(hash).collect::<Vec<_>>()));
     assert_eq!(requests[1], ("b", (4..8).map(hash).collect::<Vec<_>>()));
@@ -103,6 +106,10 @@ fn the_window_bounds_requests_and_retries_elsewhere() {
     for i in 0..4 {
         window.received(&hash(i));
     }
+    assert!(
+        !window.contains(&hash(0)),
+        "a received block is no longer pending"
+    );
     let next = window.plan(&["a", "b"], t0 + Duration::from_secs(1));
     assert_eq!(next, vec![("a", (8..12).map(hash).collect::<Vec<_>>())]);
     // Peer b never answers: after the timeout its blocks go to another peer, first.

@@ -897,9 +897,16 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             }
             return;
         }
-        let connects = headers
-            .first()
-            .is_some_and(|h| self.chain.block_meta(&h.prev_hash).is_some());
+        // The first header follows a block we hold, or one we know of and are fetching: the
+        // answer to a follow-up request (after a full answer) continues the headers before it,
+        // whose blocks are still downloading.
+        let connects = headers.first().is_some_and(|h| {
+            let parent = &h.prev_hash;
+            self.chain.block_meta(parent).is_some()
+                || self.parked.contains_key(parent)
+                || self.window.contains(parent)
+                || self.orphans.contains(parent)
+        });
         let linked = headers.windows(2).all(|w| w[1].prev_hash == w[0].hash());
         if !connects || !linked {
             self.penalize(from, MALFORMED);

@@ -109,6 +109,26 @@ fn a_late_node_syncs_200_blocks_while_a_peer_is_killed() {
     assert_eq!(s.utxo_value, snapshot(&b.handle()).utxo_value);
 }
 
+/// Found by the network figures: the follow-up request after a full headers answer got an
+/// answer that starts after a block still downloading, which was taken for unconnected
+/// headers and got the honest peer banned; a node more than one answer behind never synced.
+#[test]
+fn a_late_node_syncs_a_chain_longer_than_one_headers_answer() {
+    let blocks = ann_net::wire::MAX_HEADERS as u32 + 150;
+    let a = start(&[], 25);
+    a.handle().generate(blocks).unwrap();
+    let late = start(&[a.handle().listen_address()], 26);
+    let tip = wait_converged(&[a.handle(), late.handle()], u64::from(blocks));
+    let s = snapshot(&late.handle());
+    assert_eq!(s.tip, tip);
+    assert!(
+        s.banned.is_empty(),
+        "an honest peer was banned: {:?}",
+        s.banned
+    );
+    assert!(s.utxos_match_rebuild);
+}
+
 #[test]
 fn a_partition_heals_into_the_heavier_chain() {
     let a = start(&[], 30);

@@ -31,7 +31,6 @@ use blockchain_ann::mining::{
 };
 use blockchain_ann::store::Store;
 use clap::Parser;
-use common::RecordingVerifier;
 use ed25519_dalek::SigningKey;
 
 #[derive(Parser, Debug)]
@@ -75,7 +74,7 @@ fn run(args: Args) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut chain = Chain::open(params, Store::open(dir.path())?)?;
     let artifact_dir = chain.store().artifact_dir();
-    let verifier = RecordingVerifier::new(&data, &task, &artifact_dir, Backend::DEFAULT)?;
+    let verifier = common::recording_verifier(&data, &task, &artifact_dir, Backend::DEFAULT)?;
 
     println!("Mining block 1 honestly (Alice pays Bob 3 coins)...");
     let mut mempool = Mempool::new();

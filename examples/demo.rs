@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
+use blockchain_ann::keys::KeySource;
 use blockchain_ann::keys::{KeyDerivation, NetConfig, PrivateKey};
 use blockchain_ann::ledger::{
     Address, Amount, Chain, ChainParams, Difficulty, Mempool, TxOut, Wallet,
@@ -23,7 +24,7 @@ use blockchain_ann::ledger::{
 use blockchain_ann::mining::Backend;
 use blockchain_ann::store::Store;
 use clap::Parser;
-use common::{KeySource, RecordingVerifier};
+use clap::builder::TypedValueParser as _;
 
 /// The payments of the original demo: (from, to, coins).
 const PAYMENTS: [(usize, usize, u64); 4] = [(0, 2, 3), (2, 3, 2), (4, 3, 1), (5, 4, 10)];
@@ -35,7 +36,7 @@ const FUNDING_COINS: u64 = 10;
 struct Args {
     /// Where keys come from (default: IBM or ANU when their credentials are set, else a
     /// simulated qubit).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(KeySource::NAMES).try_map(|s| s.parse::<KeySource>()))]
     source: Option<KeySource>,
     /// Store directory (default: a fresh temporary directory, removed at the end).
     #[arg(long)]
@@ -56,7 +57,7 @@ fn run(args: Args) -> Result<()> {
     let source = args.source.unwrap_or_else(KeySource::from_environment);
     let (data, task) = common::load_task(&args.task.data)?;
 
-    println!("--- Wallets (keys from the {source:?} source) ---");
+    println!("--- Wallets (keys from the {source} source) ---");
     let derivation = KeyDerivation::new(NetConfig::default())?;
     let started = Instant::now();
     let mut wallets = Vec::with_capacity(WALLETS + 1);
@@ -148,7 +149,7 @@ fn run(args: Args) -> Result<()> {
         mined.tickets,
         f64::from(mined.accuracy_bp) / 100.0,
     );
-    let verifier = RecordingVerifier::new(
+    let verifier = common::recording_verifier(
         &data,
         &task,
         &chain.store().artifact_dir(),
@@ -157,7 +158,9 @@ fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     chain.submit_block(block, now, &verifier)?;
     mempool.remove_for_block(chain.tip_block());
-    let audit = verifier.take_last().context("the block was verified")?;
+    let audit = verifier
+        .take(&chain.tip())
+        .context("the block was verified")?;
     println!(
         "New block #{} is mined! (verified in {:.2} s: accuracy re-measured {:.2} %, segments {:?} replayed bit for bit)",
         chain.height(),
@@ -201,7 +204,7 @@ fn run(args: Args) -> Result<()> {
     );
 
     let blocks = common::best_chain_blocks(&chain);
-    let fresh = RecordingVerifier::new(
+    let fresh = common::recording_verifier(
         &data,
         &task,
         &chain.store().artifact_dir(),

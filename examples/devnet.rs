@@ -68,7 +68,7 @@ fn run(args: Args) -> Result<()> {
         .collect();
     let mut nodes: Vec<blockchain_ann::node::Node> = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
-        let parts = common::training_node_parts(dir.path(), &data, &task, args.backend, None)?;
+        let parts = common::training_node(dir.path(), &data, &task, args.backend, None)?;
         let mut config = NodeConfig::local(
             parts.chain.params().genesis_block().hash(),
             wallets[i].address(),

@@ -17,11 +17,12 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
+use blockchain_ann::keys::KeySource;
 use blockchain_ann::keys::{
     ChaoticNet, KeyDerivation, NetConfig, PrivateKey, export_wallet, import_wallet,
 };
 use clap::Parser;
-use common::KeySource;
+use clap::builder::TypedValueParser as _;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,7 +30,7 @@ use common::KeySource;
 )]
 struct Args {
     /// Where the private key comes from.
-    #[arg(long, value_enum, default_value = "os")]
+    #[arg(long, default_value = "os", value_parser = clap::builder::PossibleValuesParser::new(KeySource::NAMES).try_map(|s| s.parse::<KeySource>()))]
     source: KeySource,
     /// Seed of the simulated qubit, 64 hex digits (default: all zero).
     #[arg(long, value_parser = parse_seed)]

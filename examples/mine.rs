@@ -22,7 +22,6 @@ use blockchain_ann::ledger::{Chain, Mempool};
 use blockchain_ann::mining::Backend;
 use blockchain_ann::store::Store;
 use clap::Parser;
-use common::RecordingVerifier;
 
 #[derive(Parser, Debug)]
 #[command(about = "Mine blocks into a persistent store (resumable).")]
@@ -58,7 +57,7 @@ fn run(args: Args) -> Result<()> {
     let mut chain = Chain::open(params, store)
         .context("resuming the chain (was it made with other parameters?)")?;
     tracing::info!(height = chain.height(), tip = %chain.tip(), "resumed");
-    let verifier = RecordingVerifier::new(
+    let verifier = common::recording_verifier(
         &data,
         &task,
         &chain.store().artifact_dir(),
@@ -73,7 +72,9 @@ fn run(args: Args) -> Result<()> {
         let mined_in = started.elapsed();
         let started = Instant::now();
         chain.submit_block(block, now, &verifier)?;
-        let audit = verifier.take_last().context("the block was verified")?;
+        let audit = verifier
+            .take(&chain.tip())
+            .context("the block was verified")?;
         println!(
             "block {} {}: {} steps, accuracy {:.2} % (mined in {:.1} s on {}, verified in {:.2} s, segments {:?})",
             chain.height(),

@@ -68,7 +68,7 @@ fn run(args: Args) -> Result<()> {
     let coinbase = common::load_or_create_wallet(&args.wallet)?.address();
     let (data, task) = common::load_task(&args.task.data)?;
     let bar = args.mine.then(|| common::mining_progress_bar(1));
-    let parts = common::training_node_parts(&args.store, &data, &task, args.backend, bar.clone())?;
+    let parts = common::training_node(&args.store, &data, &task, args.backend, bar.clone())?;
     let mut config = NodeConfig::local(parts.chain.params().genesis_block().hash(), coinbase);
     config.net.listen = args.listen;
     config.bootstrap = args.peer;

@@ -19,7 +19,6 @@ use blockchain_ann::ledger::Chain;
 use blockchain_ann::mining::Backend;
 use blockchain_ann::store::Store;
 use clap::Parser;
-use common::RecordingVerifier;
 
 #[derive(Parser, Debug)]
 #[command(about = "Re-verify a stored chain from genesis, training audit included.")]
@@ -52,7 +51,7 @@ fn run(args: Args) -> Result<()> {
     let chain = Chain::open(params.clone(), store)?;
     let blocks = common::best_chain_blocks(&chain);
     let verifier =
-        RecordingVerifier::new(&data, &task, &chain.store().artifact_dir(), args.backend)?;
+        common::recording_verifier(&data, &task, &chain.store().artifact_dir(), args.backend)?;
 
     let started = Instant::now();
     let report = common::verify_from_genesis(&params, &blocks, &verifier, common::now()?)?;

@@ -6,13 +6,13 @@
 #[path = "../examples/common/mod.rs"]
 mod common;
 
+use blockchain_ann::keys::KeySource;
 use blockchain_ann::keys::{KeyDerivation, PrivateKey};
 use blockchain_ann::ledger::{
     Amount, Chain, ChainParams, CompactTarget, Difficulty, Mempool, TxOut, Wallet,
 };
 use blockchain_ann::mining::Backend;
 use blockchain_ann::store::{ArtifactRole, Store};
-use common::{KeySource, RecordingVerifier};
 
 /// The devnet rule at four expected tickets a block, so the test mines in a few segments.
 fn difficulty() -> Difficulty {
@@ -93,9 +93,9 @@ fn run_scenario(mining: Backend, auditing: Backend) {
     );
     assert!(mined.header.meets_target());
     let verifier =
-        RecordingVerifier::new(&data, &task, &chain.store().artifact_dir(), auditing).unwrap();
+        common::recording_verifier(&data, &task, &chain.store().artifact_dir(), auditing).unwrap();
     chain.submit_block(block, now, &verifier).unwrap();
-    let audit = verifier.take_last().expect("the proof was audited");
+    let audit = verifier.take(&chain.tip()).expect("the proof was audited");
     assert_eq!(
         audit.accuracy_bp, mined.accuracy_bp,
         "the verifier measures what the miner did"
@@ -139,7 +139,7 @@ fn run_scenario(mining: Backend, auditing: Backend) {
     assert_eq!(wallets[4].balance(&chain), coins(19));
     let blocks = common::best_chain_blocks(&chain);
     let fresh =
-        RecordingVerifier::new(&data, &task, &chain.store().artifact_dir(), auditing).unwrap();
+        common::recording_verifier(&data, &task, &chain.store().artifact_dir(), auditing).unwrap();
     let report =
         common::verify_from_genesis(&params, &blocks, &fresh, common::now().unwrap()).unwrap();
     assert_eq!(report.len(), 2);

@@ -48,6 +48,7 @@ pub mod key;
 pub mod net;
 pub mod normal;
 pub mod remote;
+pub mod source;
 pub mod wallet_file;
 
 pub use anu::{AnuConfig, AnuQrng};
@@ -59,4 +60,5 @@ pub use ibm::{IbmConfig, IbmQuantum};
 pub use key::{DerivedKeys, KeyDerivation, PRIVATE_KEY_BYTES, PrivateKey, derive_keys};
 pub use net::{ChaoticNet, NetConfig, NetError};
 pub use remote::Secret;
-pub use wallet_file::{WalletFileError, export_wallet, import_wallet};
+pub use source::{KeySource, UnknownKeySource};
+pub use wallet_file::{WalletFileError, export_wallet, import_wallet, load_or_create_wallet};

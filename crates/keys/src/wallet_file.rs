@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use crate::entropy::EntropySource;
 use crate::key::{KeyDerivation, PRIVATE_KEY_BYTES, PrivateKey};
 
 /// The format line of version 1.
@@ -83,6 +84,9 @@ pub enum WalletFileError {
         /// Address derived from the private key.
         derived: String,
     },
+    /// No wallet file existed and the entropy source could not make a new key.
+    #[error("making a new key: {0}")]
+    Entropy(#[from] crate::entropy::EntropyError),
 }
 
 /// The file's text for `private_key` (secret: zeroize it after use).
@@ -188,4 +192,26 @@ pub fn import_wallet(path: &Path) -> Result<PrivateKey, WalletFileError> {
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| WalletFileError::NotText)?;
     parse_wallet_file(text)
+}
+
+/// The wallet in `path`, or, when there is no file there, a new key drawn from `source` and
+/// exported there first. Returns the key and whether it is new. If another process creates
+/// the file at the same moment, its key is read back, so both use one key.
+///
+/// # Errors
+/// [`WalletFileError`]: the file exists but does not read, or the new key could not be drawn
+/// or written.
+pub fn load_or_create_wallet(
+    path: &Path,
+    source: &mut dyn EntropySource,
+) -> Result<(PrivateKey, bool), WalletFileError> {
+    if path.exists() {
+        return Ok((import_wallet(path)?, false));
+    }
+    let key = PrivateKey::generate(source)?;
+    match export_wallet(&key, path) {
+        Ok(()) => Ok((key, true)),
+        Err(WalletFileError::AlreadyExists(_)) => Ok((import_wallet(path)?, false)),
+        Err(e) => Err(e),
+    }
 }

@@ -3,7 +3,7 @@
 use ann_keys::wallet_file::{self, FORMAT_LINE};
 use ann_keys::{
     KeyDerivation, NetConfig, NetError, PrivateKey, RngEntropy, Secret, WalletFileError,
-    derive_keys, export_wallet, import_wallet,
+    derive_keys, export_wallet, import_wallet, load_or_create_wallet,
 };
 use ed25519_dalek::Signer;
 use rand_chacha::ChaCha20Rng;
@@ -113,6 +113,33 @@ fn wallet_files_round_trip_and_never_overwrite() {
     ));
     // The existing wallet is intact.
     assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+}
+
+#[test]
+fn load_or_create_makes_a_key_once_then_reads_it_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("wallet.txt");
+    let mut source = RngEntropy::new(ChaCha20Rng::from_seed([6; 32]), "test");
+    let (created, new) = load_or_create_wallet(&path, &mut source).expect("create");
+    assert!(new);
+    assert_eq!(import_wallet(&path).expect("import"), created);
+    let (loaded, new) = load_or_create_wallet(&path, &mut source).expect("load");
+    assert!(!new);
+    assert_eq!(
+        loaded, created,
+        "the second call reads the first key, not a new one"
+    );
+
+    // A damaged file is an error, never silently replaced by a new key.
+    std::fs::write(&path, "not a wallet\n").expect("write");
+    assert!(matches!(
+        load_or_create_wallet(&path, &mut source),
+        Err(WalletFileError::MissingFormatLine)
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        "not a wallet\n"
+    );
 }
 
 #[test]

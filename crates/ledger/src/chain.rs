@@ -425,6 +425,12 @@ impl<S: ChainStore> Chain<S> {
         &self.best
     }
 
+    /// The blocks of the best chain, genesis first.
+    pub fn best_blocks(&self) -> impl DoubleEndedIterator<Item = &Block> + ExactSizeIterator {
+        // Every hash of the best chain has its node (as for `tip_block`).
+        self.best.iter().map(|hash| &self.nodes[hash].block)
+    }
+
     /// The UTXO set at the tip.
     pub fn utxos(&self) -> &UtxoSet {
         &self.utxos

@@ -46,6 +46,7 @@ pub mod hash;
 pub mod mempool;
 pub mod merkle;
 pub mod proof;
+pub mod replay;
 pub mod store;
 pub mod target;
 pub mod transaction;
@@ -66,6 +67,7 @@ pub use hash::{
 pub use mempool::{Mempool, MempoolError, MempoolPolicy};
 pub use merkle::merkle_root;
 pub use proof::ProofVerifier;
+pub use replay::ReplayError;
 pub use store::{
     BlockMeta, BlockStatus, ChainStore, ChangeSet, MemoryChainStore, StoredBlock, StoredChain,
 };

@@ -76,4 +76,6 @@ pub use model::{Mlp, Weights, WeightsHash, WeightsRangeError};
 pub use task::{StepFloor, Task, TaskError};
 pub use trace::{AuditProof, Opening, Trace, checkpoint_root, segment_key};
 pub use training::SegmentStats;
-pub use verifier::{CheckedProof, ProofError, TrainingVerifier, Verified, VerifierSetupError};
+pub use verifier::{
+    CheckedProof, ProofError, RecordingVerifier, TrainingVerifier, Verified, VerifierSetupError,
+};

@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use ann_ledger::{BlockHeader, CompactTarget, ProofVerifier, TaskId, Ticket};
+use ann_ledger::{BlockHash, BlockHeader, CompactTarget, ProofVerifier, TaskId, Ticket};
 use sha2::{Digest, Sha256};
 
 use crate::artifact::{ArtifactError, ArtifactStore};
@@ -517,5 +517,62 @@ impl ProofVerifier for TrainingVerifier {
 
     fn verify_proof(&self, header: &BlockHeader) -> Result<(), ProofError> {
         self.verify(header).map(|_| ())
+    }
+}
+
+/// A [`TrainingVerifier`] that remembers what its last successful audit measured, so that a
+/// report (a block explorer, `verify`'s table) can show the accuracy and the audited
+/// segments of each block without verifying it twice.
+#[derive(Debug)]
+pub struct RecordingVerifier {
+    inner: TrainingVerifier,
+    last: std::sync::Mutex<Option<(BlockHash, Verified)>>,
+}
+
+impl RecordingVerifier {
+    /// Records the audits of `inner`.
+    pub fn new(inner: TrainingVerifier) -> Self {
+        RecordingVerifier {
+            inner,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The verifier it wraps.
+    pub fn inner(&self) -> &TrainingVerifier {
+        &self.inner
+    }
+
+    /// What the last successful verification measured, if it was of the block `hash`
+    /// (then forgotten).
+    pub fn take(&self, hash: &BlockHash) -> Option<Verified> {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match last.take() {
+            Some((verified_hash, verified)) if verified_hash == *hash => Some(verified),
+            other => {
+                *last = other;
+                None
+            }
+        }
+    }
+}
+
+impl ProofVerifier for RecordingVerifier {
+    type Error = ProofError;
+
+    fn precheck(&self, header: &BlockHeader) -> Result<(), ProofError> {
+        self.inner.precheck(header).map(|_| ())
+    }
+
+    fn verify_proof(&self, header: &BlockHeader) -> Result<(), ProofError> {
+        let verified = self.inner.verify(header)?;
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((header.hash(), verified));
+        Ok(())
     }
 }

@@ -48,7 +48,7 @@ pub use rpc::{
     BlockInfo, ChainInfo, MalformedAnswer, MempoolInfo, NodeRpcClient, PeerInfo, UtxoInfo,
 };
 #[cfg(feature = "training")]
-pub use training::{TrainingArtifacts, TrainingMiner};
+pub use training::{TrainingArtifacts, TrainingMiner, TrainingNode};
 
 /// The local development network's parameters.
 pub mod devnet {

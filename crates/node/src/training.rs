@@ -1,20 +1,27 @@
 //! The node's seams implemented on `ann-mining`: artifacts in an [`ArtifactStore`] directory,
-//! and mining by training.
+//! and mining by training; and the composition of a proof-of-training node on an `ann-store`
+//! [`Store`] ([`TrainingNode`]), with its miner's artifacts recorded in the store's mining
+//! side chain ([`mine_into_store`]).
 
 use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ann_ledger::{Block, BlockHeader, CheckpointRoot};
+use ann_ledger::{Block, BlockHeader, Chain, ChainError, ChainParams, CheckpointRoot};
 use ann_mining::model::hash_weight_bytes;
 use ann_mining::verifier::{audit_challenge, audited_segments};
 use ann_mining::{
-    ArtifactStore, AuditProof, Miner, MiningError, Progress, Task, Weights, WeightsHash,
+    ArtifactStore, AuditProof, Backend, MinedBlock, Miner, MiningError, Mnist, Progress, Task,
+    TrainingVerifier, VerifierSetupError, Weights, WeightsHash,
 };
 use ann_net::ArtifactKind;
 use ann_net::wire::MAX_ARTIFACT;
+use ann_store::{ArtifactRole, Store};
 
 use crate::artifacts::{ArtifactId, ArtifactRefused, Artifacts};
 use crate::miner::{BlockMiner, MinerError};
+use crate::node::{Node, NodeConfig, NodeError};
 
 /// Checkpoints and audit proofs in an [`ArtifactStore`] (the directory a miner writes and a
 /// [`ann_mining::TrainingVerifier`] reads).
@@ -194,5 +201,177 @@ impl BlockMiner for TrainingMiner {
             Err(MiningError::Cancelled { .. }) => Ok(None),
             Err(error) => Err(MinerError(error.to_string())),
         }
+    }
+}
+
+/// Why a mined block's artifacts could not be staged in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The block's audit proof is not in the artifact directory, or does not read.
+    #[error("reading the block's audit proof: {0}")]
+    Proof(#[source] ann_mining::ArtifactError),
+    /// A file could not be described or recorded (missing, outside the store, ...).
+    #[error("recording the block's artifact files: {0}")]
+    Record(#[from] ann_store::ArtifactError),
+}
+
+/// Stages in `store` the mining side-chain record of the block with `header`, whose artifacts
+/// a miner wrote into `artifacts` (which must lie inside the store's directory): the final
+/// model, the audit proof, the trace if it was kept, and every checkpoint the proof opens that
+/// is on disk (W0 is regenerated from the header, so it is never a file). The record is then
+/// written in the same transaction as the block, when the chain commits it.
+///
+/// # Errors
+/// [`StageError`]: the proof is missing, or a file is missing or outside the store.
+pub fn stage_artifacts(
+    store: &Store,
+    artifacts: &ArtifactStore,
+    header: &BlockHeader,
+) -> Result<(), StageError> {
+    let training = &header.training;
+    let model = WeightsHash(*training.model_hash.as_bytes());
+    let mut files = vec![
+        store.artifact_file(ArtifactRole::Model, artifacts.checkpoint_path(&model))?,
+        store.artifact_file(
+            ArtifactRole::Proof,
+            artifacts
+                .dir()
+                .join(ArtifactStore::proof_name(&training.checkpoint_root)),
+        )?,
+    ];
+    let trace = artifacts.trace_path(&training.checkpoint_root);
+    if trace.exists() {
+        files.push(store.artifact_file(ArtifactRole::Trace, trace)?);
+    }
+    let proof = artifacts
+        .get_proof(&training.checkpoint_root)
+        .map_err(StageError::Proof)?;
+    let mut opened: Vec<WeightsHash> = proof
+        .openings()
+        .iter()
+        .filter(|o| o.index != 0 && o.checkpoint != model)
+        .map(|o| o.checkpoint)
+        .collect();
+    opened.sort_unstable_by_key(|hash| hash.0);
+    opened.dedup();
+    for hash in opened {
+        let path = artifacts.checkpoint_path(&hash);
+        if path.exists() {
+            files.push(store.artifact_file(ArtifactRole::Checkpoint, path)?);
+        }
+    }
+    store.stage_artifacts(header, files)?;
+    Ok(())
+}
+
+/// Why [`mine_into_store`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MineIntoStoreError {
+    /// Training failed or was stopped by the observer.
+    #[error(transparent)]
+    Mining(#[from] MiningError),
+    /// The artifacts could not be staged.
+    #[error(transparent)]
+    Stage(#[from] StageError),
+}
+
+/// Mines `template` (a block template on `chain`'s tip) with `miner`, calling `observer`
+/// after every checkpoint, and stages the block's artifacts in the chain's store, so that
+/// submitting the returned block commits the block and its side-chain record in one
+/// transaction. `miner` must write into the store's artifact directory
+/// ([`Store::artifact_dir`]).
+///
+/// # Errors
+/// [`MineIntoStoreError`]: mining failed or was stopped, or the artifacts could not be staged.
+pub fn mine_into_store(
+    chain: &Chain<Store>,
+    miner: &Miner,
+    mut template: Block,
+    observer: impl FnMut(&Progress) -> ControlFlow<()>,
+) -> Result<(Block, MinedBlock), MineIntoStoreError> {
+    let mined = miner.mine(&template.header, observer)?;
+    template.header = mined.header.clone();
+    stage_artifacts(chain.store(), miner.store(), &template.header)?;
+    Ok((template, mined))
+}
+
+/// Why a [`TrainingNode`] could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The store would not open.
+    #[error(transparent)]
+    Store(#[from] ann_store::OpenError),
+    /// The store holds another chain, or an inconsistent one.
+    #[error("resuming the chain (was the store made with other parameters?): {0}")]
+    Chain(#[from] ChainError),
+    /// The artifact directory is unusable.
+    #[error("the artifact directory: {0}")]
+    Artifacts(#[from] ann_mining::ArtifactError),
+    /// The task or data set is unusable for verification.
+    #[error(transparent)]
+    Verifier(#[from] VerifierSetupError),
+    /// The task or data set is unusable for mining.
+    #[error(transparent)]
+    Miner(#[from] MiningError),
+}
+
+/// A proof-of-training node's parts on one [`Store`] directory: the chain resumed from it,
+/// the full training audit and the artifact source on its artifact directory, and a miner
+/// writing there. Verification runs on the default backend (every backend gives the same
+/// bits); mining runs on the backend of your choice.
+#[derive(Debug)]
+pub struct TrainingNode {
+    /// The chain, resumed from the store.
+    pub chain: Chain<Store>,
+    /// The full training audit.
+    pub verifier: TrainingVerifier,
+    /// The store's artifact directory, as the network's artifact source.
+    pub artifacts: TrainingArtifacts,
+    /// The miner (set an observer with [`TrainingMiner::with_observer`] for a progress bar).
+    pub miner: TrainingMiner,
+}
+
+impl TrainingNode {
+    /// Opens (or creates) the store in `dir` for a chain of `params` and `task` on `data`.
+    ///
+    /// # Errors
+    /// [`OpenError`]: the store, the chain it holds, the artifact directory, or the task.
+    pub fn open(
+        dir: &Path,
+        params: ChainParams,
+        data: Arc<Mnist>,
+        task: Task,
+        mining_backend: Backend,
+    ) -> Result<Self, OpenError> {
+        let store = Store::open(dir)?;
+        let chain = Chain::open(params, store)?;
+        let artifacts = ArtifactStore::open(chain.store().artifact_dir())?;
+        let verifier = TrainingVerifier::with_backend(
+            task.clone(),
+            Arc::clone(&data),
+            artifacts.clone(),
+            Backend::DEFAULT,
+        )?;
+        let miner = Miner::with_backend(task.clone(), data, artifacts.clone(), mining_backend)?;
+        Ok(TrainingNode {
+            chain,
+            verifier,
+            artifacts: TrainingArtifacts::new(artifacts, task),
+            miner: TrainingMiner::new(miner),
+        })
+    }
+
+    /// Starts a [`Node`] of these parts (mining if `config` asks, or on `generate`).
+    ///
+    /// # Errors
+    /// [`NodeError`] from [`Node::start`].
+    pub fn start(self, config: NodeConfig) -> Result<Node, NodeError> {
+        Node::start(
+            config,
+            self.chain,
+            self.verifier,
+            self.artifacts,
+            Some(Box::new(self.miner)),
+        )
     }
 }

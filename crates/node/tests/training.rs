@@ -9,14 +9,18 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use ann_ledger::{Block, BlockHash, Chain, ChainParams, Decode, Difficulty};
-use ann_mining::{ArtifactStore, Miner, Mnist, Task, TrainingVerifier};
+use std::ops::ControlFlow;
+
+use ann_ledger::{Block, BlockHash, Chain, ChainParams, Decode, Difficulty, Mempool};
+use ann_mining::{ArtifactStore, Backend, Miner, Mnist, Task, TrainingVerifier};
 use ann_net::wire::Status;
 use ann_net::{ArtifactKind, NetEvent, Request, Response};
+use ann_node::training::{MineIntoStoreError, OpenError, StageError, mine_into_store};
 use ann_node::{
     ArtifactId, ArtifactRefused, Artifacts, BlockMiner, Node, NodeConfig, TrainingArtifacts,
-    TrainingMiner,
+    TrainingMiner, TrainingNode,
 };
+use ann_store::ArtifactRole;
 use common::{RawPeer, fast_sync, wait_converged, wait_for, wallet};
 
 #[global_allocator]
@@ -47,14 +51,128 @@ fn node(setup: &Setup, dir: &Path, mine: bool, seed: u8) -> Node {
     Node::start(config, chain, verifier, artifacts, miner).unwrap()
 }
 
-#[test]
-fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_is_banned() {
+fn setup() -> Setup {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
     let data = Arc::new(Mnist::load(&dir).unwrap());
-    let setup = Setup {
+    Setup {
         task: Task::mnist(data.hash()),
         data,
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn a_block_mined_into_a_store_keeps_its_side_chain_record_across_a_restart() {
+    let setup = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let open = |params: ChainParams| {
+        TrainingNode::open(
+            dir.path(),
+            params,
+            Arc::clone(&setup.data),
+            setup.task.clone(),
+            Backend::DEFAULT,
+        )
     };
+    let TrainingNode {
+        mut chain,
+        verifier,
+        ..
+    } = open(params()).unwrap();
+    let artifacts = ArtifactStore::open(chain.store().artifact_dir()).unwrap();
+    let miner = Miner::new(setup.task.clone(), Arc::clone(&setup.data), artifacts).unwrap();
+    let template = chain.block_template(&Mempool::new(), wallet(1).address(), now());
+    let (block, mined) =
+        mine_into_store(&chain, &miner, template, |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(block.header, mined.header);
+    chain.submit_block(block.clone(), now(), &verifier).unwrap();
+    assert_eq!(chain.tip(), block.hash());
+
+    let check = |chain: &Chain<ann_store::Store>| {
+        let record = chain
+            .store()
+            .artifacts(&block.hash())
+            .unwrap()
+            .expect("the record was committed with the block");
+        assert_eq!(record.model_hash, block.header.training.model_hash);
+        assert_eq!(
+            record.checkpoint_root,
+            block.header.training.checkpoint_root
+        );
+        for role in [
+            ArtifactRole::Model,
+            ArtifactRole::Proof,
+            ArtifactRole::Trace,
+        ] {
+            assert!(record.file(role).is_some(), "no {role} file recorded");
+        }
+        for file in &record.files {
+            chain.store().check_artifact_file(file).unwrap();
+        }
+        // Everything the audit reads is on disk, and every checkpoint the proof opens that the
+        // miner wrote (besides W0 and the model) is recorded, and nothing else.
+        let artifacts = ArtifactStore::open(chain.store().artifact_dir()).unwrap();
+        let source = TrainingArtifacts::new(artifacts.clone(), setup.task.clone());
+        assert!(source.missing(&block.header).is_empty());
+        let proof = artifacts
+            .get_proof(&block.header.training.checkpoint_root)
+            .unwrap();
+        let model = ann_mining::WeightsHash(*block.header.training.model_hash.as_bytes());
+        let mut opened: Vec<_> = proof
+            .openings()
+            .iter()
+            .filter(|o| o.index != 0 && o.checkpoint != model)
+            .filter(|o| artifacts.checkpoint_path(&o.checkpoint).exists())
+            .map(|o| ArtifactStore::checkpoint_name(&o.checkpoint))
+            .collect();
+        opened.sort();
+        opened.dedup();
+        let mut recorded: Vec<_> = record
+            .files
+            .iter()
+            .filter(|f| f.role == ArtifactRole::Checkpoint)
+            .map(|f| f.path.rsplit('/').next().unwrap().to_owned())
+            .collect();
+        recorded.sort();
+        assert_eq!(recorded, opened);
+    };
+    check(&chain);
+    drop((chain, verifier));
+
+    // Reopened: the block and its record are there; another chain's parameters are refused.
+    let TrainingNode { chain, .. } = open(params()).unwrap();
+    assert_eq!(chain.tip(), block.hash());
+    check(&chain);
+    drop(chain);
+    let other = ChainParams::new(Vec::new(), 1_767_225_601, Difficulty::devnet());
+    assert!(matches!(open(other), Err(OpenError::Chain(_))));
+
+    // A miner writing outside the store: the block cannot be staged, and says why.
+    let TrainingNode { chain, .. } = open(params()).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let stray = Miner::new(
+        setup.task.clone(),
+        Arc::clone(&setup.data),
+        ArtifactStore::open(outside.path()).unwrap(),
+    )
+    .unwrap();
+    let template = chain.block_template(&Mempool::new(), wallet(1).address(), now());
+    assert!(matches!(
+        mine_into_store(&chain, &stray, template, |_| ControlFlow::Continue(())),
+        Err(MineIntoStoreError::Stage(StageError::Record(_)))
+    ));
+    assert!(chain.store().staged_artifacts().is_none());
+}
+
+#[test]
+fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_is_banned() {
+    let setup = setup();
     let (dir_a, dir_b, dir_c) = (
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),

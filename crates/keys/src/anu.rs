@@ -26,6 +26,9 @@ pub const ENV_MIN_ENTROPY: &str = "ANU_QRNG_MIN_ENTROPY";
 pub const DEFAULT_URL: &str = "https://api.quantumnumbers.anu.edu.au";
 /// Most numbers the API returns per request.
 pub const MAX_LENGTH: usize = 1024;
+/// Largest answer read: 1,024 numbers of at most four bytes (`255,`) and a few hundred bytes
+/// of fields, with room to spare.
+pub const MAX_ANSWER: usize = 16 * 1024;
 
 /// Settings of [`AnuQrng`].
 #[derive(Clone, Debug)]
@@ -144,7 +147,7 @@ impl AnuQrng {
             .header("x-api-key", self.config.api_key.expose())
             .header("Accept", "application/json");
         let response = remote::send(NAME, endpoint, request)?;
-        let answer: Answer = remote::json(NAME, endpoint, response)?;
+        let answer: Answer = remote::json(NAME, endpoint, response, MAX_ANSWER)?;
         let malformed = |reason: String| EntropyError::Malformed {
             source_name: NAME,
             endpoint,
@@ -154,10 +157,8 @@ impl AnuQrng {
             return Err(malformed("success is false".to_owned()));
         }
         if answer.kind != "uint8" {
-            return Err(malformed(format!(
-                "type {:?}, asked for uint8",
-                answer.kind
-            )));
+            // The server's text is not quoted back: it could hold anything.
+            return Err(malformed("the numbers are not of type uint8".to_owned()));
         }
         let declared = match &answer.length {
             Length::Number(n) => Some(*n),

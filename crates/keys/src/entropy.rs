@@ -96,6 +96,30 @@ pub enum EntropyError {
         /// Which call failed.
         endpoint: &'static str,
     },
+    /// The service answered with a redirect, which is never followed: credentials go only
+    /// to the configured origin.
+    #[error(
+        "{source_name}: HTTP {status} from {endpoint} redirects elsewhere; redirects are not \
+         followed (configure the final URL)"
+    )]
+    Redirected {
+        /// The source.
+        source_name: &'static str,
+        /// HTTP status (3xx).
+        status: u16,
+        /// Which call was redirected.
+        endpoint: &'static str,
+    },
+    /// An answer was larger than the API ever sends.
+    #[error("{source_name}: the answer from {endpoint} is over {limit} bytes")]
+    TooLarge {
+        /// The source.
+        source_name: &'static str,
+        /// Which call answered.
+        endpoint: &'static str,
+        /// The cap, in bytes.
+        limit: usize,
+    },
     /// Any other unexpected HTTP status.
     #[error("{source_name}: unexpected HTTP {status} from {endpoint}")]
     HttpStatus {
@@ -126,31 +150,27 @@ pub enum EntropyError {
         /// What was wrong.
         reason: String,
     },
-    /// The quantum job ended without results.
-    #[error("{source_name}: job {job_id} ended with status {status}{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    /// The quantum job ended without results. (The job's id and the service's reason text
+    /// are not carried: strings from a server never enter an error, which a hostile server
+    /// could otherwise fill with a credential.)
+    #[error("{source_name}: the job ended with status {status}")]
     JobFailed {
         /// The source.
         source_name: &'static str,
-        /// The job's id.
-        job_id: String,
-        /// Its final status (`Failed`, `Cancelled`, ...).
-        status: String,
-        /// The reason the service gave, if any.
-        reason: Option<String>,
+        /// Its final status.
+        status: JobStatus,
     },
     /// The job did not finish in time.
     #[error(
-        "{source_name}: job {job_id} not finished after {waited_secs:.1} s (last status {status}); raise the timeout or try later"
+        "{source_name}: the job is not finished after {waited_secs:.1} s (last status {status}); raise the timeout or try later"
     )]
     Timeout {
         /// The source.
         source_name: &'static str,
-        /// The job's id.
-        job_id: String,
         /// Seconds waited.
         waited_secs: f64,
         /// Last status seen.
-        status: String,
+        status: JobStatus,
     },
     /// The source returned fewer bits than were needed.
     #[error("{source_name}: {got} bits received, {wanted} needed")]
@@ -176,6 +196,50 @@ pub enum EntropyError {
         /// Bytes requested.
         requested: usize,
     },
+}
+
+/// A remote job's status, from a fixed set (the server's own text is never kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Waiting for the device.
+    Queued,
+    /// Running.
+    Running,
+    /// Finished with results.
+    Completed,
+    /// Failed.
+    Failed,
+    /// Cancelled (by the user or the service).
+    Cancelled,
+    /// A status this client does not know.
+    Unknown,
+}
+
+impl JobStatus {
+    /// Classifies a status string of IBM's Qiskit Runtime API.
+    pub fn from_ibm(status: &str) -> JobStatus {
+        match status {
+            "Queued" => JobStatus::Queued,
+            "Running" => JobStatus::Running,
+            "Completed" => JobStatus::Completed,
+            "Failed" => JobStatus::Failed,
+            s if s.starts_with("Cancel") => JobStatus::Cancelled,
+            _ => JobStatus::Unknown,
+        }
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Unknown => "unknown",
+        })
+    }
 }
 
 /// A source of full-entropy bytes, fit for private keys.

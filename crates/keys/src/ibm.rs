@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::entropy::{EntropyError, RawBitSource};
+use crate::entropy::{EntropyError, JobStatus, RawBitSource};
 use crate::remote::{self, Lookup, Secret};
 
 const NAME: &str = "ibm-quantum";
@@ -57,6 +57,19 @@ pub const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 pub const MAX_QUBITS: usize = 64;
 /// Most raw bits requested in one job.
 pub const MAX_BITS_PER_JOB: usize = 1 << 20;
+/// Longest token lifetime accepted from IAM (it gives an hour).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// Largest IAM token answer read (an access token is a few kilobytes).
+pub const MAX_TOKEN_ANSWER: usize = 64 * 1024;
+/// Largest answer read from the job-creation and job-status calls.
+pub const MAX_SMALL_ANSWER: usize = 64 * 1024;
+
+/// Largest results answer read for a job of `shots` shots: each sample is a quoted hex
+/// number of at most 64 bits (`"0x` + 16 digits + `",`, 21 bytes; 40 allowed), plus 64 KiB
+/// of metadata.
+pub fn max_results_answer(shots: usize) -> usize {
+    shots.saturating_mul(40).saturating_add(64 * 1024)
+}
 
 /// Settings of [`IbmQuantum`].
 #[derive(Clone, Debug)]
@@ -203,8 +216,6 @@ struct JobCreated {
 #[derive(Deserialize)]
 struct JobState {
     status: String,
-    #[serde(default)]
-    reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -324,7 +335,7 @@ impl IbmQuantum {
             }
             other => other?,
         };
-        let answer: TokenAnswer = remote::json(NAME, endpoint, response)?;
+        let answer: TokenAnswer = remote::json(NAME, endpoint, response, MAX_TOKEN_ANSWER)?;
         if answer.access_token.expose().is_empty() {
             return Err(EntropyError::Malformed {
                 source_name: NAME,
@@ -332,11 +343,25 @@ impl IbmQuantum {
                 reason: "empty access_token".to_owned(),
             });
         }
+        // A lifetime past a day is no lifetime IAM gives (added to an instant it could
+        // overflow); a short one is legitimate, and the token is then exchanged before each
+        // use.
+        let lifetime = Duration::from_secs(answer.expires_in);
+        if lifetime.is_zero() || lifetime > MAX_TOKEN_LIFETIME {
+            return Err(EntropyError::Malformed {
+                source_name: NAME,
+                endpoint,
+                reason: format!(
+                    "expires_in is not between 1 s and {} s",
+                    MAX_TOKEN_LIFETIME.as_secs()
+                ),
+            });
+        }
         self.token_exchanges += 1;
         let value = answer.access_token.clone();
         self.token = Some(Token {
             value: answer.access_token,
-            expires_at: Instant::now() + Duration::from_secs(answer.expires_in),
+            expires_at: Instant::now() + lifetime,
         });
         Ok(value)
     }
@@ -370,7 +395,7 @@ impl IbmQuantum {
             .runtime_request(reqwest::Method::POST, "/jobs")?
             .json(&body);
         let response = remote::send(NAME, "submit job", request)?;
-        let created: JobCreated = remote::json(NAME, "submit job", response)?;
+        let created: JobCreated = remote::json(NAME, "submit job", response, MAX_SMALL_ANSWER)?;
         // The id goes into later URLs' paths: accept only what an id can contain.
         let plausible = !created.id.is_empty()
             && created.id.len() <= 128
@@ -393,24 +418,22 @@ impl IbmQuantum {
         loop {
             let request = self.runtime_request(reqwest::Method::GET, &format!("/jobs/{job_id}"))?;
             let response = remote::send(NAME, "job status", request)?;
-            let job: JobAnswer = remote::json(NAME, "job status", response)?;
-            let status = job.state.status;
-            if status == "Completed" {
-                return Ok(());
-            }
-            if status == "Failed" || status.starts_with("Cancel") {
-                return Err(EntropyError::JobFailed {
-                    source_name: NAME,
-                    job_id: job_id.to_owned(),
-                    status,
-                    reason: job.state.reason,
-                });
+            let job: JobAnswer = remote::json(NAME, "job status", response, MAX_SMALL_ANSWER)?;
+            let status = JobStatus::from_ibm(&job.state.status);
+            match status {
+                JobStatus::Completed => return Ok(()),
+                JobStatus::Failed | JobStatus::Cancelled => {
+                    return Err(EntropyError::JobFailed {
+                        source_name: NAME,
+                        status,
+                    });
+                }
+                JobStatus::Queued | JobStatus::Running | JobStatus::Unknown => {}
             }
             let waited = started.elapsed();
             if waited + self.config.poll_interval > self.config.job_timeout {
                 return Err(EntropyError::Timeout {
                     source_name: NAME,
-                    job_id: job_id.to_owned(),
                     waited_secs: waited.as_secs_f64(),
                     status,
                 });
@@ -424,7 +447,7 @@ impl IbmQuantum {
         let request =
             self.runtime_request(reqwest::Method::GET, &format!("/jobs/{job_id}/results"))?;
         let response = remote::send(NAME, endpoint, request)?;
-        let results: Results = remote::json(NAME, endpoint, response)?;
+        let results: Results = remote::json(NAME, endpoint, response, max_results_answer(shots))?;
         let malformed = |reason: String| EntropyError::Malformed {
             source_name: NAME,
             endpoint,

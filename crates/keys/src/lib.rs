@@ -53,7 +53,8 @@ pub mod wallet_file;
 
 pub use anu::{AnuConfig, AnuQrng};
 pub use entropy::{
-    Conditioned, EntropyError, EntropySource, OsEntropy, RawBitSource, RngEntropy, SimulatedQubit,
+    Conditioned, EntropyError, EntropySource, JobStatus, OsEntropy, RawBitSource, RngEntropy,
+    SimulatedQubit,
 };
 pub use health::{HealthError, HealthTests};
 pub use ibm::{IbmConfig, IbmQuantum};

@@ -110,13 +110,19 @@ pub fn min_entropy_setting(
     }
 }
 
-/// A blocking HTTP client with a per-request timeout.
+/// A blocking HTTP client with a per-request timeout that never follows a redirect.
+///
+/// Credentials travel only to the origin that was configured and checked by [`secure_url`]:
+/// a redirect could send them elsewhere (reqwest drops only `Authorization` and `Cookie`
+/// across hosts, not an `x-api-key` header, and re-posts a form body on a 307), or send the
+/// request over plain HTTP. So a 3xx answer is an error ([`EntropyError::Redirected`]).
 pub fn client(
     source_name: &'static str,
     timeout: Duration,
 ) -> Result<reqwest::blocking::Client, EntropyError> {
     reqwest::blocking::Client::builder()
         .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| EntropyError::Transport {
             source_name,
@@ -141,6 +147,11 @@ pub fn send(
     let status = response.status().as_u16();
     match status {
         200..=299 => Ok(response),
+        300..=399 => Err(EntropyError::Redirected {
+            source_name,
+            status,
+            endpoint,
+        }),
         401 | 403 => Err(EntropyError::BadCredentials {
             source_name,
             status,
@@ -180,18 +191,51 @@ fn transport_reason(e: &reqwest::Error) -> String {
     reason
 }
 
-/// Reads a successful response's body as JSON of type `T`.
+/// Reads a successful response's body, of at most `max_bytes`, as JSON of type `T`.
+///
+/// The cap is checked against a declared `Content-Length` before reading, and enforced while
+/// reading (a body without a length, or one longer than declared, stops at `max_bytes + 1`),
+/// so a hostile server cannot make the client buffer more than the API can legitimately send.
 pub fn json<T: serde::de::DeserializeOwned>(
     source_name: &'static str,
     endpoint: &'static str,
     response: reqwest::blocking::Response,
+    max_bytes: usize,
 ) -> Result<T, EntropyError> {
-    let body = response.bytes().map_err(|e| EntropyError::Transport {
+    let body = read_capped(source_name, endpoint, response, max_bytes)?;
+    serde_json::from_slice(&body).map_err(|e| malformed(source_name, endpoint, &e))
+}
+
+/// The body of `response`, refused once it exceeds `max_bytes`.
+fn read_capped(
+    source_name: &'static str,
+    endpoint: &'static str,
+    response: reqwest::blocking::Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, EntropyError> {
+    use std::io::Read;
+    let too_large = || EntropyError::TooLarge {
         source_name,
         endpoint,
-        reason: transport_reason(&e),
-    })?;
-    serde_json::from_slice(&body).map_err(|e| malformed(source_name, endpoint, &e))
+        limit: max_bytes,
+    };
+    let limit = u64::try_from(max_bytes).unwrap_or(u64::MAX);
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(max_bytes.min(64 * 1024));
+    response
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|e| EntropyError::Transport {
+            source_name,
+            endpoint,
+            reason: format!("could not read the body: {}", e.kind()),
+        })?;
+    if body.len() > max_bytes {
+        return Err(too_large());
+    }
+    Ok(body)
 }
 
 /// A JSON error described by its kind and position only: serde's message can quote the

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use ann_keys::entropy::EntropySource;
 use ann_keys::ibm::{self, IbmConfig};
-use ann_keys::{Conditioned, EntropyError, IbmQuantum, PrivateKey, RawBitSource, Secret};
+use ann_keys::{
+    Conditioned, EntropyError, IbmQuantum, JobStatus, PrivateKey, RawBitSource, Secret,
+};
 use common::{Bits, TestServer};
 use serde_json::Value;
 
@@ -300,28 +302,30 @@ fn failed_and_cancelled_jobs_are_reported() {
         reason: Some("Error code 1517; Instruction not in basis gates"),
         ..Script::default()
     });
-    match error {
-        EntropyError::JobFailed {
-            job_id,
-            status,
-            reason,
-            ..
-        } => {
-            assert_eq!(job_id, "d1abc-job-7");
-            assert_eq!(status, "Failed");
-            assert_eq!(
-                reason.as_deref(),
-                Some("Error code 1517; Instruction not in basis gates")
-            );
-        }
-        other => panic!("expected JobFailed, got {other:?}"),
-    }
+    assert!(
+        matches!(
+            error,
+            EntropyError::JobFailed {
+                status: JobStatus::Failed,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // The server's reason text is not carried into the error.
+    assert!(!error.to_string().contains("1517"), "{error}");
     let error = failure(Script {
         statuses: vec!["Running", "Cancelled - Ran too long"],
         ..Script::default()
     });
     assert!(
-        matches!(&error, EntropyError::JobFailed { status, .. } if status == "Cancelled - Ran too long"),
+        matches!(
+            &error,
+            EntropyError::JobFailed {
+                status: JobStatus::Cancelled,
+                ..
+            }
+        ),
         "{error:?}"
     );
 }
@@ -333,7 +337,13 @@ fn a_job_stuck_in_the_queue_times_out() {
         ..Script::default()
     });
     assert!(
-        matches!(&error, EntropyError::Timeout { job_id, status, .. } if job_id == "d1abc-job-7" && status == "Queued"),
+        matches!(
+            &error,
+            EntropyError::Timeout {
+                status: JobStatus::Queued,
+                ..
+            }
+        ),
         "{error:?}"
     );
 }

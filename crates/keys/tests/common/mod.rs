@@ -29,7 +29,41 @@ impl Recorded {
     }
 }
 
-type Handler = dyn Fn(&Recorded) -> (u16, String) + Send + Sync;
+/// What the server answers to one request.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+}
+
+/// A reply's body.
+pub enum Body {
+    /// JSON text, with its length.
+    Json(String),
+    /// Bytes without end, sent chunked (no length).
+    Endless,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: impl Into<String>) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Body::Json(body.into()),
+        }
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(status: u16, location: &str) -> Self {
+        Reply {
+            status,
+            headers: vec![("Location", location.to_owned())],
+            body: Body::Json("{}".to_owned()),
+        }
+    }
+}
+
+type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
 
 pub struct TestServer {
     server: Arc<tiny_http::Server>,
@@ -39,8 +73,16 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server on a free port; `handler` gives (status, body) for each request.
+    /// Starts a server on a free port; `handler` gives (status, JSON body) for each request.
     pub fn start(handler: impl Fn(&Recorded) -> (u16, String) + Send + Sync + 'static) -> Self {
+        Self::start_with(move |request| {
+            let (status, body) = handler(request);
+            Reply::json(status, body)
+        })
+    }
+
+    /// Starts a server on a free port; `handler` gives the whole reply for each request.
+    pub fn start_with(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1"));
         let addr = server.server_addr().to_ip().expect("ip address");
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -62,15 +104,39 @@ impl TestServer {
                             .collect(),
                         body,
                     };
-                    let (status, answer) = handler(&recorded);
+                    let reply = handler(&recorded);
                     requests.lock().expect("lock").push(recorded);
-                    let response = tiny_http::Response::from_string(answer)
-                        .with_status_code(status)
-                        .with_header(
-                            tiny_http::Header::from_bytes("Content-Type", "application/json")
+                    let mut headers = vec![
+                        tiny_http::Header::from_bytes("Content-Type", "application/json")
+                            .expect("header"),
+                    ];
+                    for (name, value) in &reply.headers {
+                        headers.push(
+                            tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
                                 .expect("header"),
                         );
-                    let _ = request.respond(response);
+                    }
+                    let status = tiny_http::StatusCode(reply.status);
+                    // A failed write (the client hung up on an endless body) ends the reply.
+                    let _ = match reply.body {
+                        Body::Json(text) => {
+                            let length = text.len();
+                            request.respond(tiny_http::Response::new(
+                                status,
+                                headers,
+                                std::io::Cursor::new(text.into_bytes()),
+                                Some(length),
+                                None,
+                            ))
+                        }
+                        Body::Endless => request.respond(tiny_http::Response::new(
+                            status,
+                            headers,
+                            std::io::repeat(b' '),
+                            None,
+                            None,
+                        )),
+                    };
                 }
             })
         };

@@ -326,6 +326,18 @@ pub struct Conditioned<S> {
     name: String,
 }
 
+impl<S: std::fmt::Debug> std::fmt::Debug for Conditioned<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The source's own `Debug` redacts its credentials; the local generator's state is
+        // never shown.
+        f.debug_struct("Conditioned")
+            .field("name", &self.name)
+            .field("source", &self.source)
+            .field("raw_bits_per_block", &self.raw_bits_per_block)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S: RawBitSource> Conditioned<S> {
     /// Wraps `source`, mixing with [`OsEntropy`].
     pub fn new(source: S) -> Result<Self, EntropyError> {

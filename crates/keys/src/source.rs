@@ -16,6 +16,7 @@
 use crate::anu::{self, AnuQrng};
 use crate::entropy::{Conditioned, EntropyError, EntropySource, OsEntropy, SimulatedQubit};
 use crate::ibm::{self, IbmQuantum};
+use crate::remote;
 
 /// Where private keys come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,10 +43,15 @@ impl KeySource {
     ];
 
     /// The sources' names, as parsed and displayed.
-    pub const NAMES: [&'static str; 4] = ["os", "simulated", "ibm", "anu"];
+    pub const NAMES: [&'static str; 4] = [
+        KeySource::Os.name(),
+        KeySource::Simulated.name(),
+        KeySource::Ibm.name(),
+        KeySource::Anu.name(),
+    ];
 
     /// The source's name.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             KeySource::Os => "os",
             KeySource::Simulated => "simulated",
@@ -54,10 +60,11 @@ impl KeySource {
         }
     }
 
-    /// IBM or ANU when their API key is set (non-empty) in the environment, else the
+    /// IBM or ANU when their API key is set (non-empty UTF-8) in the environment, else the
     /// simulated qubit.
     pub fn from_environment() -> KeySource {
-        Self::from_lookup(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+        // The clients read their settings through the same lookup.
+        Self::from_lookup(|name| remote::environment(name).is_some())
     }
 
     fn from_lookup(is_set: impl Fn(&str) -> bool) -> KeySource {
@@ -97,7 +104,7 @@ impl std::fmt::Display for KeySource {
 
 /// A key source name that is none of [`KeySource::NAMES`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown key source {0:?} (expected one of: os, simulated, ibm, anu)")]
+#[error("unknown key source {0:?} (expected one of: {names})", names = KeySource::NAMES.join(", "))]
 pub struct UnknownKeySource(pub String);
 
 impl std::str::FromStr for KeySource {

@@ -134,6 +134,11 @@ impl ArtifactStore {
         format!("proof-{root}.bin")
     }
 
+    /// Path of an audit proof's file (whether or not it exists).
+    pub fn proof_path(&self, root: &CheckpointRoot) -> PathBuf {
+        self.dir.join(Self::proof_name(root))
+    }
+
     /// Path of a trace's file (whether or not it exists).
     pub fn trace_path(&self, root: &CheckpointRoot) -> PathBuf {
         self.dir.join(Self::trace_name(root))

@@ -550,12 +550,10 @@ impl RecordingVerifier {
             .last
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match last.take() {
-            Some((verified_hash, verified)) if verified_hash == *hash => Some(verified),
-            other => {
-                *last = other;
-                None
-            }
+        if last.as_ref().is_some_and(|(verified, _)| verified == hash) {
+            last.take().map(|(_, verified)| verified)
+        } else {
+            None
         }
     }
 }

@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 use ann_ledger::{Chain, ChainParams, Difficulty, Wallet};
 use ann_mining::{ArtifactStore, Miner, Mnist, Task, TrainingVerifier};
 use ann_net::{NetConfig, NetEvent};
-use ann_node::regtest::{TicketMiner, TicketProof};
-use ann_node::{
-    BlockMiner, NoArtifacts, Node, NodeConfig, NodeHandle, TrainingArtifacts, TrainingMiner,
-};
+use ann_node::{BlockMiner, Node, NodeConfig, NodeHandle, TrainingArtifacts, TrainingMiner};
 use ed25519_dalek::SigningKey;
 
 #[global_allocator]
@@ -38,16 +35,7 @@ fn regtest_node(bootstrap: Vec<ann_net::libp2p::Multiaddr>, seed: u8) -> Node {
     config.bootstrap = bootstrap;
     config.rpc = None;
     config.sync.status_every = Duration::from_secs(1);
-    Node::start(
-        config,
-        chain,
-        TicketProof,
-        NoArtifacts,
-        Some(Box::new(TicketMiner {
-            salt: u64::from(seed),
-        })),
-    )
-    .unwrap()
+    ann_node::regtest::start_node(config, chain, u64::from(seed)).unwrap()
 }
 
 fn wait(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {

@@ -10,10 +10,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ann_ledger::{
-    Block, BlockHeader, CheckpointRoot, ModelHash, ProofVerifier, TaskId, TrainingCommitment,
+    Block, BlockHeader, Chain, ChainStore, CheckpointRoot, ModelHash, ProofVerifier, TaskId,
+    TrainingCommitment,
 };
 
+use crate::artifacts::NoArtifacts;
 use crate::miner::{BlockMiner, MinerError};
+use crate::node::{Node, NodeConfig, NodeError};
 
 /// The task id that regression-test blocks commit.
 pub const REGTEST_TASK: TaskId = TaskId::from_bytes(*b"blockchain-ann/regtest/no-train!");
@@ -64,6 +67,25 @@ impl ProofVerifier for TicketProof {
     fn verify_proof(&self, header: &BlockHeader) -> Result<(), TicketProofError> {
         self.precheck(header)
     }
+}
+
+/// Starts a regtest node on `chain`: [`TicketProof`] checks its blocks, no artifacts are
+/// fetched, and a [`TicketMiner`] with `salt` mines when `config` asks (or on `generate`).
+///
+/// # Errors
+/// [`NodeError`] from [`Node::start`].
+pub fn start_node<S: ChainStore + Send + 'static>(
+    config: NodeConfig,
+    chain: Chain<S>,
+    salt: u64,
+) -> Result<Node, NodeError> {
+    Node::start(
+        config,
+        chain,
+        TicketProof,
+        NoArtifacts,
+        Some(Box::new(TicketMiner { salt })),
+    )
 }
 
 /// Mines [`TicketProof`] blocks: one SHA-256 ticket per draw, the draw number in the model

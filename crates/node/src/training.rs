@@ -37,10 +37,6 @@ impl TrainingArtifacts {
         TrainingArtifacts { store, task }
     }
 
-    fn proof_path(&self, root: &CheckpointRoot) -> std::path::PathBuf {
-        self.store.dir().join(ArtifactStore::proof_name(root))
-    }
-
     fn read_capped(path: &std::path::Path) -> Option<Vec<u8>> {
         let len = std::fs::metadata(path).ok()?.len();
         if len > MAX_ARTIFACT as u64 {
@@ -53,7 +49,7 @@ impl TrainingArtifacts {
 impl Artifacts for TrainingArtifacts {
     fn missing(&self, header: &BlockHeader) -> Vec<ArtifactId> {
         let t = &header.training;
-        if !self.proof_path(&t.checkpoint_root).exists() {
+        if !self.store.proof_path(&t.checkpoint_root).exists() {
             return vec![ArtifactId {
                 kind: ArtifactKind::AuditProof,
                 hash: *t.checkpoint_root.as_bytes(),
@@ -95,7 +91,7 @@ impl Artifacts for TrainingArtifacts {
                 Self::read_capped(&self.store.checkpoint_path(&WeightsHash(id.hash)))
             }
             ArtifactKind::AuditProof => {
-                Self::read_capped(&self.proof_path(&CheckpointRoot::from_bytes(id.hash)))
+                Self::read_capped(&self.store.proof_path(&CheckpointRoot::from_bytes(id.hash)))
             }
         }
     }
@@ -234,9 +230,7 @@ pub fn stage_artifacts(
         store.artifact_file(ArtifactRole::Model, artifacts.checkpoint_path(&model))?,
         store.artifact_file(
             ArtifactRole::Proof,
-            artifacts
-                .dir()
-                .join(ArtifactStore::proof_name(&training.checkpoint_root)),
+            artifacts.proof_path(&training.checkpoint_root),
         )?,
     ];
     let trace = artifacts.trace_path(&training.checkpoint_root);

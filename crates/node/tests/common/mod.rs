@@ -10,8 +10,7 @@ use ann_ledger::{
 };
 use ann_net::libp2p::Multiaddr;
 use ann_net::{NetConfig, NetEvent, NetworkHandle};
-use ann_node::regtest::{TicketMiner, TicketProof};
-use ann_node::{NoArtifacts, Node, NodeConfig, NodeHandle, Snapshot, SyncConfig};
+use ann_node::{Node, NodeConfig, NodeHandle, Snapshot, SyncConfig};
 use ed25519_dalek::SigningKey;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -64,16 +63,7 @@ pub fn start_with<S: ChainStore + Send + 'static>(
     chain: Chain<S>,
     seed: u8,
 ) -> Node {
-    Node::start(
-        config,
-        chain,
-        TicketProof,
-        NoArtifacts,
-        Some(Box::new(TicketMiner {
-            salt: u64::from(seed),
-        })),
-    )
-    .unwrap()
+    ann_node::regtest::start_node(config, chain, u64::from(seed)).unwrap()
 }
 
 /// A regtest node with an in-memory chain, dialling `bootstrap`.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use ann_ledger::validation::{check_block_body, check_block_inputs, verify_block_signatures};
 use ann_ledger::{
     Amount, Block, BlockHeader, Chain, ChainParams, Difficulty, Mempool, ProofVerifier, TxOut,
-    Wallet,
+    Wallet, Witness,
 };
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
@@ -76,9 +76,9 @@ fn fixture() -> Fixture {
     assert_eq!(block.transactions.len(), TRANSACTIONS + 1);
     let signatures = block.transactions[1..]
         .iter()
-        .map(|tx| {
-            let input = &tx.inputs[0];
-            (input.verifying_key, tx.signing_digest(), input.signature)
+        .map(|tx| match &tx.inputs[0].witness {
+            Witness::Ed25519 { key, signature } => (*key, tx.signing_digest(), *signature),
+            Witness::MlDsa65 { .. } => unreachable!("the fixture pays with ed25519 keys"),
         })
         .collect();
     Fixture {
@@ -263,7 +263,7 @@ fn template(c: &mut Criterion) {
     let mut group = c.benchmark_group("template_4000_txs_in_chains_of_25");
     group.sample_size(20);
     group.bench_function("select_by_package_fee_rate", |b| {
-        b.iter(|| black_box(pool.select(chain.utxos(), usize::MAX).len()));
+        b.iter(|| black_box(pool.select(chain.utxos(), usize::MAX, usize::MAX).len()));
     });
     group.bench_function("sort_by_own_fee_rate_reference", |b| {
         b.iter(|| {

@@ -3,8 +3,9 @@
 //! (no-op) segments, a side block forking below the reorganisation window, a bogus proof in a
 //! block of bad signatures (refused before any signature is checked), a tampered training
 //! artifact, a checkpoint holding a value the exact step never produces, a double spend, a
-//! forged signature and a spend signed with the wrong key. Exits non-zero if any forgery is
-//! accepted.
+//! forged signature, a spend signed with the wrong key, and against the post-quantum
+//! (ML-DSA-65) kind a forged signature and two malleated ones. Exits non-zero if any forgery
+//! is accepted.
 //!
 //! The chain runs at the regression-test difficulty (every ticket wins) so that each forgery
 //! meets the proof checks themselves rather than losing the lottery first.
@@ -20,8 +21,8 @@ mod common;
 
 use anyhow::{Context, Result, bail};
 use blockchain_ann::ledger::{
-    Amount, BlockHeader, Chain, ChainParams, Difficulty, Mempool, ModelHash, Transaction, TxIn,
-    TxOut, Wallet, merkle_root,
+    Amount, BlockHeader, Chain, ChainParams, Decode, Difficulty, Encode, Mempool,
+    MlDsa65SigningKey, ModelHash, Transaction, TxIn, TxOut, Wallet, Witness, merkle_root,
 };
 use blockchain_ann::mining::trace::segment_key;
 use blockchain_ann::mining::training::Trainer;
@@ -57,16 +58,26 @@ fn expect_rejected<T, E: std::fmt::Display>(name: &str, outcome: Result<T, E>) -
 
 fn run(args: Args) -> Result<()> {
     let (data, task) = common::load_task(&args.task.data)?;
-    let alice = Wallet::new(SigningKey::from_bytes(&[0xA1; 32]));
+    let alice_key = SigningKey::from_bytes(&[0xA1; 32]);
+    let alice = Wallet::new(alice_key.clone());
     let bob = Wallet::new(SigningKey::from_bytes(&[0xB0; 32]));
-    let mallory = Wallet::new(SigningKey::from_bytes(&[0x3A; 32]));
+    let mallory_key = SigningKey::from_bytes(&[0x3A; 32]);
+    let mallory = Wallet::new(mallory_key.clone());
+    // Carol's coins are locked to a post-quantum (ML-DSA-65) key.
+    let carol = Wallet::with_key(MlDsa65SigningKey::from_seed(&[0xCA; 32]));
     let coins = |n: u64| Amount::from_coins(n).context("amount");
     let now = common::now()?;
     let mut params = ChainParams::new(
-        vec![TxOut {
-            amount: coins(10)?,
-            address: alice.address(),
-        }],
+        vec![
+            TxOut {
+                amount: coins(10)?,
+                address: alice.address(),
+            },
+            TxOut {
+                amount: coins(10)?,
+                address: carol.address(),
+            },
+        ],
         now.saturating_sub(600),
         Difficulty::regtest(),
     );
@@ -126,7 +137,7 @@ fn run(args: Args) -> Result<()> {
     let genesis = chain.block_at(0).context("genesis")?.clone();
     let mut deep = block1.clone();
     deep.header.prev_hash = genesis.hash();
-    deep.transactions.push(junk_spend(&mallory, coins(1)?));
+    deep.transactions.push(junk_spend(&mallory_key, coins(1)?));
     let txids: Vec<_> = deep.transactions.iter().map(Transaction::txid).collect();
     deep.header.merkle_root = merkle_root(&txids);
     let stored = chain.block_count();
@@ -139,7 +150,7 @@ fn run(args: Args) -> Result<()> {
     // 5. A block with a bogus proof (no artifacts behind its commitment) and a transaction
     // with a garbage signature: refused by the proof's pre-checks, before any signature.
     let mut junk = chain.block_template(&Mempool::new(), mallory.address(), now + 2);
-    junk.transactions.push(junk_spend(&alice, coins(1)?));
+    junk.transactions.push(junk_spend(&alice_key, coins(1)?));
     let txids: Vec<_> = junk.transactions.iter().map(Transaction::txid).collect();
     junk.header.merkle_root = merkle_root(&txids);
     junk.header.training = block1.header.training;
@@ -222,7 +233,7 @@ fn run(args: Args) -> Result<()> {
         .map(|(o, _)| *o)
         .context("Alice has coins")?;
     let stolen = Transaction::new_signed(
-        &[(alice_coin, &SigningKey::from_bytes(&[0x3A; 32]))],
+        &[(alice_coin, &mallory_key)],
         vec![TxOut {
             amount: coins(7)?,
             address: mallory.address(),
@@ -233,12 +244,64 @@ fn run(args: Args) -> Result<()> {
         Mempool::new().add(stolen, &chain),
     )?;
 
+    post_quantum_forgeries(&chain, &carol, &mallory)?;
+
     println!(
-        "\nEvery forgery was rejected; balances: Alice {}, Bob {}, Mallory {}.",
+        "\nEvery forgery was rejected; balances: Alice {}, Bob {}, Carol {}, Mallory {}.",
         alice.balance(&chain),
         bob.balance(&chain),
+        carol.balance(&chain),
         mallory.balance(&chain)
     );
+    Ok(())
+}
+
+/// 11-13: forgeries against an ML-DSA-65 wallet. Mallory signs with her own post-quantum key
+/// under Carol's public key; then she changes Carol's honest signature, once inside `z` (a
+/// different signature) and once in the hint's zero padding (the same signature written a
+/// second way, which a lax decoder would accept under a new txid).
+fn post_quantum_forgeries(chain: &Chain<Store>, carol: &Wallet, mallory: &Wallet) -> Result<()> {
+    let coins = |n: u64| Amount::from_coins(n).context("amount");
+    let honest = carol.pay(chain, None, mallory.address(), coins(1)?, Amount::ZERO)?;
+    Mempool::new()
+        .add(honest.clone(), chain)
+        .context("Carol's honest post-quantum payment")?;
+
+    let mut forged = honest.clone();
+    let mallory_key = MlDsa65SigningKey::from_seed(&[0x3A; 32]);
+    if let Some(Witness::MlDsa65 { signature, .. }) =
+        forged.inputs.first_mut().map(|i| &mut i.witness)
+    {
+        *signature = mallory_key.sign_digest(&honest.signing_digest());
+    }
+    expect_rejected(
+        "a spend of Carol's post-quantum coins signed by Mallory's ML-DSA-65 key",
+        Mempool::new().add(forged, chain),
+    )?;
+
+    // The one input's signature starts after the version, the input count, the outpoint, the
+    // kind tag and the 1,952-byte key; its hint (55 index bytes, then 6 counts) ends it.
+    let bytes = honest.encode();
+    let signature_at = 4 + 4 + 36 + 1 + 1952;
+    let hint_at = signature_at + 3309 - 61;
+    let mut flipped = bytes.clone();
+    flipped[signature_at + 100] ^= 0x01;
+    let outcome = Transaction::decode(&flipped)
+        .map_err(anyhow::Error::from)
+        .and_then(|tx| Mempool::new().add(tx, chain).map_err(anyhow::Error::from));
+    expect_rejected(
+        "Carol's payment with one bit of its ML-DSA-65 signature's z flipped",
+        outcome,
+    )?;
+
+    let used = usize::from(bytes[hint_at + 60]);
+    anyhow::ensure!(used < 55, "a signature with every hint slot used");
+    let mut padded = bytes;
+    padded[hint_at + used] = 1;
+    expect_rejected(
+        "Carol's payment re-encoded with a non-zero hint padding byte (same signature, new txid)",
+        Transaction::decode(&padded),
+    )?;
     Ok(())
 }
 
@@ -311,20 +374,20 @@ fn padded_trace(
 }
 
 /// A spend of an output that never existed, with a garbage signature.
-fn junk_spend(signer: &Wallet, amount: Amount) -> Transaction {
+fn junk_spend(signer: &SigningKey, amount: Amount) -> Transaction {
     Transaction {
         version: 1,
-        inputs: vec![TxIn {
-            previous_output: blockchain_ann::ledger::OutPoint {
+        inputs: vec![TxIn::ed25519(
+            blockchain_ann::ledger::OutPoint {
                 txid: blockchain_ann::ledger::Txid::from_bytes([0xee; 32]),
                 vout: 0,
             },
-            verifying_key: signer.verifying_key(),
-            signature: ed25519_dalek::Signature::from_bytes(&[7; 64]),
-        }],
+            signer.verifying_key(),
+            ed25519_dalek::Signature::from_bytes(&[7; 64]),
+        )],
         outputs: vec![TxOut {
             amount,
-            address: signer.address(),
+            address: blockchain_ann::ledger::Address::from_verifying_key(&signer.verifying_key()),
         }],
         coinbase_height: None,
     }

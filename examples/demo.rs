@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail, ensure};
 use blockchain_ann::keys::KeySource;
 use blockchain_ann::keys::{KeyDerivation, NetConfig, PrivateKey};
 use blockchain_ann::ledger::{
-    Address, Amount, Chain, ChainParams, Difficulty, Mempool, TxOut, Wallet,
+    Amount, Chain, ChainParams, Difficulty, KeyKind, Mempool, TxOut, Wallet,
 };
 use blockchain_ann::mining::Backend;
 use blockchain_ann::store::Store;
@@ -47,6 +47,10 @@ struct Args {
     /// backend computes the same bits, so a block mined on a GPU verifies on a CPU.
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// The kind of key the wallets spend with: ed25519, or the post-quantum ml-dsa-65
+    /// (FIPS 204), derived from the same quantum-drawn private keys.
+    #[arg(long, default_value = "ed25519")]
+    key_kind: KeyKind,
 }
 
 fn main() {
@@ -57,7 +61,10 @@ fn run(args: Args) -> Result<()> {
     let source = args.source.unwrap_or_else(KeySource::from_environment);
     let (data, task) = common::load_task(&args.task.data)?;
 
-    println!("--- Wallets (keys from the {source} source) ---");
+    println!(
+        "--- Wallets (keys from the {source} source, {} signatures) ---",
+        args.key_kind
+    );
     let derivation = KeyDerivation::new(NetConfig::default())?;
     let started = Instant::now();
     let mut wallets = Vec::with_capacity(WALLETS + 1);
@@ -67,8 +74,10 @@ fn run(args: Args) -> Result<()> {
         let mut entropy = source.open(seed)?;
         let private_key = PrivateKey::generate(entropy.as_mut())
             .with_context(|| format!("drawing the private key of wallet {index}"))?;
-        wallets.push(Wallet::new(
-            derivation.derive(&private_key).into_signing_key(),
+        wallets.push(Wallet::with_key(
+            derivation
+                .derive(&private_key)
+                .into_spending_key(args.key_kind),
         ));
     }
     let miner = wallets.pop().context("the miner's wallet")?;
@@ -121,9 +130,10 @@ fn run(args: Args) -> Result<()> {
             Amount::ZERO,
         )?;
         let txid = payment.txid();
+        let size = payment.encoded_len();
         match mempool.add(payment, &chain) {
             Ok(_) => println!(
-                "Transaction #{} | id: {txid} | {from} -> {to}: {amount} is valid",
+                "Transaction #{} | id: {txid} | {from} -> {to}: {amount} is valid ({size} bytes)",
                 number + 1
             ),
             Err(e) => bail!(
@@ -223,13 +233,14 @@ fn print_chain(chain: &Chain<Store>, miner: &Wallet) -> Result<()> {
         println!("Hash: {}", block.hash());
         for tx in &block.transactions {
             let from = match tx.inputs.first() {
-                Some(input) => common::short(&Address::from_verifying_key(&input.verifying_key)),
+                Some(input) => common::short(&input.witness.address()),
                 None => "coinbase".to_string(),
             };
             for output in &tx.outputs {
-                let change = tx.inputs.first().is_some_and(|i| {
-                    Address::from_verifying_key(&i.verifying_key) == output.address
-                });
+                let change = tx
+                    .inputs
+                    .first()
+                    .is_some_and(|i| i.witness.address() == output.address);
                 let note = if change {
                     " (change)"
                 } else if tx.is_coinbase() && output.address == miner.address() {

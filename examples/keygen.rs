@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --release --example keygen -- --source simulated --out wallet.key --map map.png
 //! cargo run --release --example keygen -- --source os --map dead.png --mean -0.2
+//! cargo run --release --example keygen -- --kind ml-dsa-65 --out pq-wallet.key
 //! ```
 
 // A command-line program: its output is the point.
@@ -19,7 +20,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use blockchain_ann::keys::KeySource;
 use blockchain_ann::keys::{
-    ChaoticNet, KeyDerivation, NetConfig, PrivateKey, export_wallet, import_wallet,
+    ChaoticNet, KeyDerivation, KeyKind, NetConfig, PrivateKey, WalletKey, export_wallet,
+    import_wallet,
 };
 use clap::Parser;
 use clap::builder::TypedValueParser as _;
@@ -41,6 +43,10 @@ struct Args {
     /// Export the private key to this wallet file (refuses to overwrite).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The kind of key the wallet spends with: ed25519, or the post-quantum ml-dsa-65
+    /// (FIPS 204). Both come from the same private key. An imported file keeps its own kind.
+    #[arg(long, default_value = "ed25519", conflicts_with = "import")]
+    kind: KeyKind,
     /// Draw the chaotic network's percolation map for this key as a PNG.
     #[arg(long)]
     map: Option<PathBuf>,
@@ -69,24 +75,40 @@ fn run(args: Args) -> Result<()> {
             path.display()
         );
     }
-    let private_key = match &args.import {
+    let wallet_key = match &args.import {
         Some(path) => {
             import_wallet(path).with_context(|| format!("importing {}", path.display()))?
         }
         None => {
             let mut source = args.source.open(args.seed.unwrap_or_default())?;
-            PrivateKey::generate(source.as_mut())?
+            WalletKey {
+                private_key: PrivateKey::generate(source.as_mut())?,
+                kind: args.kind,
+            }
         }
     };
-    let keys = KeyDerivation::default().derive(&private_key);
-    println!("address:       {}", keys.address());
-    println!(
-        "verifying key: {}",
-        hex::encode(keys.verifying_key().as_bytes())
-    );
+    let private_key = &wallet_key.private_key;
+    let keys = KeyDerivation::default().derive(private_key);
+    println!("kind:          {}", wallet_key.kind);
+    println!("address:       {}", keys.address_of(wallet_key.kind));
+    match wallet_key.kind {
+        KeyKind::Ed25519 => println!(
+            "verifying key: {}",
+            hex::encode(keys.verifying_key().as_bytes())
+        ),
+        KeyKind::MlDsa65 => {
+            let key = keys.ml_dsa_65_signing_key();
+            let bytes = key.public_key().as_bytes();
+            println!(
+                "public key:    {}… ({} bytes)",
+                hex::encode(&bytes[..16]),
+                bytes.len()
+            );
+        }
+    }
 
     if let Some(path) = &args.out {
-        export_wallet(&private_key, path)?;
+        export_wallet(&wallet_key, path)?;
         println!("wallet file:   {}", path.display());
     }
     if let Some(path) = &args.map {

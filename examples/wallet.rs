@@ -16,8 +16,8 @@ mod common;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use blockchain_ann::keys::{derive_keys, import_wallet};
-use blockchain_ann::ledger::{Address, Amount, Encode, Wallet};
+use blockchain_ann::keys::import_wallet;
+use blockchain_ann::ledger::{Address, Amount, Encode};
 use blockchain_ann::node::NodeRpcClient;
 use clap::Parser;
 use jsonrpsee::http_client::HttpClientBuilder;
@@ -49,7 +49,7 @@ fn main() {
 fn run(args: Args) -> Result<()> {
     let key = import_wallet(&args.wallet)
         .with_context(|| format!("importing {}", args.wallet.display()))?;
-    let wallet = Wallet::new(derive_keys(&key).into_signing_key());
+    let wallet = key.wallet();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -210,17 +210,17 @@ pub fn short(address: &Address) -> String {
     format!("{}…{}", &text[..12], &text[text.len() - 4..])
 }
 
-/// The wallet in `path`, or a new one made with OS randomness and saved there.
+/// The wallet in `path`, or a new ed25519 one made with OS randomness and saved there (an
+/// existing file keeps its kind; `keygen --kind ml-dsa-65` writes a post-quantum one).
 pub fn load_or_create_wallet(path: &Path) -> Result<blockchain_ann::ledger::Wallet> {
-    use blockchain_ann::keys::{OsEntropy, derive_keys};
-    let (key, created) = blockchain_ann::keys::load_or_create_wallet(path, &mut OsEntropy)
-        .with_context(|| format!("the wallet {}", path.display()))?;
+    use blockchain_ann::keys::{KeyKind, OsEntropy};
+    let (key, created) =
+        blockchain_ann::keys::load_or_create_wallet(path, &mut OsEntropy, KeyKind::Ed25519)
+            .with_context(|| format!("the wallet {}", path.display()))?;
     if created {
         tracing::info!(wallet = %path.display(), "created a new wallet");
     }
-    Ok(blockchain_ann::ledger::Wallet::new(
-        derive_keys(&key).into_signing_key(),
-    ))
+    Ok(key.wallet())
 }
 
 /// Opens (or creates) a devnet store in `dir` with the parts of a proof-of-training node on

@@ -1,5 +1,5 @@
 //! The key pipeline: private key → chaotic network → ed25519 signing key → verifying key →
-//! address.
+//! address, and beside it the ML-DSA-65 (post-quantum) key of the same private key.
 //!
 //! * [`PrivateKey`]: 1024 bits from an [`EntropySource`]; zeroized on drop, redacted in
 //!   `Debug`, compared in constant time.
@@ -9,12 +9,17 @@
 //!   `SHA-256(SIGNING_KEY_DOMAIN || u32 BE output length || network output bytes || private key)`.
 //!   Hashing the private key in too means the signing key keeps the key's full entropy however
 //!   the network behaves: SHA-256 and ed25519 carry the cryptographic weight.
-//! * The address is `ann_ledger::Address::from_verifying_key`.
+//! * The ML-DSA-65 seed is the same hash under another domain tag,
+//!   `SHA-256(ML_DSA_65_SEED_DOMAIN || u32 BE output length || network output bytes || private
+//!   key)`, and the key pair is FIPS 204's `ML-DSA.KeyGen_internal(seed)`: one quantum-drawn
+//!   secret backs both kinds, and neither key tells anything about the other.
+//! * The addresses are `ann_ledger::Address::from_verifying_key` and
+//!   `ann_ledger::Address::from_ml_dsa_65_key`.
 //!
 //! The same private key always gives the same keys, on every machine (golden vectors in
 //! `tests/vectors/` pin the whole pipeline).
 
-use ann_ledger::Address;
+use ann_ledger::{Address, KeyKind, MlDsa65SigningKey, SpendingKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -28,6 +33,8 @@ pub const PRIVATE_KEY_BYTES: usize = 128;
 
 /// Domain tag of the signing-key derivation.
 pub const SIGNING_KEY_DOMAIN: &[u8] = b"blockchain-ann/signing-key/v1";
+/// Domain tag of the ML-DSA-65 seed derivation.
+pub const ML_DSA_65_SEED_DOMAIN: &[u8] = b"blockchain-ann/ml-dsa-65-seed/v1";
 
 /// A 1024-bit private key: the wallet's only secret; everything else is derived from it.
 #[derive(Clone)]
@@ -74,6 +81,7 @@ impl Eq for PrivateKey {}
 /// Every key derived from one private key.
 pub struct DerivedKeys {
     network_output: Zeroizing<Vec<u8>>,
+    ml_dsa_65_seed: Zeroizing<[u8; 32]>,
     signing_key: SigningKey,
     verifying_key: VerifyingKey,
     address: Address,
@@ -114,6 +122,30 @@ impl DerivedKeys {
     pub fn into_signing_key(self) -> SigningKey {
         self.signing_key
     }
+
+    /// The ML-DSA-65 signing key (built from its seed on each call: the expanded key is about
+    /// 30 KB, so it is not kept).
+    pub fn ml_dsa_65_signing_key(&self) -> MlDsa65SigningKey {
+        MlDsa65SigningKey::from_seed(&self.ml_dsa_65_seed)
+    }
+
+    /// The address of the key of `kind`.
+    pub fn address_of(&self, kind: KeyKind) -> Address {
+        match kind {
+            KeyKind::MlDsa65 => {
+                Address::from_ml_dsa_65_key(self.ml_dsa_65_signing_key().public_key())
+            }
+            KeyKind::Ed25519 => self.address,
+        }
+    }
+
+    /// The signing key of `kind`, for an `ann_ledger::Wallet`.
+    pub fn into_spending_key(self, kind: KeyKind) -> SpendingKey {
+        match kind {
+            KeyKind::MlDsa65 => SpendingKey::from(self.ml_dsa_65_signing_key()),
+            KeyKind::Ed25519 => SpendingKey::Ed25519(self.signing_key),
+        }
+    }
 }
 
 /// The key pipeline for one network shape (the original's by default).
@@ -145,21 +177,32 @@ impl KeyDerivation {
         let net = ChaoticNet::from_valid(self.config, private_key.as_bytes());
         let output_bits = Zeroizing::new(net.run(&private_key.bits()));
         let network_output = Zeroizing::new(bits_to_bytes(&output_bits));
-        let mut hasher = Sha256::new();
-        hasher.update(SIGNING_KEY_DOMAIN);
-        hasher.update((network_output.len() as u32).to_be_bytes());
-        hasher.update(network_output.as_slice());
-        hasher.update(private_key.as_bytes());
-        let seed = Zeroizing::new(<[u8; 32]>::from(hasher.finalize()));
+        let seed = seed_hash(SIGNING_KEY_DOMAIN, &network_output, private_key);
+        let ml_dsa_65_seed = seed_hash(ML_DSA_65_SEED_DOMAIN, &network_output, private_key);
         let signing_key = SigningKey::from_bytes(&seed);
         let verifying_key = signing_key.verifying_key();
         DerivedKeys {
             network_output,
+            ml_dsa_65_seed,
             address: Address::from_verifying_key(&verifying_key),
             signing_key,
             verifying_key,
         }
     }
+}
+
+/// `SHA-256(domain || u32 BE len(output) || output || private key)`.
+fn seed_hash(
+    domain: &[u8],
+    network_output: &[u8],
+    private_key: &PrivateKey,
+) -> Zeroizing<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    hasher.update(domain);
+    hasher.update((network_output.len() as u32).to_be_bytes());
+    hasher.update(network_output);
+    hasher.update(private_key.as_bytes());
+    Zeroizing::new(<[u8; 32]>::from(hasher.finalize()))
 }
 
 /// Derives every key from `private_key` with the default network.

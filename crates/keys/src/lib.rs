@@ -11,7 +11,8 @@
 //! * [`net`]: [`ChaoticNet`], the original's network (1024 bits in, 50 hidden layers of 1024
 //!   Heaviside units, N(0, 1) weights seeded from the key), portable and fast.
 //! * [`key`]: [`PrivateKey`] → network → ed25519 [`SigningKey`](ed25519_dalek::SigningKey)
-//!   → verifying key → [`Address`](ann_ledger::Address).
+//!   → verifying key → [`Address`](ann_ledger::Address), and the post-quantum
+//!   [`MlDsa65SigningKey`] of the same private key.
 //! * [`wallet_file`]: export and import of a private key as a small text file.
 //!
 //! What the network adds to security is discussed in `docs/keys.md`: in short, nothing that
@@ -51,6 +52,8 @@ pub mod remote;
 pub mod source;
 pub mod wallet_file;
 
+/// The key kinds and the signing key a wallet holds, from `ann-ledger`.
+pub use ann_ledger::{KeyKind, MlDsa65SigningKey, SpendingKey};
 pub use anu::{AnuConfig, AnuQrng};
 pub use entropy::{
     Conditioned, EntropyError, EntropySource, JobStatus, OsEntropy, RawBitSource, RngEntropy,
@@ -62,4 +65,6 @@ pub use key::{DerivedKeys, KeyDerivation, PRIVATE_KEY_BYTES, PrivateKey, derive_
 pub use net::{ChaoticNet, NetConfig, NetError};
 pub use remote::Secret;
 pub use source::{KeySource, UnknownKeySource};
-pub use wallet_file::{WalletFileError, export_wallet, import_wallet, load_or_create_wallet};
+pub use wallet_file::{
+    WalletFileError, WalletKey, export_wallet, import_wallet, load_or_create_wallet,
+};

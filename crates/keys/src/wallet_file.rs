@@ -1,7 +1,19 @@
-//! Wallet files: a private key in hex, with a format line and the address as a check.
+//! Wallet files: a private key in hex, with a format line, the key kind, and the address as a
+//! check.
 //!
 //! ```text
 //! blockchain-ann wallet v1
+//! private-key <256 lowercase hex digits>
+//! address ann<72 hex digits>
+//! ```
+//!
+//! Version 1 is an ed25519 wallet. Version 2 names the kind of key the wallet spends with,
+//! and is what an ML-DSA-65 wallet is written as (an ed25519 wallet is still written as
+//! version 1, which older readers know):
+//!
+//! ```text
+//! blockchain-ann wallet v2
+//! kind ml-dsa-65
 //! private-key <256 lowercase hex digits>
 //! address ann<72 hex digits>
 //! ```
@@ -14,13 +26,51 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use ann_ledger::{KeyKind, Wallet};
 use zeroize::Zeroizing;
 
 use crate::entropy::EntropySource;
 use crate::key::{KeyDerivation, PRIVATE_KEY_BYTES, PrivateKey};
 
-/// The format line of version 1.
+/// The format line of version 1 (an ed25519 wallet).
 pub const FORMAT_LINE: &str = "blockchain-ann wallet v1";
+/// The format line of version 2 (a `kind` line follows).
+pub const FORMAT_LINE_V2: &str = "blockchain-ann wallet v2";
+
+/// What a wallet file holds: the private key, and which of its keys the wallet spends with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletKey {
+    /// The private key (redacted in `Debug`).
+    pub private_key: PrivateKey,
+    /// The kind of key the wallet's coins are locked to.
+    pub kind: KeyKind,
+}
+
+impl WalletKey {
+    /// An ed25519 wallet of `private_key`.
+    pub fn ed25519(private_key: PrivateKey) -> Self {
+        WalletKey {
+            private_key,
+            kind: KeyKind::Ed25519,
+        }
+    }
+
+    /// The wallet's address.
+    pub fn address(&self) -> ann_ledger::Address {
+        KeyDerivation::default()
+            .derive(&self.private_key)
+            .address_of(self.kind)
+    }
+
+    /// The ledger wallet spending with this key.
+    pub fn wallet(&self) -> Wallet {
+        Wallet::with_key(
+            KeyDerivation::default()
+                .derive(&self.private_key)
+                .into_spending_key(self.kind),
+        )
+    }
+}
 /// Largest file accepted on import (a valid one is under 400 bytes).
 pub const MAX_FILE_BYTES: u64 = 4096;
 
@@ -48,10 +98,18 @@ pub enum WalletFileError {
     #[error("wallet file must start with the line {FORMAT_LINE:?}")]
     MissingFormatLine,
     /// The format line names a version this code does not read.
-    #[error("wallet file format {0:?} is not supported (this version reads {FORMAT_LINE:?})")]
+    #[error(
+        "wallet file format {0:?} is not supported (this version reads {FORMAT_LINE:?} and {FORMAT_LINE_V2:?})"
+    )]
     UnsupportedVersion(String),
-    /// A line is not `private-key <hex>` or `address <address>`.
-    #[error("wallet file line {line}: expected \"private-key <hex>\" or \"address <address>\"")]
+    /// The `kind` line names no key kind.
+    #[error("wallet file: {0}")]
+    UnknownKind(#[from] ann_ledger::UnknownKeyKind),
+    /// A line is not `private-key <hex>` or `address <address>` (or, in version 2,
+    /// `kind <kind>`).
+    #[error(
+        "wallet file line {line}: expected \"private-key <hex>\" or \"address <address>\" (or, in v2, \"kind <kind>\")"
+    )]
     UnexpectedLine {
         /// 1-based line number.
         line: usize,
@@ -89,28 +147,37 @@ pub enum WalletFileError {
     Entropy(#[from] crate::entropy::EntropyError),
 }
 
-/// The file's text for `private_key` (secret: zeroize it after use).
-pub fn wallet_file_text(private_key: &PrivateKey) -> Zeroizing<String> {
-    let address = KeyDerivation::default().derive(private_key).address();
-    let key_hex = Zeroizing::new(hex::encode(private_key.as_bytes()));
-    Zeroizing::new(format!(
-        "{FORMAT_LINE}\nprivate-key {}\naddress {address}\n",
-        key_hex.as_str()
-    ))
+/// The file's text for `key` (secret: zeroize it after use).
+pub fn wallet_file_text(key: &WalletKey) -> Zeroizing<String> {
+    let address = key.address();
+    let key_hex = Zeroizing::new(hex::encode(key.private_key.as_bytes()));
+    Zeroizing::new(match key.kind {
+        KeyKind::Ed25519 => format!(
+            "{FORMAT_LINE}\nprivate-key {}\naddress {address}\n",
+            key_hex.as_str()
+        ),
+        KeyKind::MlDsa65 => format!(
+            "{FORMAT_LINE_V2}\nkind {}\nprivate-key {}\naddress {address}\n",
+            key.kind,
+            key_hex.as_str()
+        ),
+    })
 }
 
 /// Parses a wallet file's text and checks its address.
-pub fn parse_wallet_file(text: &str) -> Result<PrivateKey, WalletFileError> {
+pub fn parse_wallet_file(text: &str) -> Result<WalletKey, WalletFileError> {
     let mut lines = text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l));
-    match lines.next() {
-        Some(FORMAT_LINE) => {}
+    let v2 = match lines.next() {
+        Some(FORMAT_LINE) => false,
+        Some(FORMAT_LINE_V2) => true,
         Some(line) if line.starts_with("blockchain-ann wallet ") => {
             return Err(WalletFileError::UnsupportedVersion(line.to_owned()));
         }
         _ => return Err(WalletFileError::MissingFormatLine),
-    }
+    };
     let mut key_hex: Option<&str> = None;
     let mut address: Option<&str> = None;
+    let mut kind: Option<&str> = None;
     for (i, line) in lines.enumerate() {
         let line_no = i + 2;
         if line.is_empty() {
@@ -120,6 +187,8 @@ pub fn parse_wallet_file(text: &str) -> Result<PrivateKey, WalletFileError> {
             (&mut key_hex, "private-key", v)
         } else if let Some(v) = line.strip_prefix("address ") {
             (&mut address, "address", v)
+        } else if let Some(v) = line.strip_prefix("kind ").filter(|_| v2) {
+            (&mut kind, "kind", v)
         } else {
             return Err(WalletFileError::UnexpectedLine { line: line_no });
         };
@@ -130,6 +199,11 @@ pub fn parse_wallet_file(text: &str) -> Result<PrivateKey, WalletFileError> {
             });
         }
     }
+    let kind = match kind {
+        Some(name) => name.parse::<KeyKind>()?,
+        None if v2 => return Err(WalletFileError::MissingField("kind")),
+        None => KeyKind::Ed25519,
+    };
     let key_hex = key_hex.ok_or(WalletFileError::MissingField("private-key"))?;
     let address = address.ok_or(WalletFileError::MissingField("address"))?;
     if key_hex.len() != PRIVATE_KEY_BYTES * 2 {
@@ -137,27 +211,27 @@ pub fn parse_wallet_file(text: &str) -> Result<PrivateKey, WalletFileError> {
     }
     let mut bytes = Zeroizing::new([0_u8; PRIVATE_KEY_BYTES]);
     hex::decode_to_slice(key_hex, bytes.as_mut()).map_err(|_| WalletFileError::BadHex)?;
-    let private_key = PrivateKey::from_bytes(*bytes);
-    let derived = KeyDerivation::default()
-        .derive(&private_key)
-        .address()
-        .to_string();
+    let key = WalletKey {
+        private_key: PrivateKey::from_bytes(*bytes),
+        kind,
+    };
+    let derived = key.address().to_string();
     if derived != address {
         return Err(WalletFileError::AddressMismatch {
             written: address.to_owned(),
             derived,
         });
     }
-    Ok(private_key)
+    Ok(key)
 }
 
 /// Writes a new wallet file at `path`; never overwrites an existing file.
-pub fn export_wallet(private_key: &PrivateKey, path: &Path) -> Result<(), WalletFileError> {
+pub fn export_wallet(key: &WalletKey, path: &Path) -> Result<(), WalletFileError> {
     let io = |source| WalletFileError::Io {
         path: path.to_owned(),
         source,
     };
-    let text = wallet_file_text(private_key);
+    let text = wallet_file_text(key);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -177,7 +251,7 @@ pub fn export_wallet(private_key: &PrivateKey, path: &Path) -> Result<(), Wallet
 }
 
 /// Reads the wallet file at `path`.
-pub fn import_wallet(path: &Path) -> Result<PrivateKey, WalletFileError> {
+pub fn import_wallet(path: &Path) -> Result<WalletKey, WalletFileError> {
     let io = |source| WalletFileError::Io {
         path: path.to_owned(),
         source,
@@ -195,8 +269,9 @@ pub fn import_wallet(path: &Path) -> Result<PrivateKey, WalletFileError> {
 }
 
 /// The wallet in `path`, or, when there is no file there, a new key drawn from `source` and
-/// exported there first. Returns the key and whether it is new. If another process creates
-/// the file at the same moment, its key is read back, so both use one key.
+/// exported there first, spending with `kind`. Returns the key and whether it is new; an
+/// existing file keeps the kind it was written with. If another process creates the file at
+/// the same moment, its key is read back, so both use one key.
 ///
 /// # Errors
 /// [`WalletFileError`]: the file exists but does not read, or the new key could not be drawn
@@ -204,11 +279,15 @@ pub fn import_wallet(path: &Path) -> Result<PrivateKey, WalletFileError> {
 pub fn load_or_create_wallet(
     path: &Path,
     source: &mut dyn EntropySource,
-) -> Result<(PrivateKey, bool), WalletFileError> {
+    kind: KeyKind,
+) -> Result<(WalletKey, bool), WalletFileError> {
     if path.exists() {
         return Ok((import_wallet(path)?, false));
     }
-    let key = PrivateKey::generate(source)?;
+    let key = WalletKey {
+        private_key: PrivateKey::generate(source)?,
+        kind,
+    };
     match export_wallet(&key, path) {
         Ok(()) => Ok((key, true)),
         Err(WalletFileError::AlreadyExists(_)) => Ok((import_wallet(path)?, false)),

@@ -2,8 +2,8 @@
 
 use ann_keys::wallet_file::{self, FORMAT_LINE};
 use ann_keys::{
-    KeyDerivation, NetConfig, NetError, PrivateKey, RngEntropy, Secret, WalletFileError,
-    derive_keys, export_wallet, import_wallet, load_or_create_wallet,
+    KeyDerivation, KeyKind, NetConfig, NetError, PrivateKey, RngEntropy, Secret, WalletFileError,
+    WalletKey, derive_keys, export_wallet, import_wallet, load_or_create_wallet,
 };
 use ed25519_dalek::Signer;
 use rand_chacha::ChaCha20Rng;
@@ -88,7 +88,7 @@ fn wallet_files_round_trip_and_never_overwrite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("wallet.txt");
     let private_key = key(4);
-    export_wallet(&private_key, &path).expect("export");
+    export_wallet(&WalletKey::ed25519(private_key.clone()), &path).expect("export");
     let text = std::fs::read_to_string(&path).expect("read");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], FORMAT_LINE);
@@ -106,9 +106,12 @@ fn wallet_files_round_trip_and_never_overwrite() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    assert_eq!(import_wallet(&path).expect("import"), private_key);
+    assert_eq!(
+        import_wallet(&path).expect("import"),
+        WalletKey::ed25519(private_key)
+    );
     assert!(matches!(
-        export_wallet(&key(5), &path),
+        export_wallet(&WalletKey::ed25519(key(5)), &path),
         Err(WalletFileError::AlreadyExists(_))
     ));
     // The existing wallet is intact.
@@ -120,10 +123,11 @@ fn load_or_create_makes_a_key_once_then_reads_it_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("wallet.txt");
     let mut source = RngEntropy::new(ChaCha20Rng::from_seed([6; 32]), "test");
-    let (created, new) = load_or_create_wallet(&path, &mut source).expect("create");
+    let (created, new) =
+        load_or_create_wallet(&path, &mut source, KeyKind::Ed25519).expect("create");
     assert!(new);
     assert_eq!(import_wallet(&path).expect("import"), created);
-    let (loaded, new) = load_or_create_wallet(&path, &mut source).expect("load");
+    let (loaded, new) = load_or_create_wallet(&path, &mut source, KeyKind::MlDsa65).expect("load");
     assert!(!new);
     assert_eq!(
         loaded, created,
@@ -133,7 +137,7 @@ fn load_or_create_makes_a_key_once_then_reads_it_back() {
     // A damaged file is an error, never silently replaced by a new key.
     std::fs::write(&path, "not a wallet\n").expect("write");
     assert!(matches!(
-        load_or_create_wallet(&path, &mut source),
+        load_or_create_wallet(&path, &mut source, KeyKind::Ed25519),
         Err(WalletFileError::MissingFormatLine)
     ));
     assert_eq!(
@@ -224,4 +228,57 @@ fn malformed_wallet_files_get_typed_errors() {
         import_wallet(&dir.path().join("missing.txt")),
         Err(WalletFileError::Io { .. })
     ));
+}
+
+#[test]
+fn post_quantum_wallet_files_name_their_kind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pq.txt");
+    let mut source = RngEntropy::new(ChaCha20Rng::from_seed([8; 32]), "test");
+    let (created, new) =
+        load_or_create_wallet(&path, &mut source, KeyKind::MlDsa65).expect("create");
+    assert!(new);
+    assert_eq!(created.kind, KeyKind::MlDsa65);
+    let text = std::fs::read_to_string(&path).expect("read");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], wallet_file::FORMAT_LINE_V2);
+    assert_eq!(lines[1], "kind ml-dsa-65");
+    let keys = derive_keys(&created.private_key);
+    let pq_address = keys.address_of(KeyKind::MlDsa65);
+    assert_eq!(lines[3], format!("address {pq_address}"));
+    assert_eq!(import_wallet(&path).expect("import"), created);
+    assert_eq!(created.wallet().address(), pq_address);
+    assert_eq!(created.wallet().kind(), KeyKind::MlDsa65);
+
+    let parse = |text: &str| wallet_file::parse_wallet_file(text);
+    // The same private key under the ed25519 address: the kind and the address disagree.
+    let ed_text = text.replace(&pq_address.to_string(), &keys.address().to_string());
+    assert!(matches!(
+        parse(&ed_text),
+        Err(WalletFileError::AddressMismatch { .. })
+    ));
+    assert!(matches!(
+        parse(&text.replace("kind ml-dsa-65\n", "")),
+        Err(WalletFileError::MissingField("kind"))
+    ));
+    assert!(matches!(
+        parse(&text.replace("ml-dsa-65", "ml-dsa-44")),
+        Err(WalletFileError::UnknownKind(_))
+    ));
+    // Version 1 has no kind line.
+    assert!(matches!(
+        parse(&text.replace(wallet_file::FORMAT_LINE_V2, FORMAT_LINE)),
+        Err(WalletFileError::UnexpectedLine { line: 2 })
+    ));
+    // An ed25519 wallet written as version 2 reads as the ed25519 wallet.
+    let v2_ed = format!(
+        "{}\nkind ed25519\nprivate-key {}\naddress {}\n",
+        wallet_file::FORMAT_LINE_V2,
+        hex::encode(created.private_key.as_bytes()),
+        keys.address()
+    );
+    assert_eq!(
+        parse(&v2_ed).expect("v2 ed25519"),
+        WalletKey::ed25519(created.private_key.clone())
+    );
 }

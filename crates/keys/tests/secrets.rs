@@ -5,8 +5,8 @@
 
 use ann_keys::wallet_file::{parse_wallet_file, wallet_file_text};
 use ann_keys::{
-    AnuConfig, AnuQrng, Conditioned, IbmConfig, IbmQuantum, PrivateKey, Secret, SimulatedQubit,
-    WalletFileError, derive_keys,
+    AnuConfig, AnuQrng, Conditioned, IbmConfig, IbmQuantum, KeyKind, PrivateKey, Secret,
+    SimulatedQubit, SpendingKey, WalletFileError, WalletKey, derive_keys,
 };
 
 const API_KEY: &str = "apikey-TOPSECRET-0123456789";
@@ -63,13 +63,35 @@ fn no_public_type_shows_a_private_key_or_a_derived_signing_key() {
         assert_hides("DerivedKeys", &text, &output);
         assert_hides("DerivedKeys", &text, &bytes);
     }
+    // The post-quantum key of the same private key: its seed never shows, through the key,
+    // the ledger's spending key, a wallet or a wallet file's key.
+    let pq = derived.ml_dsa_65_signing_key();
+    let pq_seed = *pq.seed();
+    let wallet_key = WalletKey {
+        private_key: key.clone(),
+        kind: KeyKind::MlDsa65,
+    };
+    for (what, text) in [
+        ("MlDsa65SigningKey", format!("{pq:?}")),
+        (
+            "SpendingKey",
+            format!("{:?}", SpendingKey::from(pq.clone())),
+        ),
+        ("Wallet", format!("{:?}", wallet_key.wallet())),
+        ("WalletKey", format!("{wallet_key:?}")),
+        ("DerivedKeys", format!("{derived:?}")),
+    ] {
+        assert_hides(what, &text, &pq_seed);
+        assert_hides(what, &text, &bytes);
+    }
+
     // The verifying key and address are public, and shown.
     assert!(format!("{derived:?}").contains(&hex::encode(derived.verifying_key().as_bytes())));
 
     // Wallet files: the file text holds the key by design; errors about a file never do.
-    let text = wallet_file_text(&key);
+    let text = wallet_file_text(&WalletKey::ed25519(key.clone()));
     let address_line = text.lines().nth(2).expect("address line").to_owned();
-    let other = wallet_file_text(&PrivateKey::from_bytes([7; 128]));
+    let other = wallet_file_text(&WalletKey::ed25519(PrivateKey::from_bytes([7; 128])));
     let other_address = other.lines().nth(2).expect("address line");
     let tampered = text.replace(&address_line, other_address);
     let error = parse_wallet_file(&tampered).expect_err("a wrong address");

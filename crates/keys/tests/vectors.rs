@@ -137,3 +137,37 @@ fn key_pipeline_is_pinned() {
         }),
     );
 }
+
+/// The ML-DSA-65 keys of the same private keys: seed, public key (by its SHA-256) and address.
+#[test]
+fn ml_dsa_65_derivation_is_pinned() {
+    let mut cases = Vec::new();
+    for i in 0..2 {
+        let keys = derive_keys(&test_key(i));
+        let key = keys.ml_dsa_65_signing_key();
+        let address = keys.address_of(ann_keys::KeyKind::MlDsa65);
+        assert_eq!(
+            address,
+            ann_ledger::Address::from_ml_dsa_65_key(key.public_key())
+        );
+        assert_ne!(address, keys.address(), "the two kinds' addresses differ");
+        assert_ne!(
+            key.seed(),
+            &keys.signing_key().to_bytes(),
+            "the two kinds' seeds differ"
+        );
+        cases.push(json!({
+            "private_key_hex": hex::encode(test_key(i).as_bytes()),
+            "ml_dsa_65_seed_hex": hex::encode(key.seed()),
+            "ml_dsa_65_public_key_sha256": hex::encode(Sha256::digest(key.public_key().as_bytes())),
+            "ml_dsa_65_address": address.to_string(),
+        }));
+    }
+    check_or_write(
+        "ml_dsa_65_keys.json",
+        &json!({
+            "description": "ML-DSA-65 seed = SHA-256(\"blockchain-ann/ml-dsa-65-seed/v1\" || u32 BE len || network output || private key); key pair = ML-DSA.KeyGen_internal(seed)",
+            "cases": cases,
+        }),
+    );
+}

@@ -1,4 +1,10 @@
-//! Addresses: the SHA-256 hash of an ed25519 verifying key, with a checksummed text form.
+//! Addresses: the SHA-256 hash of a public key, with a checksummed text form.
+//!
+//! An ed25519 key's address is `SHA-256(key)`; an ML-DSA-65 key's is
+//! `SHA-256("blockchain-ann/address/ml-dsa-65/v1" || key)`. The tag keeps the two kinds'
+//! addresses apart (the keys' lengths differ too), so an output paid to an ML-DSA-65 address
+//! can only be spent by revealing that ML-DSA-65 key: no ed25519 key hashes to it without a
+//! SHA-256 preimage.
 //!
 //! Text form: `ann` followed by the 64 lowercase hex digits of the hash and 8 lowercase hex digits
 //! of a checksum, the first 4 bytes of `SHA-256("blockchain-ann/address-checksum/v1" || hash)`.
@@ -11,6 +17,8 @@ use crate::hash::sha256;
 /// Prefix of an address's text form.
 pub const ADDRESS_PREFIX: &str = "ann";
 const CHECKSUM_TAG: &[u8] = b"blockchain-ann/address-checksum/v1";
+/// Domain tag of an ML-DSA-65 key's address.
+pub const ML_DSA_65_ADDRESS_TAG: &[u8] = b"blockchain-ann/address/ml-dsa-65/v1";
 const TEXT_LEN: usize = 3 + 64 + 8;
 
 /// Why an address's text form was rejected.
@@ -37,7 +45,7 @@ pub enum AddressError {
     },
 }
 
-/// Where coins can be sent: SHA-256 of the 32-byte ed25519 verifying key that may spend them.
+/// Where coins can be sent: the SHA-256 hash of the public key that may spend them.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Address([u8; 32]);
 
@@ -45,6 +53,11 @@ impl Address {
     /// The address of `key`: `SHA-256(key bytes)`.
     pub fn from_verifying_key(key: &VerifyingKey) -> Self {
         Address(sha256(&[key.as_bytes()]))
+    }
+
+    /// The address of an ML-DSA-65 key: `SHA-256(ML_DSA_65_ADDRESS_TAG || key bytes)`.
+    pub fn from_ml_dsa_65_key(key: &crate::pq::MlDsa65PublicKey) -> Self {
+        Address(sha256(&[ML_DSA_65_ADDRESS_TAG, key.as_bytes()]))
     }
 
     /// Wraps a 32-byte key hash.

@@ -922,7 +922,7 @@ impl<S: ChainStore> Chain<S> {
         // Room left for mempool transactions: header, count, and the coinbase with one output.
         let coinbase_room = crate::encoding::TX_FIXED_SIZE + 8 + crate::encoding::TXOUT_SIZE;
         let budget = MAX_BLOCK_SIZE.saturating_sub(HEADER_SIZE + 4 + coinbase_room);
-        let selected = mempool.select(&self.utxos, budget);
+        let selected = mempool.select(&self.utxos, budget, crate::validation::MAX_BLOCK_SIGNATURES);
         let fees =
             Amount::checked_sum(selected.iter().map(|(_, fee)| *fee)).unwrap_or(Amount::ZERO);
         let reward = self

@@ -12,14 +12,20 @@ use crate::address::Address;
 use crate::amount::{Amount, MAX_SUPPLY};
 use crate::block::{BLOCK_VERSION, Block, BlockHeader, TrainingCommitment};
 use crate::hash::{BlockHash, CheckpointRoot, MerkleRoot, ModelHash, TaskId, Txid};
+use crate::pq::{ML_DSA_65_SIGNATURE_SIZE, MlDsa65PublicKey, MlDsa65Signature};
 use crate::target::CompactTarget;
-use crate::transaction::{OutPoint, TX_VERSION, Transaction, TxIn, TxOut};
+use crate::transaction::{
+    KeyKind, OutPoint, TX_VERSION, TX_VERSION_TYPED_INPUTS, Transaction, TxIn, TxOut, Witness,
+};
 
-/// Largest encoded block, in bytes; also bounds every list inside a block.
-pub const MAX_BLOCK_SIZE: usize = 1_000_000;
+/// Largest encoded block, in bytes; also bounds every list inside a block. It holds about
+/// 1,500 ML-DSA-65 spends (5,347 bytes each) or 60,000 ed25519 spends, which
+/// [`MAX_BLOCK_SIGNATURES`](crate::validation::MAX_BLOCK_SIGNATURES) cuts to 8,000.
+pub const MAX_BLOCK_SIZE: usize = 8_000_000;
 /// Encoded size of an [`OutPoint`].
 pub const OUTPOINT_SIZE: usize = 32 + 4;
-/// Encoded size of a [`TxIn`]: outpoint, 32-byte key, 64-byte signature.
+/// Encoded size of a version-1 (ed25519) [`TxIn`]: outpoint, 32-byte key, 64-byte signature.
+/// The smallest input of any version; a version-2 input adds a kind tag byte.
 pub const TXIN_SIZE: usize = OUTPOINT_SIZE + 32 + 64;
 /// Encoded size of a [`TxOut`]: amount and address.
 pub const TXOUT_SIZE: usize = 8 + 32;
@@ -86,15 +92,21 @@ pub enum DecodeError {
         max: usize,
     },
     /// A version this software does not know.
-    #[error("unsupported {what} version {version} (only {supported} is defined)")]
+    #[error("unsupported {what} version {version} (versions 1 to {supported} are defined)")]
     UnsupportedVersion {
         /// Which structure.
         what: &'static str,
         /// Version found.
         version: u32,
-        /// The version understood.
+        /// The newest version understood.
         supported: u32,
     },
+    /// An input's key kind tag is not a defined [`KeyKind`].
+    #[error("unknown key kind tag {0} (0 is ed25519, 1 is ML-DSA-65)")]
+    UnknownKeyKind(u8),
+    /// An ML-DSA-65 signature whose bytes are not a canonical FIPS 204 encoding.
+    #[error("ML-DSA-65 signature is not a canonical FIPS 204 encoding (malformed hint or z)")]
+    MalformedMlDsaSignature,
     /// A tag byte outside its defined values.
     #[error("invalid {what} tag {tag}: only 0 and 1 are defined")]
     InvalidTag {
@@ -370,22 +382,35 @@ fn decode_verifying_key(reader: &mut Reader<'_>) -> Result<VerifyingKey, DecodeE
     Ok(key)
 }
 
-impl Encode for TxIn {
-    fn encode_to(&self, out: &mut Vec<u8>) {
-        self.previous_output.encode_to(out);
-        out.extend_from_slice(self.verifying_key.as_bytes());
-        out.extend_from_slice(&self.signature.to_bytes());
-    }
+fn decode_witness(reader: &mut Reader<'_>, kind: KeyKind) -> Result<Witness, DecodeError> {
+    Ok(match kind {
+        KeyKind::Ed25519 => Witness::Ed25519 {
+            key: decode_verifying_key(reader)?,
+            signature: Signature::from_bytes(&reader.array("signature")?),
+        },
+        KeyKind::MlDsa65 => {
+            let key = MlDsa65PublicKey::from_array(Box::new(reader.array("ML-DSA-65 public key")?));
+            let signature = reader.take("ML-DSA-65 signature", ML_DSA_65_SIGNATURE_SIZE)?;
+            let signature = MlDsa65Signature::from_bytes(signature)
+                .map_err(|_| DecodeError::MalformedMlDsaSignature)?;
+            Witness::MlDsa65 { key, signature }
+        }
+    })
 }
 
-impl Decode for TxIn {
-    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(TxIn {
-            previous_output: OutPoint::decode_from(reader)?,
-            verifying_key: decode_verifying_key(reader)?,
-            signature: Signature::from_bytes(&reader.array("signature")?),
-        })
-    }
+/// Reads one input of a transaction of `version`.
+fn decode_input(reader: &mut Reader<'_>, version: u32) -> Result<TxIn, DecodeError> {
+    let previous_output = OutPoint::decode_from(reader)?;
+    let kind = if version == TX_VERSION {
+        KeyKind::Ed25519
+    } else {
+        let tag = reader.u8("key kind")?;
+        KeyKind::from_tag(tag).ok_or(DecodeError::UnknownKeyKind(tag))?
+    };
+    Ok(TxIn {
+        previous_output,
+        witness: decode_witness(reader, kind)?,
+    })
 }
 
 impl Encode for TxOut {
@@ -404,21 +429,12 @@ impl Decode for TxOut {
     }
 }
 
-fn encode_transaction(tx: &Transaction, with_signatures: bool, out: &mut Vec<u8>) {
-    out.extend_from_slice(&tx.version.to_le_bytes());
-    encode_count(tx.inputs.len(), out);
-    for input in &tx.inputs {
-        input.previous_output.encode_to(out);
-        out.extend_from_slice(input.verifying_key.as_bytes());
-        if with_signatures {
-            out.extend_from_slice(&input.signature.to_bytes());
-        }
-    }
-    encode_count(tx.outputs.len(), out);
-    for output in &tx.outputs {
+fn encode_outputs_and_height(outputs: &[TxOut], coinbase_height: Option<u64>, out: &mut Vec<u8>) {
+    encode_count(outputs.len(), out);
+    for output in outputs {
         output.encode_to(out);
     }
-    match tx.coinbase_height {
+    match coinbase_height {
         None => out.push(0),
         Some(height) => {
             out.push(1);
@@ -428,29 +444,69 @@ fn encode_transaction(tx: &Transaction, with_signatures: bool, out: &mut Vec<u8>
 }
 
 /// The bytes hashed into the signing digest: the canonical encoding with every input's
-/// 64-byte signature left out.
-pub(crate) fn encode_transaction_for_signing(tx: &Transaction, out: &mut Vec<u8>) {
-    encode_transaction(tx, false, out);
+/// signature left out (its outpoint, its kind tag in version 2, its key).
+pub(crate) fn encode_for_signing<'a>(
+    version: u32,
+    inputs: impl ExactSizeIterator<Item = (&'a OutPoint, KeyKind, &'a [u8])>,
+    outputs: &[TxOut],
+    coinbase_height: Option<u64>,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(&version.to_le_bytes());
+    encode_count(inputs.len(), out);
+    for (outpoint, kind, key) in inputs {
+        outpoint.encode_to(out);
+        if version != TX_VERSION {
+            out.push(kind.tag());
+        }
+        out.extend_from_slice(key);
+    }
+    encode_outputs_and_height(outputs, coinbase_height, out);
 }
 
 impl Encode for Transaction {
     fn encode_to(&self, out: &mut Vec<u8>) {
         out.reserve(self.encoded_len());
-        encode_transaction(self, true, out);
+        out.extend_from_slice(&self.version.to_le_bytes());
+        encode_count(self.inputs.len(), out);
+        for input in &self.inputs {
+            input.previous_output.encode_to(out);
+            // Version 1 has no tags: an ML-DSA-65 input in it encodes to bytes that do not
+            // decode, and validation refuses it (`TxError::UntaggedInputKind`).
+            if self.version != TX_VERSION {
+                out.push(input.witness.kind().tag());
+            }
+            match &input.witness {
+                Witness::Ed25519 { key, signature } => {
+                    out.extend_from_slice(key.as_bytes());
+                    out.extend_from_slice(&signature.to_bytes());
+                }
+                Witness::MlDsa65 { key, signature } => {
+                    out.extend_from_slice(key.as_bytes());
+                    out.extend_from_slice(signature.as_bytes());
+                }
+            }
+        }
+        encode_outputs_and_height(&self.outputs, self.coinbase_height, out);
     }
 }
 
 impl Decode for Transaction {
     fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let version = reader.u32("transaction version")?;
-        if version != TX_VERSION {
+        if version != TX_VERSION && version != TX_VERSION_TYPED_INPUTS {
             return Err(DecodeError::UnsupportedVersion {
                 what: "transaction",
                 version,
-                supported: TX_VERSION,
+                supported: TX_VERSION_TYPED_INPUTS,
             });
         }
-        let inputs = decode_list(reader, "input", MAX_TX_INPUTS, TXIN_SIZE)?;
+        let min_input = TXIN_SIZE + usize::from(version != TX_VERSION);
+        let count = reader.count("input", MAX_TX_INPUTS, min_input)?;
+        let mut inputs = Vec::with_capacity(count);
+        for _ in 0..count {
+            inputs.push(decode_input(reader, version)?);
+        }
         let outputs = decode_list(reader, "output", MAX_TX_OUTPUTS, TXOUT_SIZE)?;
         let coinbase_height = if reader.flag("coinbase height")? {
             Some(reader.u64("coinbase height")?)

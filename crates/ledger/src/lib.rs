@@ -45,6 +45,7 @@ pub mod encoding;
 pub mod hash;
 pub mod mempool;
 pub mod merkle;
+pub mod pq;
 pub mod proof;
 pub mod replay;
 pub mod store;
@@ -66,13 +67,17 @@ pub use hash::{
 };
 pub use mempool::{Mempool, MempoolError, MempoolPolicy};
 pub use merkle::merkle_root;
+pub use pq::{MlDsa65PublicKey, MlDsa65Signature, MlDsa65SigningKey, MlDsaError};
 pub use proof::ProofVerifier;
 pub use replay::ReplayError;
 pub use store::{
     BlockMeta, BlockStatus, ChainStore, ChangeSet, MemoryChainStore, StoredBlock, StoredChain,
 };
 pub use target::{AccuracyTarget, CompactTarget, Difficulty, Retarget, TargetError};
-pub use transaction::{OutPoint, TX_VERSION, Transaction, TxIn, TxOut};
+pub use transaction::{
+    InputSigner, KeyKind, OutPoint, SpendingKey, TX_VERSION, TX_VERSION_TYPED_INPUTS, Transaction,
+    TxIn, TxOut, UnknownKeyKind, Witness,
+};
 pub use utxo::{BlockUndo, UtxoEntry, UtxoError, UtxoSet};
-pub use validation::{BlockError, TxError};
+pub use validation::{BlockError, MAX_BLOCK_SIGNATURES, TxError};
 pub use wallet::{Wallet, WalletError};

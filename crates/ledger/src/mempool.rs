@@ -497,12 +497,17 @@ impl Mempool {
     }
 
     /// Transactions for a block template, with their fees, at most `max_bytes` of encoded
-    /// transactions, parents before children, chosen by ancestor-package fee rate: repeatedly
+    /// transactions and `max_signatures` inputs, parents before children, chosen by ancestor-package fee rate: repeatedly
     /// the transaction whose not-yet-selected in-pool ancestors and itself pay the most per
     /// byte, together with those ancestors. Transactions that spend an output neither in
     /// `utxos` nor in the pool (stale after a reorganisation not yet revalidated) are left out
     /// with their descendants.
-    pub fn select(&self, utxos: &UtxoSet, max_bytes: usize) -> Vec<(Transaction, Amount)> {
+    pub fn select(
+        &self,
+        utxos: &UtxoSet,
+        max_bytes: usize,
+        max_signatures: usize,
+    ) -> Vec<(Transaction, Amount)> {
         // Usable: every input in the UTXO set or made by a usable pool parent (arrival order
         // is a topological order: a child enters after its parents).
         let mut order: Vec<(&Txid, &PoolEntry)> = self.entries.iter().collect();
@@ -547,6 +552,7 @@ impl Mempool {
         }
         let mut selected = Vec::new();
         let mut used = 0usize;
+        let mut signatures = 0usize;
         while let Some((_, _, txid, v)) = heap.pop() {
             if chosen.contains(&txid)
                 || failed.contains(&txid)
@@ -556,12 +562,19 @@ impl Mempool {
             }
             let (mut members, rate) = package(&txid, &chosen);
             let size = rate.size as usize;
-            if used.saturating_add(size) > max_bytes {
+            let inputs: usize = members
+                .iter()
+                .map(|m| self.entries[m].tx.inputs.len())
+                .sum();
+            if used.saturating_add(size) > max_bytes
+                || signatures.saturating_add(inputs) > max_signatures
+            {
                 failed.insert(txid);
                 continue;
             }
             members.sort_by_key(|m| self.entries[m].arrival);
             used += size;
+            signatures += inputs;
             for member in &members {
                 chosen.insert(*member);
                 let e = &self.entries[member];

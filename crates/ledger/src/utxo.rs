@@ -324,11 +324,11 @@ mod tests {
     fn spend(outpoint: OutPoint, outputs: Vec<TxOut>) -> Transaction {
         Transaction {
             version: 1,
-            inputs: vec![TxIn {
-                previous_output: outpoint,
-                verifying_key: SigningKey::from_bytes(&[1; 32]).verifying_key(),
-                signature: Signature::from_bytes(&[0; 64]),
-            }],
+            inputs: vec![TxIn::ed25519(
+                outpoint,
+                SigningKey::from_bytes(&[1; 32]).verifying_key(),
+                Signature::from_bytes(&[0; 64]),
+            )],
             outputs,
             coinbase_height: None,
         }

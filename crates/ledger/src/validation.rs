@@ -7,7 +7,8 @@
 //!    pre-checks (no tensor work), by [`crate::chain::Chain`];
 //! 2. [`check_transaction`] and [`check_block_body`]: the transactions alone;
 //! 3. [`check_transaction_inputs`] and [`check_block_inputs`]: against the UTXO set;
-//! 4. [`verify_transaction_signatures`] and [`verify_block_signatures`]: ed25519, in parallel;
+//! 4. [`verify_transaction_signatures`] and [`verify_block_signatures`]: ed25519 and
+//!    ML-DSA-65, in parallel;
 //! 5. the [`crate::ProofVerifier`]'s full check, last, by [`crate::chain::Chain`].
 
 use std::collections::{HashMap, HashSet};
@@ -21,11 +22,16 @@ use crate::encoding::MAX_BLOCK_SIZE;
 use crate::hash::{BlockHash, MerkleRoot, Ticket, Txid};
 use crate::merkle::merkle_root;
 use crate::target::CompactTarget;
-use crate::transaction::{OutPoint, TX_VERSION, Transaction};
+use crate::transaction::{KeyKind, OutPoint, TX_VERSION, TX_VERSION_TYPED_INPUTS, Transaction};
 use crate::utxo::{UtxoEntry, UtxoSet};
 
 /// Number of previous blocks whose median timestamp a new block must exceed.
 pub const MEDIAN_TIME_SPAN: usize = 11;
+/// Most signatures a block may carry (one per input). A block of ed25519 spends reaches it
+/// near 1.1 MB, so the 8 MB size limit, raised for ML-DSA-65 spends (about 1,500 fit), does
+/// not raise the worst-case verification work of an ed25519 block (7,575 signatures fitted the
+/// old 1 MB limit).
+pub const MAX_BLOCK_SIGNATURES: usize = 8_000;
 /// How far past the validating node's clock a timestamp may be, in seconds (2 hours).
 pub const MAX_FUTURE_DRIFT_SECS: u64 = 2 * 60 * 60;
 
@@ -33,8 +39,20 @@ pub const MAX_FUTURE_DRIFT_SECS: u64 = 2 * 60 * 60;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxError {
     /// Unknown version.
-    #[error("rule \"a transaction has version {TX_VERSION}\" broken: found version {0}")]
+    #[error(
+        "rule \"a transaction has version {TX_VERSION} or {TX_VERSION_TYPED_INPUTS}\" broken: found version {0}"
+    )]
     UnsupportedVersion(u32),
+    /// A version-1 transaction with an input of another kind than ed25519.
+    #[error(
+        "rule \"a version-{TX_VERSION} transaction has only ed25519 inputs\" broken: input {input} is {kind}"
+    )]
+    UntaggedInputKind {
+        /// Index of the input.
+        input: usize,
+        /// Its kind.
+        kind: KeyKind,
+    },
     /// No outputs.
     #[error("rule \"a transaction other than a coinbase creates at least one output\" broken")]
     NoOutputs,
@@ -109,11 +127,13 @@ pub enum TxError {
     },
     /// Bad signature.
     #[error(
-        "rule \"every input carries a strictly valid ed25519 signature of the signing digest by its key\" broken at input {input}"
+        "rule \"every input carries a strictly valid signature of the signing digest by its key\" broken at input {input} ({kind})"
     )]
     BadSignature {
         /// Index of the input.
         input: usize,
+        /// The kind of its key.
+        kind: KeyKind,
     },
 }
 
@@ -126,6 +146,11 @@ pub enum BlockError {
     /// Too large.
     #[error("rule \"a block encodes to at most {MAX_BLOCK_SIZE} bytes\" broken: it has {0} bytes")]
     TooLarge(usize),
+    /// Too many signatures to check.
+    #[error(
+        "rule \"a block carries at most {MAX_BLOCK_SIGNATURES} signatures\" broken: it has {0}"
+    )]
+    TooManySignatures(usize),
     /// Parent not known.
     #[error("rule \"a block extends a known block\" broken: parent {0} is unknown")]
     UnknownParent(BlockHash),
@@ -349,8 +374,20 @@ impl<V: UtxoView + ?Sized> UtxoView for OverlayView<'_, V> {
 
 /// Rules a transaction must meet on its own (no UTXO set, no signatures).
 pub fn check_transaction(tx: &Transaction) -> Result<(), TxError> {
-    if tx.version != TX_VERSION {
+    if tx.version != TX_VERSION && tx.version != TX_VERSION_TYPED_INPUTS {
         return Err(TxError::UnsupportedVersion(tx.version));
+    }
+    if tx.version == TX_VERSION
+        && let Some((input, txin)) = tx
+            .inputs
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.witness.kind() != KeyKind::Ed25519)
+    {
+        return Err(TxError::UntaggedInputKind {
+            input,
+            kind: txin.witness.kind(),
+        });
     }
     let size = tx.encoded_len();
     if size > MAX_BLOCK_SIZE {
@@ -407,7 +444,7 @@ pub fn check_transaction_inputs<V: UtxoView + ?Sized>(
                 maturity: coinbase_maturity,
             });
         }
-        let key_address = Address::from_verifying_key(&input.verifying_key);
+        let key_address = input.witness.address();
         if key_address != entry.output.address {
             return Err(TxError::KeyMismatch {
                 input: index,
@@ -428,20 +465,20 @@ pub fn check_transaction_inputs<V: UtxoView + ?Sized>(
         })
 }
 
-/// Checks every input's signature with `verify_strict` over the transaction's signing digest.
+/// Checks every input's signature over the transaction's signing digest, strictly.
 ///
-/// `verify_strict` rejects non-canonical `s`, small-order or non-canonical `R`, and
-/// small-order keys, so a valid signature cannot be altered by anyone but the signer.
+/// Ed25519 uses `verify_strict`, which rejects non-canonical `s`, small-order or
+/// non-canonical `R`, and small-order keys, so a valid signature cannot be altered by anyone
+/// but the signer. ML-DSA-65 signatures were checked canonical when decoded or built, and are
+/// verified with FIPS 204's `ML-DSA.Verify` under the chain's context string.
 pub fn verify_transaction_signatures(tx: &Transaction) -> Result<(), TxError> {
     let digest = tx.signing_digest();
     for (input, txin) in tx.inputs.iter().enumerate() {
-        // `verify_strict` itself rejects small-order (weak) keys; no separate check needed.
-        if txin
-            .verifying_key
-            .verify_strict(&digest, &txin.signature)
-            .is_err()
-        {
-            return Err(TxError::BadSignature { input });
+        if !txin.witness.verify(&digest) {
+            return Err(TxError::BadSignature {
+                input,
+                kind: txin.witness.kind(),
+            });
         }
     }
     Ok(())
@@ -481,6 +518,10 @@ pub fn check_block_body(block: &Block) -> Result<Vec<Txid>, BlockError> {
     let size = block.encoded_len();
     if size > MAX_BLOCK_SIZE {
         return Err(BlockError::TooLarge(size));
+    }
+    let signatures: usize = block.transactions.iter().map(|tx| tx.inputs.len()).sum();
+    if signatures > MAX_BLOCK_SIGNATURES {
+        return Err(BlockError::TooManySignatures(signatures));
     }
     let Some(coinbase) = block.transactions.first().filter(|tx| tx.is_coinbase()) else {
         return Err(BlockError::MissingCoinbase);

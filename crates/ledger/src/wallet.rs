@@ -1,13 +1,14 @@
-//! A wallet for one signing key: its coins, its balance, and signed payments.
+//! A wallet for one signing key (ed25519 or ML-DSA-65): its coins, its balance, and signed
+//! payments.
 
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 
 use crate::address::Address;
 use crate::amount::Amount;
 use crate::chain::Chain;
 use crate::mempool::Mempool;
 use crate::store::ChainStore;
-use crate::transaction::{OutPoint, Transaction, TxOut};
+use crate::transaction::{InputSigner, KeyKind, OutPoint, SpendingKey, Transaction, TxOut};
 use crate::utxo::UtxoEntry;
 
 /// Why a payment could not be built.
@@ -29,9 +30,9 @@ pub enum WalletError {
     AmountOverflow,
 }
 
-/// The coins of one ed25519 key. The key is zeroized on drop and never printed.
+/// The coins of one key. The key is zeroized on drop and never printed.
 pub struct Wallet {
-    signing_key: SigningKey,
+    key: SpendingKey,
     address: Address,
 }
 
@@ -39,29 +40,49 @@ impl std::fmt::Debug for Wallet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Wallet")
             .field("address", &self.address)
-            .field("signing_key", &"<redacted>")
+            .field("kind", &self.key.kind())
+            .field("key", &"<redacted>")
             .finish()
     }
 }
 
 impl Wallet {
-    /// A wallet for `signing_key`.
+    /// A wallet for an ed25519 `signing_key`.
     pub fn new(signing_key: SigningKey) -> Self {
-        let address = Address::from_verifying_key(&signing_key.verifying_key());
+        Wallet::with_key(SpendingKey::Ed25519(signing_key))
+    }
+
+    /// A wallet for a key of either kind.
+    pub fn with_key(key: impl Into<SpendingKey>) -> Self {
+        let key = key.into();
         Wallet {
-            signing_key,
-            address,
+            address: key.address(),
+            key,
         }
+    }
+
+    /// The kind of the wallet's key.
+    pub fn kind(&self) -> KeyKind {
+        self.key.kind()
+    }
+
+    /// The wallet's key.
+    pub fn key(&self) -> &SpendingKey {
+        &self.key
+    }
+
+    /// The encoded size of a payment from this wallet spending `inputs` outputs into
+    /// `outputs` outputs: what a fee per byte is charged on.
+    pub fn payment_size(&self, inputs: usize, outputs: usize) -> usize {
+        let tagged = usize::from(self.kind() != KeyKind::Ed25519);
+        crate::encoding::TX_FIXED_SIZE
+            + inputs * (crate::encoding::OUTPOINT_SIZE + tagged + self.kind().witness_size())
+            + outputs * crate::encoding::TXOUT_SIZE
     }
 
     /// Where to send coins to this wallet.
     pub fn address(&self) -> Address {
         self.address
-    }
-
-    /// The wallet's public key.
-    pub fn verifying_key(&self) -> VerifyingKey {
-        self.signing_key.verifying_key()
     }
 
     /// The wallet's confirmed unspent outputs at the chain's tip, by outpoint.
@@ -112,15 +133,47 @@ impl Wallet {
     /// [`WalletError`] for a zero amount, an overflow, or too little in `coins`.
     pub fn pay_from(
         &self,
-        mut coins: Vec<(OutPoint, UtxoEntry)>,
+        coins: Vec<(OutPoint, UtxoEntry)>,
         to: Address,
         amount: Amount,
         fee: Amount,
     ) -> Result<Transaction, WalletError> {
+        self.build_payment(coins, to, amount, |_| Some(fee))
+    }
+
+    /// Builds and signs a payment of `amount` to `to` whose fee is `fee_per_kb` base units per
+    /// 1000 encoded bytes (rounded up, as [`crate::MempoolPolicy::min_fee`] charges it): an
+    /// ML-DSA-65 input is 5,298 bytes against 132 for ed25519, so a fixed fee fits one kind
+    /// only.
+    ///
+    /// # Errors
+    /// [`WalletError`] for a zero amount, an overflow, or too little spendable.
+    pub fn pay_at_rate<S: ChainStore>(
+        &self,
+        chain: &Chain<S>,
+        mempool: Option<&Mempool>,
+        to: Address,
+        amount: Amount,
+        fee_per_kb: u64,
+    ) -> Result<Transaction, WalletError> {
+        self.build_payment(self.spendable(chain, mempool), to, amount, |size| {
+            let fee = (u128::from(fee_per_kb) * size as u128).div_ceil(1000);
+            Amount::from_base_units(u64::try_from(fee).ok()?).ok()
+        })
+    }
+
+    /// Chooses coins largest first until they cover `amount` plus the fee that `fee_for`
+    /// asks for the payment's size (with a change output), and signs.
+    fn build_payment(
+        &self,
+        mut coins: Vec<(OutPoint, UtxoEntry)>,
+        to: Address,
+        amount: Amount,
+        fee_for: impl Fn(usize) -> Option<Amount>,
+    ) -> Result<Transaction, WalletError> {
         if amount.is_zero() {
             return Err(WalletError::ZeroAmount);
         }
-        let needed = amount.checked_add(fee).ok_or(WalletError::AmountOverflow)?;
         // Largest first keeps the input count (and so the size and fee) small; ties by
         // outpoint keep the choice deterministic.
         coins.sort_by(|a, b| {
@@ -131,21 +184,30 @@ impl Wallet {
         });
         let mut chosen = Vec::new();
         let mut gathered = Amount::ZERO;
-        for (outpoint, entry) in coins {
+        let mut coins = coins.into_iter();
+        let needed = loop {
+            // The fee of the payment as chosen so far, with a change output: a payment that
+            // turns out to need no change is one output smaller and pays a little more.
+            let fee = fee_for(self.payment_size(chosen.len().max(1), 2))
+                .ok_or(WalletError::AmountOverflow)?;
+            let needed = amount.checked_add(fee).ok_or(WalletError::AmountOverflow)?;
             if gathered >= needed {
-                break;
+                break needed;
             }
+            let Some((outpoint, entry)) = coins.next() else {
+                return Err(WalletError::InsufficientFunds {
+                    available: gathered,
+                    needed,
+                });
+            };
             gathered = gathered
                 .checked_add(entry.output.amount)
                 .ok_or(WalletError::AmountOverflow)?;
             chosen.push(outpoint);
-        }
-        let Some(change) = gathered.checked_sub(needed) else {
-            return Err(WalletError::InsufficientFunds {
-                available: gathered,
-                needed,
-            });
         };
+        let change = gathered
+            .checked_sub(needed)
+            .ok_or(WalletError::AmountOverflow)?;
         let mut outputs = vec![TxOut {
             amount,
             address: to,
@@ -156,8 +218,8 @@ impl Wallet {
                 address: self.address,
             });
         }
-        let spends: Vec<(OutPoint, &SigningKey)> =
-            chosen.into_iter().map(|o| (o, &self.signing_key)).collect();
+        let spends: Vec<(OutPoint, &SpendingKey)> =
+            chosen.into_iter().map(|o| (o, &self.key)).collect();
         Ok(Transaction::new_signed(&spends, outputs))
     }
 }

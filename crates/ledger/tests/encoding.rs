@@ -58,15 +58,18 @@ fn trailing_bytes() {
 #[test]
 fn unsupported_version() {
     let mut bytes = signed().encode();
-    bytes[0] = 2;
+    bytes[0] = 3;
     assert_eq!(
         Transaction::decode(&bytes),
         Err(DecodeError::UnsupportedVersion {
             what: "transaction",
-            version: 2,
-            supported: 1
+            version: 3,
+            supported: 2
         })
     );
+    // A version-1 transaction read as version 2: its first key byte is taken for a kind tag.
+    bytes[0] = 2;
+    assert!(Transaction::decode(&bytes).is_err());
     let mut header = common_header().encode();
     header[0] = 9;
     assert!(matches!(
@@ -225,14 +228,14 @@ fn weak_key_signature_is_rejected() {
     sig[32] = 1;
     let tx = Transaction {
         version: 1,
-        inputs: vec![TxIn {
-            previous_output: OutPoint {
+        inputs: vec![TxIn::ed25519(
+            OutPoint {
                 txid: Txid::from_bytes([1; 32]),
                 vout: 0,
             },
-            verifying_key: weak,
-            signature: Signature::from_bytes(&sig),
-        }],
+            weak,
+            Signature::from_bytes(&sig),
+        )],
         outputs: vec![TxOut {
             amount: Amount::from_coins(1).expect("small"),
             address: Address::from_bytes([2; 32]),
@@ -242,10 +245,13 @@ fn weak_key_signature_is_rejected() {
     // The lax check would accept this forgery; the ledger does not.
     use ed25519_dalek::Verifier;
     let digest = tx.signing_digest();
-    assert!(weak.verify(&digest, &tx.inputs[0].signature).is_ok());
+    assert!(weak.verify(&digest, &Signature::from_bytes(&sig)).is_ok());
     assert_eq!(
         verify_transaction_signatures(&tx),
-        Err(TxError::BadSignature { input: 0 })
+        Err(TxError::BadSignature {
+            input: 0,
+            kind: ann_ledger::KeyKind::Ed25519
+        })
     );
 }
 

@@ -181,7 +181,7 @@ fn a_template_from_4000_chained_transactions_takes_every_package_in_order() {
         }
     }
     assert_eq!(pool.len(), 4_000);
-    let selected = pool.select(chain.utxos(), usize::MAX);
+    let selected = pool.select(chain.utxos(), usize::MAX, usize::MAX);
     assert_eq!(selected.len(), 4_000);
     let mut next_depth = vec![0u64; chains];
     for (tx, _) in &selected {

@@ -63,7 +63,10 @@ fn rejects_conflicts_duplicates_coinbases_and_invalid_transactions() {
     forged.outputs[1].amount = coins(8);
     assert_eq!(
         pool.add(forged, &chain),
-        Err(MempoolError::Invalid(TxError::BadSignature { input: 0 }))
+        Err(MempoolError::Invalid(TxError::BadSignature {
+            input: 0,
+            kind: ann_ledger::KeyKind::Ed25519
+        }))
     );
     assert_eq!(pool.len(), 1);
 }
@@ -108,7 +111,7 @@ fn accepts_unconfirmed_chains_and_selects_by_package_fee_rate_parents_first() {
     let other_id = pool.add(other, &chain).expect("valid");
 
     let selected: Vec<_> = pool
-        .select(chain.utxos(), usize::MAX)
+        .select(chain.utxos(), usize::MAX, usize::MAX)
         .into_iter()
         .map(|(tx, fee)| (tx.txid(), fee))
         .collect();
@@ -124,7 +127,7 @@ fn accepts_unconfirmed_chains_and_selects_by_package_fee_rate_parents_first() {
     );
 
     // A size budget fitting one transaction cannot take the package: the best single one.
-    let one = pool.select(chain.utxos(), 300);
+    let one = pool.select(chain.utxos(), 300, usize::MAX);
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].0.txid(), other_id);
 

@@ -36,11 +36,11 @@ fn arb_txin() -> impl Strategy<Value = TxIn> {
         .prop_map(|(previous_output, seed, sig)| {
             let mut bytes = [0u8; 64];
             bytes.copy_from_slice(&sig);
-            TxIn {
+            TxIn::ed25519(
                 previous_output,
-                verifying_key: SigningKey::from_bytes(&seed).verifying_key(),
-                signature: Signature::from_bytes(&bytes),
-            }
+                SigningKey::from_bytes(&seed).verifying_key(),
+                Signature::from_bytes(&bytes),
+            )
         })
 }
 

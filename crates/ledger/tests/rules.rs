@@ -8,7 +8,7 @@ use ann_ledger::validation::{check_block_inputs, check_transaction_inputs};
 use ann_ledger::{
     Amount, Block, BlockError, BlockHeader, Chain, ChainError, ChainParams, CompactTarget,
     ImportOutcome, MAX_SUPPLY, Mempool, MempoolError, OutPoint, ProofVerifier, Transaction,
-    TxError, TxOut, Txid, UtxoEntry, UtxoSet, Wallet, merkle_root,
+    TxError, TxOut, Txid, UtxoEntry, UtxoSet, Wallet, Witness, merkle_root,
 };
 use common::{
     BLOCK_INTERVAL, TEST_TASK, TestProofError, TestProofVerifier, VERIFIER, coins, commitment,
@@ -93,7 +93,10 @@ fn resign(tx: &mut Transaction, seed: u8) {
     let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
     let digest = tx.signing_digest();
     for input in &mut tx.inputs {
-        input.signature = key.sign(&digest);
+        input.witness = Witness::Ed25519 {
+            key: key.verifying_key(),
+            signature: key.sign(&digest),
+        };
     }
 }
 
@@ -113,9 +116,9 @@ fn valid_block_is_accepted() {
 fn transaction_version() {
     let mut f = fixture();
     let mut tx = f.payment(0, 1, 3);
-    tx.version = 2;
+    tx.version = 3;
     resign(&mut tx, 0);
-    assert_eq!(f.reject_tx(tx), TxError::UnsupportedVersion(2));
+    assert_eq!(f.reject_tx(tx), TxError::UnsupportedVersion(3));
 }
 
 #[test]
@@ -163,7 +166,7 @@ fn oversize_transaction() {
         amount: Amount::from_base_units(1).expect("1"),
         address: f.wallets[1].address(),
     };
-    let tx = Transaction::new_signed(&[(f.genesis_coin(0), &key)], vec![dust; 25_000]);
+    let tx = Transaction::new_signed(&[(f.genesis_coin(0), &key)], vec![dust; 200_100]);
     let size = tx.encoded_len();
     assert!(size > ann_ledger::MAX_BLOCK_SIZE);
     let mut mempool = Mempool::new();
@@ -181,8 +184,8 @@ fn oversize_block() {
         amount: Amount::from_base_units(1).expect("1"),
         address: f.wallets[1].address(),
     };
-    let big = Transaction::new_signed(&[(f.genesis_coin(0), &key)], vec![dust; 24_000]);
-    let also_big = Transaction::new_signed(&[(f.genesis_coin(1), &key)], vec![dust; 24_000]);
+    let big = Transaction::new_signed(&[(f.genesis_coin(0), &key)], vec![dust; 100_100]);
+    let also_big = Transaction::new_signed(&[(f.genesis_coin(1), &key)], vec![dust; 100_100]);
     let block = f.block(vec![big, also_big]);
     let size = block.encoded_len();
     assert!(matches!(f.reject(block), BlockError::TooLarge(s) if s == size));
@@ -350,10 +353,19 @@ fn outputs_above_inputs() {
 fn bad_signature() {
     let mut f = fixture();
     let mut tx = f.payment(0, 1, 3);
-    let mut bytes = tx.inputs[0].signature.to_bytes();
+    let Witness::Ed25519 { signature, .. } = &mut tx.inputs[0].witness else {
+        panic!("an ed25519 payment")
+    };
+    let mut bytes = signature.to_bytes();
     bytes[0] ^= 1;
-    tx.inputs[0].signature = ed25519_dalek::Signature::from_bytes(&bytes);
-    assert_eq!(f.reject_tx(tx), TxError::BadSignature { input: 0 });
+    *signature = ed25519_dalek::Signature::from_bytes(&bytes);
+    assert_eq!(
+        f.reject_tx(tx),
+        TxError::BadSignature {
+            input: 0,
+            kind: ann_ledger::KeyKind::Ed25519
+        }
+    );
 }
 
 #[test]
@@ -361,8 +373,14 @@ fn signature_of_another_transaction() {
     let mut f = fixture();
     let mut tx = f.payment(0, 1, 3);
     let other = f.payment(0, 1, 4);
-    tx.inputs[0].signature = other.inputs[0].signature;
-    assert_eq!(f.reject_tx(tx), TxError::BadSignature { input: 0 });
+    tx.inputs[0].witness = other.inputs[0].witness.clone();
+    assert_eq!(
+        f.reject_tx(tx),
+        TxError::BadSignature {
+            input: 0,
+            kind: ann_ledger::KeyKind::Ed25519
+        }
+    );
 }
 
 #[test]
@@ -607,7 +625,9 @@ fn proof_is_checked_only_after_every_cheap_check() {
     let mut f = fixture();
     let counter = CountingVerifier(Cell::new(0));
     let mut bad_signature = f.payment(0, 1, 3);
-    bad_signature.inputs[0].signature = ed25519_dalek::Signature::from_bytes(&[0; 64]);
+    if let Witness::Ed25519 { signature, .. } = &mut bad_signature.inputs[0].witness {
+        *signature = ed25519_dalek::Signature::from_bytes(&[0; 64]);
+    }
     let mut bad_merkle = f.block(vec![]);
     bad_merkle.header.merkle_root = ann_ledger::MerkleRoot::ZERO;
     for block in [f.block(vec![bad_signature]), bad_merkle] {

@@ -6,13 +6,16 @@
 
 use std::path::PathBuf;
 
+use ann_ledger::validation::verify_transaction_signatures;
 use ann_ledger::{
     Address, Amount, Block, BlockHeader, BlockMeta, BlockStatus, BlockUndo, CheckpointRoot,
     CompactTarget, Decode, Encode, ModelHash, OutPoint, TaskId, TrainingCommitment, Transaction,
     TxOut, Txid, UtxoEntry, merkle_root,
 };
+use ann_ledger::{InputSigner, MlDsa65SigningKey};
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
@@ -122,6 +125,55 @@ fn transaction_vector() {
             "txid": tx.txid().to_string(),
             "signing_digest": hex::encode(tx.signing_digest()),
             "signer_addresses": [address(1).to_string(), address(2).to_string()],
+        }),
+    );
+}
+
+/// A version-2 transaction spending an ed25519 coin and an ML-DSA-65 coin: the post-quantum
+/// kind's encoding, signing digest and txid. ML-DSA-65 signing is deterministic here, so the
+/// signature is fixed too.
+#[test]
+fn post_quantum_transaction_vector() {
+    let ed = key(1);
+    let pq = MlDsa65SigningKey::from_seed(&[0x0b; 32]);
+    let spends: [(OutPoint, &dyn InputSigner); 2] = [
+        (
+            OutPoint {
+                txid: Txid::from_bytes([0x11; 32]),
+                vout: 0,
+            },
+            &ed,
+        ),
+        (
+            OutPoint {
+                txid: Txid::from_bytes([0x22; 32]),
+                vout: 1,
+            },
+            &pq,
+        ),
+    ];
+    let tx = Transaction::new_signed(
+        &spends,
+        vec![TxOut {
+            amount: Amount::from_coins(2).expect("small"),
+            address: Address::from_ml_dsa_65_key(pq.public_key()),
+        }],
+    );
+    assert_eq!(tx.version, ann_ledger::TX_VERSION_TYPED_INPUTS);
+    let bytes = tx.encode();
+    assert_eq!(bytes.len(), tx.encoded_len());
+    assert_eq!(Transaction::decode(&bytes), Ok(tx.clone()));
+    assert_eq!(verify_transaction_signatures(&tx), Ok(()));
+    check_vector(
+        "transaction_ml_dsa_65.json",
+        &json!({
+            "ml_dsa_65_seed": hex::encode([0x0b; 32]),
+            "ml_dsa_65_public_key_sha256": hex::encode(Sha256::digest(pq.public_key().as_bytes())),
+            "ml_dsa_65_address": Address::from_ml_dsa_65_key(pq.public_key()).to_string(),
+            "encoding_len": bytes.len(),
+            "encoding": hex::encode(&bytes),
+            "signing_digest": hex::encode(tx.signing_digest()),
+            "txid": tx.txid().to_string(),
         }),
     );
 }

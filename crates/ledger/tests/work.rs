@@ -9,7 +9,7 @@ use ann_ledger::{
     merkle_root,
 };
 use common::{VERIFIER, coins, grind, now, wallet};
-use ed25519_dalek::Signature;
+use ed25519_dalek::{Signature, SigningKey};
 
 fn reject<V: ProofVerifier>(chain: &mut Chain, block: Block, verifier: &V) -> BlockError {
     match chain.submit_block(block, now(), verifier) {
@@ -161,14 +161,14 @@ fn side_blocks_below_the_reorg_window_are_not_stored() {
     let mut deep = mined_on(&chain, &genesis, genesis.timestamp + 1, 40);
     deep.transactions.push(Transaction {
         version: 1,
-        inputs: vec![TxIn {
-            previous_output: OutPoint {
+        inputs: vec![TxIn::ed25519(
+            OutPoint {
                 txid: Txid::from_bytes([0xee; 32]),
                 vout: 0,
             },
-            verifying_key: wallet(1).verifying_key(),
-            signature: Signature::from_bytes(&[0; 64]),
-        }],
+            SigningKey::from_bytes(&[1; 32]).verifying_key(),
+            Signature::from_bytes(&[0; 64]),
+        )],
         outputs: vec![TxOut {
             amount: coins(1),
             address: wallet(2).address(),
@@ -232,11 +232,11 @@ fn a_bogus_proof_is_rejected_before_any_signature_is_checked() {
     let genesis_coin = chain.block_at(0).expect("genesis").transactions[0].outpoint(0);
     block.transactions.push(Transaction {
         version: 1,
-        inputs: vec![TxIn {
-            previous_output: genesis_coin,
-            verifying_key: payer.verifying_key(),
-            signature: Signature::from_bytes(&[7; 64]),
-        }],
+        inputs: vec![TxIn::ed25519(
+            genesis_coin,
+            SigningKey::from_bytes(&[1; 32]).verifying_key(),
+            Signature::from_bytes(&[7; 64]),
+        )],
         outputs: vec![TxOut {
             amount: coins(5),
             address: wallet(2).address(),

@@ -58,7 +58,10 @@ fn only_what_the_sender_is_responsible_for_is_penalised() {
         Verdict::Ignore
     );
     assert_eq!(
-        transaction_verdict(&MempoolError::Invalid(TxError::BadSignature { input: 0 })),
+        transaction_verdict(&MempoolError::Invalid(TxError::BadSignature {
+            input: 0,
+            kind: ann_ledger::KeyKind::Ed25519
+        })),
         Verdict::Reject { penalty: 20 }
     );
     assert_eq!(MALFORMED, Verdict::Reject { penalty: BAN });

@@ -1,5 +1,7 @@
 //! Criterion benches for `ann-keys`: one key derivation with the original's network
-//! (1024 bits in, 50 hidden layers of 1024 units), and its parts.
+//! (1024 bits in, 50 hidden layers of 1024 units), and its parts; and per key kind (ed25519,
+//! ML-DSA-65) the key pair from a seed, signing a transaction digest and verifying it
+//! (`signatures_by_kind`).
 //!
 //! Run: `cargo bench --bench keys -- --warm-up-time 1 --measurement-time 5`.
 
@@ -41,5 +43,43 @@ fn bench_keys(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_keys);
+/// Key generation from a seed, signing a 32-byte transaction digest, and strict verification,
+/// for each kind of input key; the ed25519 rows are the peer the post-quantum rows compare to.
+fn bench_signatures(c: &mut Criterion) {
+    use ann_ledger::MlDsa65SigningKey;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    let digest = [0x5a_u8; 32];
+    let mut group = c.benchmark_group("signatures_by_kind");
+    group.bench_function("ed25519/keygen_from_seed", |b| {
+        b.iter(|| SigningKey::from_bytes(black_box(&[7; 32])).verifying_key())
+    });
+    let ed = SigningKey::from_bytes(&[7; 32]);
+    group.bench_function("ed25519/sign_digest", |b| {
+        b.iter(|| ed.sign(black_box(&digest)))
+    });
+    let ed_signature = ed.sign(&digest);
+    let ed_key = ed.verifying_key();
+    group.bench_function("ed25519/verify_strict", |b| {
+        b.iter(|| ed_key.verify_strict(black_box(&digest), black_box(&ed_signature)))
+    });
+
+    group.bench_function("ml_dsa_65/keygen_from_seed", |b| {
+        b.iter(|| MlDsa65SigningKey::from_seed(black_box(&[7; 32])))
+    });
+    let pq = MlDsa65SigningKey::from_seed(&[7; 32]);
+    group.bench_function("ml_dsa_65/sign_digest", |b| {
+        b.iter(|| pq.sign_digest(black_box(&digest)))
+    });
+    let pq_signature = pq.sign_digest(&digest);
+    group.bench_function("ml_dsa_65/verify_digest", |b| {
+        b.iter(|| {
+            pq.public_key()
+                .verify_digest(black_box(&digest), black_box(&pq_signature))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_keys, bench_signatures);
 criterion_main!(benches);

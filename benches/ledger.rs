@@ -8,7 +8,9 @@
 //! Groups: `block_of_1000_one_input_txs` (the side-by-side timings, plus validation on one
 //! thread and a full in-memory import), `ratio_validate_block_over_verify_strict` (the ratio
 //! measured interleaved, which stays meaningful on a machine shared with other work), and
-//! `validation_stages_one_thread` (where the non-signature time goes).
+//! `validation_stages_one_thread` (where the non-signature time goes), and
+//! `block_of_1000_spends_by_kind` (the same block with ML-DSA-65 spends beside ed25519 ones,
+//! each against its raw signature checks).
 //!
 //! Run: `cargo bench --bench ledger -- --warm-up-time 1 --measurement-time 5`.
 
@@ -17,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use ann_ledger::validation::{check_block_body, check_block_inputs, verify_block_signatures};
 use ann_ledger::{
-    Amount, Block, BlockHeader, Chain, ChainParams, Difficulty, Mempool, ProofVerifier, TxOut,
-    Wallet, Witness,
+    Amount, Block, BlockHeader, Chain, ChainParams, Difficulty, KeyKind, Mempool, MempoolPolicy,
+    MlDsa65SigningKey, ProofVerifier, TxOut, Wallet, Witness,
 };
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
@@ -49,31 +51,7 @@ fn key(i: usize) -> SigningKey {
 }
 
 fn fixture() -> Fixture {
-    let wallets: Vec<Wallet> = (0..TRANSACTIONS).map(|i| Wallet::new(key(i))).collect();
-    let one = Amount::from_coins(1).expect("small");
-    let allocations = wallets
-        .iter()
-        .map(|w| TxOut {
-            amount: one,
-            address: w.address(),
-        })
-        .collect();
-    let target = Difficulty::regtest();
-    let chain = Chain::new(ChainParams::new(allocations, GENESIS_TIME, target)).expect("genesis");
-    let mut mempool = Mempool::new();
-    let fee = Amount::from_base_units(1_000).expect("small");
-    let payment = one.checked_sub(fee).expect("fee below one coin");
-    for (i, w) in wallets.iter().enumerate() {
-        let to = wallets[(i + 1) % TRANSACTIONS].address();
-        let tx = w
-            .pay(&chain, Some(&mempool), to, payment, fee)
-            .expect("funded");
-        assert_eq!(tx.inputs.len(), 1);
-        mempool.add(tx, &chain).expect("valid payment");
-    }
-    let miner = Wallet::new(key(usize::MAX - 1));
-    let block = chain.block_template(&mempool, miner.address(), GENESIS_TIME + 600);
-    assert_eq!(block.transactions.len(), TRANSACTIONS + 1);
+    let (chain, block) = block_of_spends(KeyKind::Ed25519);
     let signatures = block.transactions[1..]
         .iter()
         .map(|tx| match &tx.inputs[0].witness {
@@ -86,6 +64,78 @@ fn fixture() -> Fixture {
         block,
         signatures,
     }
+}
+
+/// A chain whose genesis funds 1,000 wallets of `kind` with one coin each, and a valid block on
+/// it in which each pays the next one everything but a fee of 1 base unit per byte (one input,
+/// one output).
+fn block_of_spends(kind: KeyKind) -> (Chain, Block) {
+    let wallets: Vec<Wallet> = (0..TRANSACTIONS)
+        .map(|i| match kind {
+            KeyKind::Ed25519 => Wallet::new(key(i)),
+            KeyKind::MlDsa65 => Wallet::with_key(MlDsa65SigningKey::from_seed(&key(i).to_bytes())),
+        })
+        .collect();
+    let one = Amount::from_coins(1).expect("small");
+    let allocations = wallets
+        .iter()
+        .map(|w| TxOut {
+            amount: one,
+            address: w.address(),
+        })
+        .collect();
+    let target = Difficulty::regtest();
+    let chain = Chain::new(ChainParams::new(allocations, GENESIS_TIME, target)).expect("genesis");
+    let mut mempool = Mempool::new();
+    let fee = MempoolPolicy::relay().min_fee(wallets[0].payment_size(1, 1));
+    let fee = Amount::from_base_units(u64::try_from(fee).expect("small")).expect("small");
+    let payment = one.checked_sub(fee).expect("fee below one coin");
+    for (i, w) in wallets.iter().enumerate() {
+        let to = wallets[(i + 1) % TRANSACTIONS].address();
+        let tx = w
+            .pay(&chain, Some(&mempool), to, payment, fee)
+            .expect("funded");
+        assert_eq!(tx.inputs.len(), 1);
+        mempool.add(tx, &chain).expect("valid payment");
+    }
+    let miner = Wallet::new(key(usize::MAX - 1));
+    let block = chain.block_template(&mempool, miner.address(), GENESIS_TIME + 600);
+    assert_eq!(block.transactions.len(), TRANSACTIONS + 1);
+    (chain, block)
+}
+
+/// The block of 1,000 one-input spends with each key kind: full validation on all cores, and
+/// the raw signature checks of the same 1,000 inputs one by one on one core (the peer).
+fn block_validation_by_kind(c: &mut Criterion) {
+    let now = GENESIS_TIME + 3_600;
+    let mut group = c.benchmark_group("block_of_1000_spends_by_kind");
+    group.throughput(Throughput::Elements(TRANSACTIONS as u64));
+    group.sample_size(20);
+    for kind in [KeyKind::Ed25519, KeyKind::MlDsa65] {
+        let (chain, block) = block_of_spends(kind);
+        chain
+            .validate_block(&block, now, &NoProof)
+            .expect("the bench block is valid");
+        let witnesses: Vec<(Witness, [u8; 32])> = block.transactions[1..]
+            .iter()
+            .map(|tx| (tx.inputs[0].witness.clone(), tx.signing_digest()))
+            .collect();
+        group.bench_function(format!("{kind}/raw_verify_one_by_one"), |b| {
+            b.iter(|| {
+                for (witness, digest) in &witnesses {
+                    assert!(witness.verify(black_box(digest)));
+                }
+            })
+        });
+        group.bench_function(format!("{kind}/validate_block"), |b| {
+            b.iter(|| {
+                chain
+                    .validate_block(black_box(&block), now, &NoProof)
+                    .expect("valid block")
+            })
+        });
+    }
+    group.finish();
 }
 
 fn block_validation(c: &mut Criterion) {
@@ -280,6 +330,7 @@ fn template(c: &mut Criterion) {
 criterion_group!(
     benches,
     block_validation,
+    block_validation_by_kind,
     interleaved_ratio,
     validation_stages,
     template

@@ -26,6 +26,7 @@ block = vectors("crates/ledger/tests/vectors/block.json")
 write("ledger_block", bytes.fromhex(block["encoding"]))
 write("ledger_header", bytes.fromhex(block["header_encoding"]))
 write("ledger_transaction", bytes.fromhex(vectors("crates/ledger/tests/vectors/transaction.json")["encoding"]))
+write("ledger_transaction", bytes.fromhex(vectors("crates/ledger/tests/vectors/transaction_ml_dsa_65.json")["encoding"]))
 
 records = vectors("crates/ledger/tests/vectors/store_records.json")
 for kind, name in enumerate(["block_meta", "block_undo", "utxo_entry"]):
@@ -42,5 +43,14 @@ for case in vectors("crates/keys/tests/vectors/key_pipeline.json")["cases"]:
         "blockchain-ann wallet v1\n"
         f"private-key {case['private_key_hex']}\n"
         f"address {case['address']}\n"
+    )
+    write("wallet_file", text.encode())
+
+for case in vectors("crates/keys/tests/vectors/ml_dsa_65_keys.json")["cases"]:
+    text = (
+        "blockchain-ann wallet v2\n"
+        "kind ml-dsa-65\n"
+        f"private-key {case['private_key_hex']}\n"
+        f"address {case['ml_dsa_65_address']}\n"
     )
     write("wallet_file", text.encode())

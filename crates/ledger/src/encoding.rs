@@ -19,7 +19,7 @@ use crate::transaction::{
 };
 
 /// Largest encoded block, in bytes; also bounds every list inside a block. It holds about
-/// 1,500 ML-DSA-65 spends (5,347 bytes each) or 60,000 ed25519 spends, which
+/// 1,495 one-input ML-DSA-65 payments (5,351 bytes each) or 60,000 ed25519 inputs, which
 /// [`MAX_BLOCK_SIGNATURES`](crate::validation::MAX_BLOCK_SIGNATURES) cuts to 8,000.
 pub const MAX_BLOCK_SIZE: usize = 8_000_000;
 /// Encoded size of an [`OutPoint`].

@@ -1,11 +1,17 @@
 //! The request-response codec: length-prefixed frames (see [`crate::wire`]), the length
-//! checked against the cap before any allocation, the body decoded by the canonical decoders.
+//! checked against the cap before any allocation (a request's cap is its largest encoding,
+//! 2 KB; a response's is four full blocks), the body buffered as it arrives rather than
+//! allocated at the announced length, and decoded by the canonical decoders.
 
 use async_trait::async_trait;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 
-use crate::wire::{Request, Response, check_frame_len, frame};
+use crate::wire::{MAX_FRAME, MAX_REQUEST_FRAME, Request, Response, check_frame_len_within, frame};
+
+/// What a reader reserves before the bytes arrive: a peer that announces a large frame and
+/// sends nothing costs this much, not the announced length.
+const FIRST_RESERVATION: usize = 64 * 1024;
 
 /// The protocol name: version 1 of the blockchain-ann request-response protocol.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/blockchain-ann/req/1");
@@ -14,12 +20,24 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/blockchain-ann/req/1"
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Codec;
 
-async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> std::io::Result<Vec<u8>> {
+async fn read_frame<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    max: usize,
+) -> std::io::Result<Vec<u8>> {
     let mut prefix = [0u8; 4];
     io.read_exact(&mut prefix).await?;
-    let len = check_frame_len(prefix).map_err(invalid)?;
-    let mut body = vec![0u8; len];
-    io.read_exact(&mut body).await?;
+    let len = check_frame_len_within(prefix, max).map_err(invalid)?;
+    let mut body = Vec::with_capacity(len.min(FIRST_RESERVATION));
+    io.take(len as u64).read_to_end(&mut body).await?;
+    if body.len() != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "a frame announced {len} bytes and ended after {}",
+                body.len()
+            ),
+        ));
+    }
     Ok(body)
 }
 
@@ -37,7 +55,7 @@ impl libp2p::request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        Request::from_bytes(&read_frame(io).await?).map_err(invalid)
+        Request::from_bytes(&read_frame(io, MAX_REQUEST_FRAME).await?).map_err(invalid)
     }
 
     async fn read_response<T>(
@@ -48,7 +66,7 @@ impl libp2p::request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        Response::from_bytes(&read_frame(io).await?).map_err(invalid)
+        Response::from_bytes(&read_frame(io, MAX_FRAME).await?).map_err(invalid)
     }
 
     async fn write_request<T>(

@@ -3,7 +3,8 @@
 //! anything is allocated), one tag byte per message kind, no trailing bytes.
 //!
 //! On a stream a message is a frame: its length as `u32` little-endian, at most
-//! [`MAX_FRAME`], then the message. A reader checks the length before it allocates.
+//! [`MAX_REQUEST_FRAME`] for a request and [`MAX_FRAME`] for a response, then the message. A
+//! reader checks the length against the cap before it reads, and buffers only what arrives.
 
 use ann_ledger::encoding::Reader;
 use ann_ledger::{Block, BlockHash, BlockHeader, Decode, DecodeError, Encode};
@@ -18,6 +19,8 @@ pub const MAX_BLOCKS: usize = 4;
 pub const MAX_ARTIFACT: usize = 1_628_200;
 /// Largest frame: four full blocks and their counts.
 pub const MAX_FRAME: usize = MAX_BLOCKS * ann_ledger::MAX_BLOCK_SIZE + 64;
+/// Largest request frame: a headers request with a full locator (tag, count, hashes, max).
+pub const MAX_REQUEST_FRAME: usize = 1 + 4 + MAX_LOCATOR * 32 + 2;
 
 /// Why bytes from a peer are not a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,9 +36,15 @@ pub enum WireError {
         /// The tag.
         tag: u8,
     },
-    /// A frame announced more than [`MAX_FRAME`] bytes.
-    #[error("a frame of {0} bytes is over the {MAX_FRAME}-byte cap")]
-    FrameTooLarge(u64),
+    /// A frame announced more bytes than its cap ([`MAX_FRAME`], or [`MAX_REQUEST_FRAME`] for
+    /// a request).
+    #[error("a frame of {len} bytes is over the {max}-byte cap")]
+    FrameTooLarge {
+        /// The announced length.
+        len: u64,
+        /// The cap.
+        max: usize,
+    },
 }
 
 /// A node's view of its chain, exchanged on connect.
@@ -323,10 +332,21 @@ pub fn frame(message: &[u8]) -> Vec<u8> {
 /// # Errors
 /// [`WireError::FrameTooLarge`].
 pub fn check_frame_len(prefix: [u8; 4]) -> Result<usize, WireError> {
-    let len = u32::from_le_bytes(prefix);
-    let len = usize::try_from(len).map_err(|_| WireError::FrameTooLarge(u64::from(len)))?;
-    if len > MAX_FRAME {
-        return Err(WireError::FrameTooLarge(len as u64));
+    check_frame_len_within(prefix, MAX_FRAME)
+}
+
+/// Checks a frame's announced length against `max` before anything is allocated.
+///
+/// # Errors
+/// [`WireError::FrameTooLarge`].
+pub fn check_frame_len_within(prefix: [u8; 4], max: usize) -> Result<usize, WireError> {
+    let announced = u32::from_le_bytes(prefix);
+    let too_large = WireError::FrameTooLarge {
+        len: u64::from(announced),
+        max,
+    };
+    match usize::try_from(announced) {
+        Ok(len) if len <= max => Ok(len),
+        _ => Err(too_large),
     }
-    Ok(len)
 }

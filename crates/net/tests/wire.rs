@@ -5,7 +5,10 @@ use ann_ledger::{
     Block, BlockHash, BlockHeader, ChainParams, CheckpointRoot, CompactTarget, Difficulty,
     ModelHash, TaskId, TrainingCommitment,
 };
-use ann_net::wire::{MAX_BLOCKS, MAX_FRAME, MAX_HEADERS, MAX_LOCATOR, check_frame_len, frame};
+use ann_net::wire::{
+    MAX_BLOCKS, MAX_FRAME, MAX_HEADERS, MAX_LOCATOR, MAX_REQUEST_FRAME, check_frame_len,
+    check_frame_len_within, frame,
+};
 use ann_net::{ArtifactKind, Refusal, Request, Response, Status, WireError};
 use proptest::prelude::*;
 
@@ -134,8 +137,28 @@ fn counts_over_their_caps_are_refused_before_allocating() {
     // A frame past the cap.
     assert_eq!(
         check_frame_len(((MAX_FRAME + 1) as u32).to_le_bytes()),
-        Err(WireError::FrameTooLarge(MAX_FRAME as u64 + 1))
+        Err(WireError::FrameTooLarge {
+            len: MAX_FRAME as u64 + 1,
+            max: MAX_FRAME
+        })
     );
+    // The largest request is a headers request with a full locator, and it fits its cap
+    // exactly: a request frame any longer is refused before it is read.
+    let largest = Request::Headers {
+        locator: vec![BlockHash::ZERO; MAX_LOCATOR],
+        max: u16::MAX,
+    };
+    assert_eq!(largest.to_bytes().len(), MAX_REQUEST_FRAME);
+    assert!(
+        check_frame_len_within((MAX_REQUEST_FRAME as u32).to_le_bytes(), MAX_REQUEST_FRAME).is_ok()
+    );
+    assert!(matches!(
+        check_frame_len_within(
+            ((MAX_REQUEST_FRAME + 1) as u32).to_le_bytes(),
+            MAX_REQUEST_FRAME
+        ),
+        Err(WireError::FrameTooLarge { .. })
+    ));
     assert_eq!(
         check_frame_len((MAX_FRAME as u32).to_le_bytes()),
         Ok(MAX_FRAME)

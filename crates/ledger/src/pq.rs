@@ -17,6 +17,23 @@
 //!
 //! The implementation underneath is RustCrypto's `ml-dsa`; this module pins the parameter
 //! set, the encodings, the context and the strictness, so no caller can pick another.
+//!
+//! ```
+//! use ann_ledger::{Address, MlDsa65Signature, MlDsa65SigningKey, MlDsaError, Wallet};
+//!
+//! let key = MlDsa65SigningKey::from_seed(&[7; 32]);
+//! let digest = [1; 32]; // a transaction's `signing_digest()`
+//! let signature = key.sign_digest(&digest);
+//! assert!(key.public_key().verify_digest(&digest, &signature));
+//!
+//! // Bytes from a peer are checked for length and canonical encoding first.
+//! let cut = &signature.as_bytes()[..3000];
+//! assert!(matches!(MlDsa65Signature::from_bytes(cut), Err(MlDsaError::WrongLength { .. })));
+//!
+//! // A wallet whose coins are locked to the post-quantum key.
+//! let wallet = Wallet::with_key(key.clone());
+//! assert_eq!(wallet.address(), Address::from_ml_dsa_65_key(key.public_key()));
+//! ```
 
 use ml_dsa::{EncodedSignature, EncodedVerifyingKey, ExpandedSigningKey, MlDsa65, Signature};
 use zeroize::Zeroizing;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use ann_ledger::{Amount, Chain, Encode};
+use ann_ledger::{Amount, Chain, Encode, MlDsa65SigningKey, Wallet};
 use ann_net::wire::Status;
 use ann_net::{NetEvent, Request, Response};
 use ann_node::NodeRpcClient;
@@ -25,6 +25,53 @@ fn a_block_propagates_along_a_line() {
     // C is not connected to A: the block came through B, which relayed it after validating.
     assert_eq!(snapshot(&c).peers, 1);
     assert_eq!(snapshot(&c).blocks_received, 1);
+}
+
+#[test]
+fn a_post_quantum_payment_crosses_the_network() {
+    let a = start(&[], 70);
+    let b = start(&[a.handle().listen_address()], 71);
+    let (a, b) = (a.handle(), b.handle());
+    wait_peers(&b, 1);
+    // Coins to Carol's ML-DSA-65 address, mined on A.
+    let carol = Wallet::with_key(MlDsa65SigningKey::from_seed(&[0xca; 32]));
+    a.send_transaction(&payment(0, &carol, 5_000_000)).unwrap();
+    a.generate(1).unwrap();
+    wait_converged(&[a.clone(), b.clone()], 1);
+    // Carol spends them through B, from what B tells her: a 5.4 KB transaction, gossiped to A.
+    let coins = b
+        .address_utxos(&carol.address())
+        .unwrap()
+        .iter()
+        .map(|u| u.to_coin().unwrap())
+        .collect();
+    let payee = wallet(9);
+    let spend = carol
+        .pay_from(
+            coins,
+            payee.address(),
+            Amount::from_base_units(4_000_000).unwrap(),
+            Amount::from_base_units(6_000).unwrap(),
+        )
+        .unwrap();
+    assert!(spend.encoded_len() > 5_000);
+    b.send_transaction(&spend).unwrap();
+    wait_for("A to hold the post-quantum spend", || snapshot(&a).mempool == 1);
+    a.generate(1).unwrap();
+    wait_converged(&[a.clone(), b.clone()], 2);
+    for node in [&a, &b] {
+        let paid: u64 = node
+            .address_utxos(&payee.address())
+            .unwrap()
+            .iter()
+            .map(|u| u.amount)
+            .sum();
+        assert_eq!(paid, 4_000_000);
+        let s = snapshot(node);
+        assert!(s.utxos_match_rebuild);
+        assert_eq!(s.mempool, 0);
+        assert!(s.banned.is_empty());
+    }
 }
 
 #[test]

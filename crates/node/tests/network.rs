@@ -56,7 +56,9 @@ fn a_post_quantum_payment_crosses_the_network() {
         .unwrap();
     assert!(spend.encoded_len() > 5_000);
     b.send_transaction(&spend).unwrap();
-    wait_for("A to hold the post-quantum spend", || snapshot(&a).mempool == 1);
+    wait_for("A to hold the post-quantum spend", || {
+        snapshot(&a).mempool == 1
+    });
     a.generate(1).unwrap();
     wait_converged(&[a.clone(), b.clone()], 2);
     for node in [&a, &b] {

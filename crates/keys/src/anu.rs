@@ -147,51 +147,74 @@ impl AnuQrng {
             .header("x-api-key", self.config.api_key.expose())
             .header("Accept", "application/json");
         let response = remote::send(NAME, endpoint, request)?;
-        let answer: Answer = remote::json(NAME, endpoint, response, MAX_ANSWER)?;
-        let malformed = |reason: String| EntropyError::Malformed {
+        parse_answer(
+            &remote::read_body(NAME, endpoint, response, MAX_ANSWER)?,
+            length,
+        )
+    }
+}
+
+/// The `length` bytes in an answer of the random-numbers endpoint, checked: at most
+/// [`MAX_ANSWER`] bytes of JSON, `success` true, type `uint8`, the declared length that of the
+/// data, every value a byte, exactly `length` of them. The client runs it on each answer;
+/// it is public so that it can be fuzzed (`fuzz/`) and reused. No server text is quoted in an
+/// error.
+///
+/// # Errors
+/// [`EntropyError::TooLarge`], [`EntropyError::Malformed`] or [`EntropyError::TooFewBits`].
+pub fn parse_answer(body: &[u8], length: usize) -> Result<Vec<u8>, EntropyError> {
+    let endpoint = "random numbers";
+    if body.len() > MAX_ANSWER {
+        return Err(EntropyError::TooLarge {
             source_name: NAME,
             endpoint,
-            reason,
-        };
-        if !answer.success {
-            return Err(malformed("success is false".to_owned()));
-        }
-        if answer.kind != "uint8" {
-            // The server's text is not quoted back: it could hold anything.
-            return Err(malformed("the numbers are not of type uint8".to_owned()));
-        }
-        let declared = match &answer.length {
-            Length::Number(n) => Some(*n),
-            Length::Text(s) => s.trim().parse().ok(),
-        }
-        .ok_or_else(|| malformed("length is not a number".to_owned()))?;
-        if declared != answer.data.len() as u64 {
-            return Err(malformed(format!(
-                "length {declared} but {} numbers",
-                answer.data.len()
-            )));
-        }
-        let bytes = answer
-            .data
-            .iter()
-            .map(|&v| u8::try_from(v))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| malformed("a uint8 value above 255".to_owned()))?;
-        if bytes.len() < length {
-            return Err(EntropyError::TooFewBits {
-                source_name: NAME,
-                wanted: length * 8,
-                got: bytes.len() * 8,
-            });
-        }
-        if bytes.len() > length {
-            return Err(malformed(format!(
-                "{} numbers for {length} asked",
-                bytes.len()
-            )));
-        }
-        Ok(bytes)
+            limit: MAX_ANSWER,
+        });
     }
+    let answer: Answer = remote::parse_json(NAME, endpoint, body)?;
+    let malformed = |reason: String| EntropyError::Malformed {
+        source_name: NAME,
+        endpoint,
+        reason,
+    };
+    if !answer.success {
+        return Err(malformed("success is false".to_owned()));
+    }
+    if answer.kind != "uint8" {
+        // The server's text is not quoted back: it could hold anything.
+        return Err(malformed("the numbers are not of type uint8".to_owned()));
+    }
+    let declared = match &answer.length {
+        Length::Number(n) => Some(*n),
+        Length::Text(s) => s.trim().parse().ok(),
+    }
+    .ok_or_else(|| malformed("length is not a number".to_owned()))?;
+    if declared != answer.data.len() as u64 {
+        return Err(malformed(format!(
+            "length {declared} but {} numbers",
+            answer.data.len()
+        )));
+    }
+    let bytes = answer
+        .data
+        .iter()
+        .map(|&v| u8::try_from(v))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| malformed("a uint8 value above 255".to_owned()))?;
+    if bytes.len() < length {
+        return Err(EntropyError::TooFewBits {
+            source_name: NAME,
+            wanted: length * 8,
+            got: bytes.len() * 8,
+        });
+    }
+    if bytes.len() > length {
+        return Err(malformed(format!(
+            "{} numbers for {length} asked",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 impl RawBitSource for AnuQrng {

@@ -335,35 +335,18 @@ impl IbmQuantum {
             }
             other => other?,
         };
-        let answer: TokenAnswer = remote::json(NAME, endpoint, response, MAX_TOKEN_ANSWER)?;
-        if answer.access_token.expose().is_empty() {
-            return Err(EntropyError::Malformed {
-                source_name: NAME,
-                endpoint,
-                reason: "empty access_token".to_owned(),
-            });
-        }
-        // A lifetime past a day is no lifetime IAM gives (added to an instant it could
-        // overflow); a short one is legitimate, and the token is then exchanged before each
-        // use.
-        let lifetime = Duration::from_secs(answer.expires_in);
-        if lifetime.is_zero() || lifetime > MAX_TOKEN_LIFETIME {
-            return Err(EntropyError::Malformed {
-                source_name: NAME,
-                endpoint,
-                reason: format!(
-                    "expires_in is not between 1 s and {} s",
-                    MAX_TOKEN_LIFETIME.as_secs()
-                ),
-            });
-        }
+        let (token, lifetime) = parse_token_answer(&remote::read_body(
+            NAME,
+            endpoint,
+            response,
+            MAX_TOKEN_ANSWER,
+        )?)?;
         self.token_exchanges += 1;
-        let value = answer.access_token.clone();
         self.token = Some(Token {
-            value: answer.access_token,
+            value: token.clone(),
             expires_at: Instant::now() + lifetime,
         });
-        Ok(value)
+        Ok(token)
     }
 
     fn runtime_request(
@@ -395,22 +378,12 @@ impl IbmQuantum {
             .runtime_request(reqwest::Method::POST, "/jobs")?
             .json(&body);
         let response = remote::send(NAME, "submit job", request)?;
-        let created: JobCreated = remote::json(NAME, "submit job", response, MAX_SMALL_ANSWER)?;
-        // The id goes into later URLs' paths: accept only what an id can contain.
-        let plausible = !created.id.is_empty()
-            && created.id.len() <= 128
-            && created
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !plausible {
-            return Err(EntropyError::Malformed {
-                source_name: NAME,
-                endpoint: "submit job",
-                reason: "job id is not 1 to 128 letters, digits, '-' or '_'".to_owned(),
-            });
-        }
-        Ok(created.id)
+        parse_job_created(&remote::read_body(
+            NAME,
+            "submit job",
+            response,
+            MAX_SMALL_ANSWER,
+        )?)
     }
 
     fn wait(&mut self, job_id: &str) -> Result<(), EntropyError> {
@@ -418,8 +391,12 @@ impl IbmQuantum {
         loop {
             let request = self.runtime_request(reqwest::Method::GET, &format!("/jobs/{job_id}"))?;
             let response = remote::send(NAME, "job status", request)?;
-            let job: JobAnswer = remote::json(NAME, "job status", response, MAX_SMALL_ANSWER)?;
-            let status = JobStatus::from_ibm(&job.state.status);
+            let status = parse_job_status(&remote::read_body(
+                NAME,
+                "job status",
+                response,
+                MAX_SMALL_ANSWER,
+            )?)?;
             match status {
                 JobStatus::Completed => return Ok(()),
                 JobStatus::Failed | JobStatus::Cancelled => {
@@ -447,47 +424,151 @@ impl IbmQuantum {
         let request =
             self.runtime_request(reqwest::Method::GET, &format!("/jobs/{job_id}/results"))?;
         let response = remote::send(NAME, endpoint, request)?;
-        let results: Results = remote::json(NAME, endpoint, response, max_results_answer(shots))?;
-        let malformed = |reason: String| EntropyError::Malformed {
+        let body = remote::read_body(NAME, endpoint, response, max_results_answer(shots))?;
+        parse_results(&body, self.config.qubits, shots)
+    }
+}
+
+/// The access token and its lifetime in an IAM answer, checked: at most
+/// [`MAX_TOKEN_ANSWER`] bytes, a non-empty `access_token`, `expires_in` between 1 s and
+/// [`MAX_TOKEN_LIFETIME`] (past a day is no lifetime IAM gives, and added to an instant it
+/// could overflow; a short one is legitimate, and the token is then exchanged before each
+/// use). The client runs it on each answer; public so that it can be fuzzed. No server text
+/// is quoted in an error.
+///
+/// # Errors
+/// [`EntropyError::TooLarge`] or [`EntropyError::Malformed`].
+pub fn parse_token_answer(body: &[u8]) -> Result<(Secret, Duration), EntropyError> {
+    let endpoint = "IAM token";
+    check_size(body, endpoint, MAX_TOKEN_ANSWER)?;
+    let answer: TokenAnswer = remote::parse_json(NAME, endpoint, body)?;
+    if answer.access_token.expose().is_empty() {
+        return Err(EntropyError::Malformed {
             source_name: NAME,
             endpoint,
-            reason,
-        };
-        let [result] = results.results.as_slice() else {
-            return Err(malformed(format!(
-                "{} results for one circuit",
-                results.results.len()
-            )));
-        };
-        let register = &result.data.c;
-        let qubits = self.config.qubits;
-        if register.num_bits != qubits {
-            return Err(malformed(format!(
-                "register c has {} bits, the circuit measures {qubits}",
-                register.num_bits
-            )));
-        }
-        if register.samples.len() > shots {
-            return Err(malformed(format!(
-                "{} samples for {shots} shots",
-                register.samples.len()
-            )));
-        }
-        let mut bits = Vec::with_capacity(register.samples.len() * qubits);
-        for (shot, sample) in register.samples.iter().enumerate() {
-            let value = sample
-                .strip_prefix("0x")
-                .and_then(|hex| u128::from_str_radix(hex, 16).ok())
-                .filter(|&v| qubits >= 128 || v >> qubits == 0)
-                .ok_or_else(|| {
-                    malformed(format!(
-                        "sample {shot} is not a hex number of at most {qubits} bits"
-                    ))
-                })?;
-            bits.extend((0..qubits).map(|q| (value >> q) & 1 == 1));
-        }
-        Ok(bits)
+            reason: "empty access_token".to_owned(),
+        });
     }
+    let lifetime = Duration::from_secs(answer.expires_in);
+    if lifetime.is_zero() || lifetime > MAX_TOKEN_LIFETIME {
+        return Err(EntropyError::Malformed {
+            source_name: NAME,
+            endpoint,
+            reason: format!(
+                "expires_in is not between 1 s and {} s",
+                MAX_TOKEN_LIFETIME.as_secs()
+            ),
+        });
+    }
+    Ok((answer.access_token, lifetime))
+}
+
+/// The job id in the answer to a job submission: at most [`MAX_SMALL_ANSWER`] bytes, and an
+/// id of 1 to 128 letters, digits, `-` or `_` (it goes into later URLs' paths).
+///
+/// # Errors
+/// [`EntropyError::TooLarge`] or [`EntropyError::Malformed`].
+pub fn parse_job_created(body: &[u8]) -> Result<String, EntropyError> {
+    let endpoint = "submit job";
+    check_size(body, endpoint, MAX_SMALL_ANSWER)?;
+    let created: JobCreated = remote::parse_json(NAME, endpoint, body)?;
+    let plausible = !created.id.is_empty()
+        && created.id.len() <= 128
+        && created
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !plausible {
+        return Err(EntropyError::Malformed {
+            source_name: NAME,
+            endpoint,
+            reason: "job id is not 1 to 128 letters, digits, '-' or '_'".to_owned(),
+        });
+    }
+    Ok(created.id)
+}
+
+/// The status in a job-status answer (at most [`MAX_SMALL_ANSWER`] bytes), as one of the
+/// fixed [`JobStatus`] values: the server's string itself is never kept.
+///
+/// # Errors
+/// [`EntropyError::TooLarge`] or [`EntropyError::Malformed`].
+pub fn parse_job_status(body: &[u8]) -> Result<JobStatus, EntropyError> {
+    let endpoint = "job status";
+    check_size(body, endpoint, MAX_SMALL_ANSWER)?;
+    let job: JobAnswer = remote::parse_json(NAME, endpoint, body)?;
+    Ok(JobStatus::from_ibm(&job.state.status))
+}
+
+/// The measured bits in a results answer for one circuit of `qubits` qubits run `shots`
+/// times: at most [`max_results_answer`]`(shots)` bytes, one result, a register `c` of
+/// `qubits` bits, at most `shots` samples, each a hex number of at most `qubits` bits. Bit `q`
+/// of each shot, shot by shot.
+///
+/// # Errors
+/// [`EntropyError::Config`] for `qubits` outside `1..=MAX_QUBITS`; [`EntropyError::TooLarge`]
+/// or [`EntropyError::Malformed`] for the answer.
+pub fn parse_results(body: &[u8], qubits: usize, shots: usize) -> Result<Vec<bool>, EntropyError> {
+    let endpoint = "job results";
+    if qubits == 0 || qubits > MAX_QUBITS {
+        return Err(EntropyError::Config {
+            source_name: NAME,
+            setting: ENV_QUBITS,
+            reason: format!("{qubits} qubits; must be 1 to {MAX_QUBITS}"),
+        });
+    }
+    check_size(body, endpoint, max_results_answer(shots))?;
+    let results: Results = remote::parse_json(NAME, endpoint, body)?;
+    let malformed = |reason: String| EntropyError::Malformed {
+        source_name: NAME,
+        endpoint,
+        reason,
+    };
+    let [result] = results.results.as_slice() else {
+        return Err(malformed(format!(
+            "{} results for one circuit",
+            results.results.len()
+        )));
+    };
+    let register = &result.data.c;
+    if register.num_bits != qubits {
+        return Err(malformed(format!(
+            "register c has {} bits, the circuit measures {qubits}",
+            register.num_bits
+        )));
+    }
+    if register.samples.len() > shots {
+        return Err(malformed(format!(
+            "{} samples for {shots} shots",
+            register.samples.len()
+        )));
+    }
+    let mut bits = Vec::with_capacity(register.samples.len() * qubits);
+    for (shot, sample) in register.samples.iter().enumerate() {
+        let value = sample
+            .strip_prefix("0x")
+            .and_then(|hex| u128::from_str_radix(hex, 16).ok())
+            // qubits <= MAX_QUBITS = 64 < 128: the shift is defined.
+            .filter(|&v| v >> qubits == 0)
+            .ok_or_else(|| {
+                malformed(format!(
+                    "sample {shot} is not a hex number of at most {qubits} bits"
+                ))
+            })?;
+        bits.extend((0..qubits).map(|q| (value >> q) & 1 == 1));
+    }
+    Ok(bits)
+}
+
+fn check_size(body: &[u8], endpoint: &'static str, limit: usize) -> Result<(), EntropyError> {
+    if body.len() > limit {
+        return Err(EntropyError::TooLarge {
+            source_name: NAME,
+            endpoint,
+            limit,
+        });
+    }
+    Ok(())
 }
 
 impl RawBitSource for IbmQuantum {

@@ -202,12 +202,27 @@ pub fn json<T: serde::de::DeserializeOwned>(
     response: reqwest::blocking::Response,
     max_bytes: usize,
 ) -> Result<T, EntropyError> {
-    let body = read_capped(source_name, endpoint, response, max_bytes)?;
-    serde_json::from_slice(&body).map_err(|e| malformed(source_name, endpoint, &e))
+    let body = read_body(source_name, endpoint, response, max_bytes)?;
+    parse_json(source_name, endpoint, &body)
 }
 
-/// The body of `response`, refused once it exceeds `max_bytes`.
-fn read_capped(
+/// `body` as JSON of `T`, a malformed one described without quoting it ([`malformed`]).
+///
+/// # Errors
+/// [`EntropyError::Malformed`].
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    source_name: &'static str,
+    endpoint: &'static str,
+    body: &[u8],
+) -> Result<T, EntropyError> {
+    serde_json::from_slice(body).map_err(|e| malformed(source_name, endpoint, &e))
+}
+
+/// The body of `response`, refused once it exceeds `max_bytes` (see [`json`]).
+///
+/// # Errors
+/// [`EntropyError::TooLarge`], or [`EntropyError::Transport`] if reading fails.
+pub fn read_body(
     source_name: &'static str,
     endpoint: &'static str,
     response: reqwest::blocking::Response,

@@ -56,25 +56,46 @@ pub fn headers_after<S: ChainStore>(
         .collect()
 }
 
-/// Blocks whose parent is unknown, kept until it arrives: bounded in total and per peer,
-/// the oldest dropped first.
+/// Blocks whose parent is unknown, kept until it arrives: bounded in count, in bytes and per
+/// peer, the oldest dropped first.
 #[derive(Debug)]
 pub struct OrphanPool<P> {
-    blocks: HashMap<BlockHash, (P, Block)>,
+    blocks: HashMap<BlockHash, (P, Block, usize)>,
     order: VecDeque<BlockHash>,
+    bytes: usize,
     max_total: usize,
     max_per_peer: usize,
+    max_bytes: usize,
 }
 
+/// The default byte bound of an [`OrphanPool`]: eight full blocks. Orphans are unsolicited, so
+/// 256 of them at 8 MB would be 2 GB of a stranger's choosing.
+pub const DEFAULT_MAX_ORPHAN_BYTES: usize = 8 * ann_ledger::MAX_BLOCK_SIZE;
+
 impl<P: Eq + Hash + Clone> OrphanPool<P> {
-    /// A pool of at most `max_total` blocks, `max_per_peer` from any one peer.
+    /// A pool of at most `max_total` blocks, `max_per_peer` from any one peer, and
+    /// [`DEFAULT_MAX_ORPHAN_BYTES`] of encoded blocks.
     pub fn new(max_total: usize, max_per_peer: usize) -> Self {
         OrphanPool {
             blocks: HashMap::new(),
             order: VecDeque::new(),
+            bytes: 0,
             max_total,
             max_per_peer,
+            max_bytes: DEFAULT_MAX_ORPHAN_BYTES,
         }
+    }
+
+    /// The same pool holding at most `max_bytes` of encoded blocks.
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Encoded bytes of the blocks held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Blocks held.
@@ -88,16 +109,18 @@ impl<P: Eq + Hash + Clone> OrphanPool<P> {
     }
 
     /// Keeps `block` from `peer`; drops that peer's oldest orphan past its share, and the
-    /// oldest orphan overall past the total.
+    /// oldest orphans overall past the count or the bytes. A block larger than the byte bound
+    /// is not kept.
     pub fn insert(&mut self, peer: P, block: Block) {
         let hash = block.hash();
-        if self.blocks.contains_key(&hash) {
+        let size = block.encoded_len();
+        if self.blocks.contains_key(&hash) || size > self.max_bytes {
             return;
         }
         let from_peer: Vec<BlockHash> = self
             .order
             .iter()
-            .filter(|h| self.blocks.get(h).is_some_and(|(p, _)| *p == peer))
+            .filter(|h| self.blocks.get(h).is_some_and(|(p, _, _)| *p == peer))
             .copied()
             .collect();
         if from_peer.len() >= self.max_per_peer
@@ -105,17 +128,21 @@ impl<P: Eq + Hash + Clone> OrphanPool<P> {
         {
             self.remove(oldest);
         }
-        if self.blocks.len() >= self.max_total
-            && let Some(oldest) = self.order.front().copied()
-        {
+        while self.blocks.len() >= self.max_total || self.bytes + size > self.max_bytes {
+            let Some(oldest) = self.order.front().copied() else {
+                break;
+            };
             self.remove(&oldest);
         }
-        self.blocks.insert(hash, (peer, block));
+        self.bytes += size;
+        self.blocks.insert(hash, (peer, block, size));
         self.order.push_back(hash);
     }
 
     fn remove(&mut self, hash: &BlockHash) {
-        self.blocks.remove(hash);
+        if let Some((_, _, size)) = self.blocks.remove(hash) {
+            self.bytes -= size;
+        }
         self.order.retain(|h| h != hash);
     }
 
@@ -132,16 +159,17 @@ impl<P: Eq + Hash + Clone> OrphanPool<P> {
             .filter(|h| {
                 self.blocks
                     .get(h)
-                    .is_some_and(|(_, b)| b.header.prev_hash == *parent)
+                    .is_some_and(|(_, b, _)| b.header.prev_hash == *parent)
             })
             .copied()
             .collect();
         children
             .iter()
             .filter_map(|h| {
-                let taken = self.blocks.remove(h);
+                let (peer, block, size) = self.blocks.remove(h)?;
+                self.bytes -= size;
                 self.order.retain(|o| o != h);
-                taken
+                Some((peer, block))
             })
             .collect()
     }

@@ -144,3 +144,27 @@ fn the_orphan_pool_is_bounded_in_total_and_per_peer() {
     assert_eq!(pool.len(), 3);
     assert!(pool.take_children(&hash(9)).is_empty());
 }
+
+#[test]
+fn the_orphan_pool_is_bounded_in_bytes() {
+    let size = orphan(1, 0).encoded_len();
+    // Room for two and a half blocks: the third insert drops the oldest.
+    let mut pool: OrphanPool<&str> = OrphanPool::new(100, 100).with_max_bytes(size * 5 / 2);
+    for salt in 0..3 {
+        pool.insert("peer", orphan(1, salt));
+    }
+    assert_eq!(pool.len(), 2);
+    assert_eq!(pool.bytes(), 2 * size);
+    assert!(
+        !pool.contains(&orphan(1, 0).hash()),
+        "the oldest went first"
+    );
+    // A block larger than the whole bound is not kept, and drops nothing.
+    let mut small: OrphanPool<&str> = OrphanPool::new(100, 100).with_max_bytes(size - 1);
+    small.insert("peer", orphan(1, 0));
+    assert!(small.is_empty());
+    assert_eq!(small.bytes(), 0);
+    // Taking children gives their bytes back.
+    assert_eq!(pool.take_children(&hash(1)).len(), 2);
+    assert_eq!(pool.bytes(), 0);
+}

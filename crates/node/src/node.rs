@@ -53,6 +53,8 @@ pub struct SyncConfig {
     pub max_orphans: usize,
     /// Orphan blocks kept from one peer.
     pub max_orphans_per_peer: usize,
+    /// Encoded bytes of orphan blocks kept in all.
+    pub max_orphan_bytes: usize,
     /// Requests a peer may make in `rate_window` before it is refused and penalised.
     pub max_requests: u32,
     /// The window of `max_requests`.
@@ -68,6 +70,7 @@ impl Default for SyncConfig {
             status_every: Duration::from_secs(5),
             max_orphans: 256,
             max_orphans_per_peer: 64,
+            max_orphan_bytes: ann_net::sync::DEFAULT_MAX_ORPHAN_BYTES,
             max_requests: 2_000,
             rate_window: Duration::from_secs(10),
         }
@@ -430,7 +433,8 @@ impl Node {
         let mempool = Mempool::with_policy(config.mempool);
         let state = State {
             window: DownloadWindow::new(config.sync.window, config.sync.block_timeout),
-            orphans: OrphanPool::new(config.sync.max_orphans, config.sync.max_orphans_per_peer),
+            orphans: OrphanPool::new(config.sync.max_orphans, config.sync.max_orphans_per_peer)
+                .with_max_bytes(config.sync.max_orphan_bytes),
             config,
             chain,
             mempool,

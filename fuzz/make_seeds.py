@@ -54,3 +54,28 @@ for case in vectors("crates/keys/tests/vectors/ml_dsa_65_keys.json")["cases"]:
         f"address {case['ml_dsa_65_address']}\n"
     )
     write("wallet_file", text.encode())
+
+# The quantum services' answers, as the loopback servers of crates/keys/tests send them.
+def anu(length, body):
+    write("keys_anu_answer", ((length - 1) % 1024).to_bytes(2, "little") + body.encode())
+
+
+anu(2, '{"type":"uint8","length":2,"data":[7,255],"success":true}')
+anu(3, '{"type":"uint8","length":"3","data":[0,1,2],"success":true}')
+write("keys_ibm_answers", b"\x00" + b'{"access_token":"token-abc","expires_in":3600}')
+write("keys_ibm_answers", b"\x01" + b'{"id":"d1a2b3c4-job_5"}')
+write("keys_ibm_answers", b"\x02" + b'{"state":{"status":"Completed"}}')
+write("keys_ibm_answers", b"\x02" + b'{"state":{"status":"Queued"},"status":"Queued"}')
+# Results for 2 qubits (first byte 1: 1 + 1 % 64) and 4 shots (1 + 3 % 4096).
+write(
+    "keys_ibm_answers",
+    b"\x03\x01\x03\x00"
+    + b'{"results":[{"data":{"c":{"samples":["0x0","0x3","0x1","0x2"],"num_bits":2}}}]}',
+)
+
+# Training artifacts: the mining vectors' trace and audit proof, and a checkpoint of zeros
+# (any value within the masters' bound decodes; 407,050 little-endian i32, 1,628,200 bytes).
+mining = vectors("crates/mining/tests/vectors/mining.json")
+write("mining_trace", bytes.fromhex(mining["trace_bytes_of_0_to_1"]))
+write("mining_audit_proof", bytes.fromhex(mining["audit_proof_of_0_to_4_opening_0_3_4"]))
+write("mining_checkpoint", bytes(1_628_200))

@@ -95,11 +95,99 @@ pub fn wallet_file(data: &[u8]) -> bool {
     true
 }
 
+/// An ANU answer: the first two bytes pick the length asked for (1 to 1,024), the rest is the
+/// body. Accepted bytes are exactly as many as asked for.
+pub fn keys_anu_answer(data: &[u8]) -> bool {
+    let Some((asked, body)) = data.split_first_chunk::<2>() else {
+        return false;
+    };
+    let length = 1 + usize::from(u16::from_le_bytes(*asked)) % ann_keys::anu::MAX_LENGTH;
+    let Ok(bytes) = ann_keys::anu::parse_answer(body, length) else {
+        return false;
+    };
+    assert_eq!(bytes.len(), length);
+    true
+}
+
+/// The IBM answers: the first byte picks the endpoint (token, job created, job status,
+/// results); for results the next three bytes pick the qubits (1 to 64) and the shots (1 to
+/// 4,096). What is accepted meets each parser's promises.
+pub fn keys_ibm_answers(data: &[u8]) -> bool {
+    use ann_keys::ibm;
+    let Some((&kind, rest)) = data.split_first() else {
+        return false;
+    };
+    match kind % 4 {
+        0 => ibm::parse_token_answer(rest).is_ok_and(|(token, lifetime)| {
+            assert!(!token.expose().is_empty());
+            assert!(!lifetime.is_zero() && lifetime <= ibm::MAX_TOKEN_LIFETIME);
+            true
+        }),
+        1 => ibm::parse_job_created(rest).is_ok_and(|id| {
+            assert!((1..=128).contains(&id.len()));
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            );
+            true
+        }),
+        2 => ibm::parse_job_status(rest).is_ok(),
+        _ => {
+            let Some((&[q, s0, s1], body)) = rest.split_first_chunk::<3>() else {
+                return false;
+            };
+            let qubits = 1 + usize::from(q) % ibm::MAX_QUBITS;
+            let shots = 1 + usize::from(u16::from_le_bytes([s0, s1])) % 4096;
+            ibm::parse_results(body, qubits, shots).is_ok_and(|bits| {
+                assert_eq!(bits.len() % qubits, 0);
+                assert!(bits.len() <= qubits * shots);
+                true
+            })
+        }
+    }
+}
+
+/// A checkpoint (`Weights::from_bytes`), canonical.
+pub fn mining_checkpoint(data: &[u8]) -> bool {
+    let Ok(weights) = ann_mining::Weights::from_bytes(data) else {
+        return false;
+    };
+    assert_eq!(
+        weights.to_bytes(),
+        data,
+        "a checkpoint that is not canonical"
+    );
+    true
+}
+
+/// A trace of checkpoint hashes (`Trace::from_bytes`), canonical.
+pub fn mining_trace(data: &[u8]) -> bool {
+    let Ok(trace) = ann_mining::Trace::from_bytes(data) else {
+        return false;
+    };
+    assert!(trace.segments() >= 1);
+    assert_eq!(trace.to_bytes(), data, "a trace that is not canonical");
+    true
+}
+
+/// An audit proof's Merkle openings (`AuditProof::from_bytes`), canonical.
+pub fn mining_audit_proof(data: &[u8]) -> bool {
+    let Ok(proof) = ann_mining::AuditProof::from_bytes(data) else {
+        return false;
+    };
+    assert_eq!(
+        proof.to_bytes(),
+        data,
+        "an audit proof that is not canonical"
+    );
+    true
+}
+
 /// A target's check: whether it accepted the bytes (a panic is the failure).
 pub type Check = fn(&[u8]) -> bool;
 
 /// Every target by name, for the corpus replay.
-pub const TARGETS: [(&str, Check); 8] = [
+pub const TARGETS: [(&str, Check); 13] = [
     ("ledger_block", ledger_block),
     ("ledger_transaction", ledger_transaction),
     ("ledger_header", ledger_header),
@@ -108,4 +196,9 @@ pub const TARGETS: [(&str, Check); 8] = [
     ("net_response", net_response),
     ("store_artifact_record", store_artifact_record),
     ("wallet_file", wallet_file),
+    ("keys_anu_answer", keys_anu_answer),
+    ("keys_ibm_answers", keys_ibm_answers),
+    ("mining_checkpoint", mining_checkpoint),
+    ("mining_trace", mining_trace),
+    ("mining_audit_proof", mining_audit_proof),
 ];

@@ -13,16 +13,24 @@
 //!   driven on its own task and reached through a handle and an event channel.
 //!
 //! It depends on `ann-ledger` only, so it builds and tests without burn.
+//!
+//! Feature `p2p` (default): [`codec`] and [`network`], on libp2p and tokio. Without it
+//! (`default-features = false`) the crate is [`wire`], [`score`] and [`sync`] over `ann-ledger`
+//! alone: what a tool that reads the wire format needs, and what the fuzzers build.
 
+#[cfg(feature = "p2p")]
 pub mod codec;
+#[cfg(feature = "p2p")]
 pub mod network;
 pub mod score;
 pub mod sync;
 pub mod wire;
 
 /// The libp2p version this crate is built on, for the types its API mentions.
+#[cfg(feature = "p2p")]
 pub use libp2p;
 
+#[cfg(feature = "p2p")]
 pub use network::{NetConfig, NetError, NetEvent, NetworkHandle, start};
 pub use score::{PeerScores, Verdict, block_verdict, transaction_verdict};
 pub use wire::{ArtifactKind, Refusal, Request, Response, Status, WireError};

@@ -65,6 +65,11 @@ pub enum TxError {
     /// Outputs overflow.
     #[error("rule \"the outputs of a transaction sum to at most the maximum supply\" broken")]
     OutputSumOverflow,
+    /// More inputs than a block may carry signatures: it could never be mined.
+    #[error(
+        "rule \"a transaction carries at most {MAX_BLOCK_SIGNATURES} signatures\" broken: it has {0} inputs"
+    )]
+    TooManySignatures(usize),
     /// A non-coinbase carries a height.
     #[error(
         "rule \"only a coinbase carries a height\" broken: a transaction with inputs carries height {0}"
@@ -392,6 +397,9 @@ pub fn check_transaction(tx: &Transaction) -> Result<(), TxError> {
     let size = tx.encoded_len();
     if size > MAX_BLOCK_SIZE {
         return Err(TxError::TooLarge(size));
+    }
+    if tx.inputs.len() > MAX_BLOCK_SIGNATURES {
+        return Err(TxError::TooManySignatures(tx.inputs.len()));
     }
     // A coinbase may pay nothing (no subsidy left and no fees); anything else must pay someone.
     if tx.outputs.is_empty() && !tx.is_coinbase() {

@@ -368,6 +368,16 @@ fn a_block_checks_at_most_max_block_signatures() {
         check_block_body(&block),
         Err(BlockError::TooManySignatures(8_002))
     ));
+    // One transaction past the cap could never be mined: the pool refuses it.
+    let mut too_many = block.transactions[1].clone();
+    too_many
+        .inputs
+        .extend((0..4_000).map(|i| input(20_000 + i)));
+    assert_eq!(too_many.inputs.len(), MAX_BLOCK_SIGNATURES + 1);
+    assert_eq!(
+        Mempool::new().add(too_many, &chain),
+        Err(MempoolError::Invalid(TxError::TooManySignatures(8_001)))
+    );
 }
 
 #[test]

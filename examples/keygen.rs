@@ -6,7 +6,11 @@
 //! cargo run --release --example keygen -- --source simulated --out wallet.key --map map.png
 //! cargo run --release --example keygen -- --source os --map dead.png --mean -0.2
 //! cargo run --release --example keygen -- --kind ml-dsa-65 --out pq-wallet.key
+//! ANN_WALLET_PASSPHRASE='…' cargo run --release --example keygen -- --out sealed.key
 //! ```
+//!
+//! With `ANN_WALLET_PASSPHRASE` set, `--out` writes the file encrypted (Argon2id and
+//! XChaCha20-Poly1305) and `--import` opens encrypted files with it.
 
 // A command-line program: its output is the point.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -20,8 +24,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use blockchain_ann::keys::KeySource;
 use blockchain_ann::keys::{
-    ChaoticNet, KeyDerivation, KeyKind, NetConfig, PrivateKey, WalletKey, export_wallet,
-    import_wallet,
+    ChaoticNet, KdfParams, KeyDerivation, KeyKind, NetConfig, PrivateKey, WalletKey, export_wallet,
+    export_wallet_encrypted, import_wallet_with_passphrase,
 };
 use clap::Parser;
 use clap::builder::TypedValueParser as _;
@@ -40,7 +44,8 @@ struct Args {
     /// Restore the key from this wallet file instead of drawing a new one.
     #[arg(long, conflicts_with = "source")]
     import: Option<PathBuf>,
-    /// Export the private key to this wallet file (refuses to overwrite).
+    /// Export the private key to this wallet file (refuses to overwrite); encrypted with the
+    /// passphrase in ANN_WALLET_PASSPHRASE when that is set.
     #[arg(long)]
     out: Option<PathBuf>,
     /// The kind of key the wallet spends with: ed25519, or the post-quantum ml-dsa-65
@@ -76,9 +81,8 @@ fn run(args: Args) -> Result<()> {
         );
     }
     let wallet_key = match &args.import {
-        Some(path) => {
-            import_wallet(path).with_context(|| format!("importing {}", path.display()))?
-        }
+        Some(path) => import_wallet_with_passphrase(path, common::wallet_passphrase().as_ref())
+            .with_context(|| format!("importing {}", path.display()))?,
         None => {
             let mut source = args.source.open(args.seed.unwrap_or_default())?;
             WalletKey {
@@ -108,7 +112,13 @@ fn run(args: Args) -> Result<()> {
     }
 
     if let Some(path) = &args.out {
-        export_wallet(&wallet_key, path)?;
+        match common::wallet_passphrase() {
+            Some(passphrase) => {
+                export_wallet_encrypted(&wallet_key, &passphrase, KdfParams::default(), path)?;
+                println!("encrypted:     yes (Argon2id, XChaCha20-Poly1305)");
+            }
+            None => export_wallet(&wallet_key, path)?,
+        }
         println!("wallet file:   {}", path.display());
     }
     if let Some(path) = &args.map {

@@ -16,7 +16,7 @@ mod common;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use blockchain_ann::keys::import_wallet;
+use blockchain_ann::keys::import_wallet_with_passphrase;
 use blockchain_ann::ledger::{Address, Amount, Encode};
 use blockchain_ann::node::NodeRpcClient;
 use clap::Parser;
@@ -47,7 +47,7 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
-    let key = import_wallet(&args.wallet)
+    let key = import_wallet_with_passphrase(&args.wallet, common::wallet_passphrase().as_ref())
         .with_context(|| format!("importing {}", args.wallet.display()))?;
     let wallet = key.wallet();
     let runtime = tokio::runtime::Builder::new_multi_thread()

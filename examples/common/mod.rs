@@ -210,10 +210,34 @@ pub fn short(address: &Address) -> String {
     format!("{}…{}", &text[..12], &text[text.len() - 4..])
 }
 
-/// The wallet in `path`, or a new ed25519 one made with OS randomness and saved there (an
-/// existing file keeps its kind; `keygen --kind ml-dsa-65` writes a post-quantum one).
+/// The environment variable holding the passphrase of encrypted wallet files.
+pub const PASSPHRASE_ENV: &str = "ANN_WALLET_PASSPHRASE";
+
+/// The wallet passphrase from [`PASSPHRASE_ENV`], if set (never a command-line argument: those
+/// show in `ps` and in shell histories).
+pub fn wallet_passphrase() -> Option<blockchain_ann::keys::Secret> {
+    std::env::var(PASSPHRASE_ENV)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(blockchain_ann::keys::Secret::new)
+}
+
+/// The wallet in `path` (opened with [`wallet_passphrase`] if it is encrypted), or a new
+/// ed25519 one made with OS randomness and saved there (an existing file keeps its kind;
+/// `keygen --kind ml-dsa-65` writes a post-quantum one).
 pub fn load_or_create_wallet(path: &Path) -> Result<blockchain_ann::ledger::Wallet> {
     use blockchain_ann::keys::{KeyKind, OsEntropy};
+    if path.exists() {
+        let key =
+            blockchain_ann::keys::import_wallet_with_passphrase(path, wallet_passphrase().as_ref())
+                .with_context(|| {
+                    format!(
+                        "the wallet {} (passphrase from {PASSPHRASE_ENV})",
+                        path.display()
+                    )
+                })?;
+        return Ok(key.wallet());
+    }
     let (key, created) =
         blockchain_ann::keys::load_or_create_wallet(path, &mut OsEntropy, KeyKind::Ed25519)
             .with_context(|| format!("the wallet {}", path.display()))?;

@@ -66,5 +66,6 @@ pub use net::{ChaoticNet, NetConfig, NetError};
 pub use remote::Secret;
 pub use source::{KeySource, UnknownKeySource};
 pub use wallet_file::{
-    WalletFileError, WalletKey, export_wallet, import_wallet, load_or_create_wallet,
+    KdfParams, WalletFileError, WalletKey, export_wallet, export_wallet_encrypted, import_wallet,
+    import_wallet_with_passphrase, load_or_create_wallet,
 };

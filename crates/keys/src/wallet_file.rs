@@ -18,6 +18,28 @@
 //! address ann<72 hex digits>
 //! ```
 //!
+//! Version 3 is the same wallet encrypted at rest with a passphrase ([`export_wallet_encrypted`],
+//! [`import_wallet_with_passphrase`]): Argon2id (RFC 9106) stretches the passphrase with a
+//! random salt into a 32-byte key, and XChaCha20-Poly1305 (a 24-byte random nonce) seals the
+//! 128-byte private key, with every line before the ciphertext as associated data, so the
+//! kind, the address, the parameters and the salt cannot be changed either:
+//!
+//! ```text
+//! blockchain-ann wallet v3
+//! kind ml-dsa-65
+//! address ann<72 hex digits>
+//! kdf argon2id m=65536 t=3 p=1
+//! salt <64 hex digits>
+//! nonce <48 hex digits>
+//! check <16 hex digits>
+//! ciphertext <288 hex digits>
+//! ```
+//!
+//! `check` is the first 8 bytes of `SHA-256("blockchain-ann/wallet-check/v1" || key)`: it tells
+//! a wrong passphrase ([`WalletFileError::WrongPassphrase`]) from a file altered after it was
+//! written ([`WalletFileError::Tampered`]). It lets no one guess faster than the AEAD tag
+//! already does: each guess still costs an Argon2id derivation.
+//!
 //! Lines end with `\n` (a `\r\n` is accepted on import). On import the address is derived
 //! again and must match, so a corrupted digit is caught instead of silently giving another
 //! wallet. Export never overwrites an existing file, and on Unix creates it readable by its
@@ -31,11 +53,112 @@ use zeroize::Zeroizing;
 
 use crate::entropy::EntropySource;
 use crate::key::{KeyDerivation, PRIVATE_KEY_BYTES, PrivateKey};
+use crate::remote::Secret;
 
 /// The format line of version 1 (an ed25519 wallet).
 pub const FORMAT_LINE: &str = "blockchain-ann wallet v1";
 /// The format line of version 2 (a `kind` line follows).
 pub const FORMAT_LINE_V2: &str = "blockchain-ann wallet v2";
+/// The format line of version 3 (encrypted with a passphrase).
+pub const FORMAT_LINE_V3: &str = "blockchain-ann wallet v3";
+const CHECK_TAG: &[u8] = b"blockchain-ann/wallet-check/v1";
+
+/// Argon2id's costs for an encrypted wallet file. The file records them, so a file written
+/// with other costs still opens; reading refuses costs outside the bounds below (a hostile file
+/// must not make the reader allocate gigabytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory in KiB (8 to 1,048,576).
+    pub memory_kib: u32,
+    /// Passes over the memory (1 to 16).
+    pub iterations: u32,
+    /// Lanes (1 to 4).
+    pub parallelism: u32,
+}
+
+impl Default for KdfParams {
+    /// 64 MiB, 3 passes, 1 lane (RFC 9106's second recommended option; about 0.3 s here).
+    fn default() -> Self {
+        KdfParams {
+            memory_kib: 64 * 1024,
+            iterations: 3,
+            parallelism: 1,
+        }
+    }
+}
+
+impl KdfParams {
+    fn check(self) -> Result<Self, WalletFileError> {
+        let ok = (8..=1_048_576).contains(&self.memory_kib)
+            && (1..=16).contains(&self.iterations)
+            && (1..=4).contains(&self.parallelism)
+            && self.memory_kib >= 8 * self.parallelism;
+        if ok {
+            Ok(self)
+        } else {
+            Err(WalletFileError::BadKdf)
+        }
+    }
+
+    fn line(self) -> String {
+        format!(
+            "kdf argon2id m={} t={} p={}",
+            self.memory_kib, self.iterations, self.parallelism
+        )
+    }
+
+    fn parse(value: &str) -> Result<Self, WalletFileError> {
+        let mut fields = value.split(' ');
+        if fields.next() != Some("argon2id") {
+            return Err(WalletFileError::BadKdf);
+        }
+        let mut number = |name: &str| -> Result<u32, WalletFileError> {
+            fields
+                .next()
+                .and_then(|f| f.strip_prefix(name))
+                .and_then(|n| n.parse().ok())
+                .ok_or(WalletFileError::BadKdf)
+        };
+        let params = KdfParams {
+            memory_kib: number("m=")?,
+            iterations: number("t=")?,
+            parallelism: number("p=")?,
+        };
+        if fields.next().is_some() {
+            return Err(WalletFileError::BadKdf);
+        }
+        params.check()
+    }
+
+    /// The 32-byte key of `passphrase` and `salt`.
+    fn derive(
+        self,
+        passphrase: &Secret,
+        salt: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>, WalletFileError> {
+        let params =
+            argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
+                .map_err(|_| WalletFileError::BadKdf)?;
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let mut key = Zeroizing::new([0_u8; 32]);
+        argon
+            .hash_password_into(passphrase.expose().as_bytes(), salt, key.as_mut())
+            .map_err(|_| WalletFileError::BadKdf)?;
+        Ok(key)
+    }
+}
+
+fn key_check(key: &[u8; 32]) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(CHECK_TAG)
+        .chain_update(key)
+        .finalize();
+    let mut check = [0_u8; 8];
+    check.copy_from_slice(&digest[..8]);
+    check
+}
 
 /// What a wallet file holds: the private key, and which of its keys the wallet spends with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +265,31 @@ pub enum WalletFileError {
         /// Address derived from the private key.
         derived: String,
     },
+    /// The file is encrypted (version 3) and no passphrase was given.
+    #[error("wallet file is encrypted: a passphrase is needed to open it")]
+    PassphraseRequired,
+    /// The passphrase does not open the file.
+    #[error("wrong passphrase for this wallet file")]
+    WrongPassphrase,
+    /// The passphrase is right but the file was altered after it was written (its
+    /// ciphertext, kind, address, parameters or salt).
+    #[error("wallet file was altered after it was written: it does not authenticate")]
+    Tampered,
+    /// The `kdf` line is not Argon2id with costs within bounds.
+    #[error(
+        "wallet file: kdf must be \"argon2id m=<8..=1048576> t=<1..=16> p=<1..=4>\" (memory in KiB)"
+    )]
+    BadKdf,
+    /// A hex field of an encrypted file has the wrong length.
+    #[error("wallet file: {field} has {got} hex digits, expected {expected}")]
+    WrongFieldLength {
+        /// The field.
+        field: &'static str,
+        /// Hex digits expected.
+        expected: usize,
+        /// Hex digits found.
+        got: usize,
+    },
     /// No wallet file existed and the entropy source could not make a new key.
     #[error("making a new key: {0}")]
     Entropy(#[from] crate::entropy::EntropyError),
@@ -164,12 +312,31 @@ pub fn wallet_file_text(key: &WalletKey) -> Zeroizing<String> {
     })
 }
 
-/// Parses a wallet file's text and checks its address.
+/// Parses a wallet file's text and checks its address. An encrypted (version 3) file needs
+/// [`parse_wallet_file_with`].
 pub fn parse_wallet_file(text: &str) -> Result<WalletKey, WalletFileError> {
+    parse_wallet_file_with(text, None)
+}
+
+/// Parses a wallet file's text, opening it with `passphrase` if it is encrypted, and checks
+/// its address.
+///
+/// # Errors
+/// [`WalletFileError`]: every malformed file has its own; an encrypted one without a
+/// passphrase is [`WalletFileError::PassphraseRequired`], with the wrong one
+/// [`WalletFileError::WrongPassphrase`], altered [`WalletFileError::Tampered`].
+pub fn parse_wallet_file_with(
+    text: &str,
+    passphrase: Option<&Secret>,
+) -> Result<WalletKey, WalletFileError> {
     let mut lines = text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l));
     let v2 = match lines.next() {
         Some(FORMAT_LINE) => false,
         Some(FORMAT_LINE_V2) => true,
+        Some(FORMAT_LINE_V3) => {
+            let passphrase = passphrase.ok_or(WalletFileError::PassphraseRequired)?;
+            return open_encrypted(text, passphrase);
+        }
         Some(line) if line.starts_with("blockchain-ann wallet ") => {
             return Err(WalletFileError::UnsupportedVersion(line.to_owned()));
         }
@@ -225,13 +392,169 @@ pub fn parse_wallet_file(text: &str) -> Result<WalletKey, WalletFileError> {
     Ok(key)
 }
 
+/// The text of an encrypted (version 3) wallet file for `key` under `passphrase`, with a fresh
+/// salt and nonce from the operating system.
+///
+/// # Errors
+/// [`WalletFileError::BadKdf`] for costs outside the bounds, [`WalletFileError::Entropy`] if
+/// the OS has no randomness.
+pub fn encrypted_wallet_file_text(
+    key: &WalletKey,
+    passphrase: &Secret,
+    params: KdfParams,
+) -> Result<Zeroizing<String>, WalletFileError> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    let params = params.check()?;
+    let mut salt = [0_u8; 32];
+    let mut nonce = [0_u8; 24];
+    let mut os = crate::entropy::OsEntropy;
+    os.fill(&mut salt)?;
+    os.fill(&mut nonce)?;
+    let secret = params.derive(passphrase, &salt)?;
+    let header = format!(
+        "{FORMAT_LINE_V3}\nkind {}\naddress {}\n{}\nsalt {}\nnonce {}\ncheck {}\n",
+        key.kind,
+        key.address(),
+        params.line(),
+        hex::encode(salt),
+        hex::encode(nonce),
+        hex::encode(key_check(&secret)),
+    );
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new((&*secret).into());
+    let sealed = cipher
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: key.private_key.as_bytes(),
+                aad: header.as_bytes(),
+            },
+        )
+        .map_err(|_| WalletFileError::Tampered)?;
+    Ok(Zeroizing::new(format!(
+        "{header}ciphertext {}\n",
+        hex::encode(sealed)
+    )))
+}
+
+/// Reads a version-3 file's fields in their fixed order.
+fn open_encrypted(text: &str, passphrase: &Secret) -> Result<WalletKey, WalletFileError> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    const FIELDS: [&str; 7] = [
+        "kind",
+        "address",
+        "kdf",
+        "salt",
+        "nonce",
+        "check",
+        "ciphertext",
+    ];
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    let mut values = [""; 7];
+    for (i, field) in FIELDS.iter().enumerate() {
+        let line = lines
+            .get(i + 1)
+            .ok_or(WalletFileError::MissingField(field))?;
+        values[i] = line
+            .strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .ok_or(WalletFileError::UnexpectedLine { line: i + 2 })?;
+    }
+    if let Some(extra) = lines.iter().skip(8).position(|l| !l.is_empty()) {
+        return Err(WalletFileError::UnexpectedLine { line: extra + 9 });
+    }
+    let [kind, address, kdf, salt, nonce, check, ciphertext] = values;
+    let kind = kind.parse::<KeyKind>()?;
+    let params = KdfParams::parse(kdf)?;
+    let salt: [u8; 32] = hex_field("salt", salt)?;
+    let nonce: [u8; 24] = hex_field("nonce", nonce)?;
+    let check: [u8; 8] = hex_field("check", check)?;
+    let sealed: [u8; PRIVATE_KEY_BYTES + 16] = hex_field("ciphertext", ciphertext)?;
+    let secret = params.derive(passphrase, &salt)?;
+    if key_check(&secret) != check {
+        return Err(WalletFileError::WrongPassphrase);
+    }
+    // The associated data: the file's lines before the ciphertext, as written.
+    let header: String = lines[..7].iter().map(|l| format!("{l}\n")).collect();
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new((&*secret).into());
+    let opened = Zeroizing::new(
+        cipher
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &sealed,
+                    aad: header.as_bytes(),
+                },
+            )
+            .map_err(|_| WalletFileError::Tampered)?,
+    );
+    let mut bytes = Zeroizing::new([0_u8; PRIVATE_KEY_BYTES]);
+    bytes.copy_from_slice(&opened);
+    let key = WalletKey {
+        private_key: PrivateKey::from_bytes(*bytes),
+        kind,
+    };
+    let derived = key.address().to_string();
+    if derived != address {
+        // Authenticated, so written this way: a file from a writer with another derivation.
+        return Err(WalletFileError::AddressMismatch {
+            written: address.to_owned(),
+            derived,
+        });
+    }
+    Ok(key)
+}
+
+fn hex_field<const N: usize>(field: &'static str, value: &str) -> Result<[u8; N], WalletFileError> {
+    if value.len() != 2 * N {
+        return Err(WalletFileError::WrongFieldLength {
+            field,
+            expected: 2 * N,
+            got: value.len(),
+        });
+    }
+    let mut out = [0_u8; N];
+    hex::decode_to_slice(value, &mut out).map_err(|_| WalletFileError::BadHex)?;
+    Ok(out)
+}
+
+/// Writes a new wallet file at `path` encrypted under `passphrase` (version 3); never
+/// overwrites an existing file, and on Unix creates it readable by its owner only.
+///
+/// # Errors
+/// As [`export_wallet`], and [`encrypted_wallet_file_text`]'s.
+pub fn export_wallet_encrypted(
+    key: &WalletKey,
+    passphrase: &Secret,
+    params: KdfParams,
+    path: &Path,
+) -> Result<(), WalletFileError> {
+    write_new(path, &encrypted_wallet_file_text(key, passphrase, params)?)
+}
+
+/// Reads the wallet file at `path`, opening it with `passphrase` if it is encrypted.
+///
+/// # Errors
+/// As [`import_wallet`], and [`parse_wallet_file_with`]'s.
+pub fn import_wallet_with_passphrase(
+    path: &Path,
+    passphrase: Option<&Secret>,
+) -> Result<WalletKey, WalletFileError> {
+    parse_wallet_file_with(&read_text(path)?, passphrase)
+}
+
 /// Writes a new wallet file at `path`; never overwrites an existing file.
 pub fn export_wallet(key: &WalletKey, path: &Path) -> Result<(), WalletFileError> {
+    write_new(path, &wallet_file_text(key))
+}
+
+fn write_new(path: &Path, text: &str) -> Result<(), WalletFileError> {
     let io = |source| WalletFileError::Io {
         path: path.to_owned(),
         source,
     };
-    let text = wallet_file_text(key);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -250,8 +573,12 @@ pub fn export_wallet(key: &WalletKey, path: &Path) -> Result<(), WalletFileError
     file.sync_all().map_err(io)
 }
 
-/// Reads the wallet file at `path`.
+/// Reads the wallet file at `path` (an encrypted one needs [`import_wallet_with_passphrase`]).
 pub fn import_wallet(path: &Path) -> Result<WalletKey, WalletFileError> {
+    parse_wallet_file(&read_text(path)?)
+}
+
+fn read_text(path: &Path) -> Result<Zeroizing<String>, WalletFileError> {
     let io = |source| WalletFileError::Io {
         path: path.to_owned(),
         source,
@@ -265,7 +592,7 @@ pub fn import_wallet(path: &Path) -> Result<WalletKey, WalletFileError> {
         return Err(WalletFileError::TooLarge);
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| WalletFileError::NotText)?;
-    parse_wallet_file(text)
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 /// The wallet in `path`, or, when there is no file there, a new key drawn from `source` and

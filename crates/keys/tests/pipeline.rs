@@ -2,8 +2,9 @@
 
 use ann_keys::wallet_file::{self, FORMAT_LINE};
 use ann_keys::{
-    KeyDerivation, KeyKind, NetConfig, NetError, PrivateKey, RngEntropy, Secret, WalletFileError,
-    WalletKey, derive_keys, export_wallet, import_wallet, load_or_create_wallet,
+    KdfParams, KeyDerivation, KeyKind, NetConfig, NetError, PrivateKey, RngEntropy, Secret,
+    WalletFileError, WalletKey, derive_keys, export_wallet, export_wallet_encrypted, import_wallet,
+    import_wallet_with_passphrase, load_or_create_wallet,
 };
 use ed25519_dalek::Signer;
 use rand_chacha::ChaCha20Rng;
@@ -281,4 +282,128 @@ fn post_quantum_wallet_files_name_their_kind() {
         parse(&v2_ed).expect("v2 ed25519"),
         WalletKey::ed25519(created.private_key.clone())
     );
+}
+
+#[test]
+fn encrypted_wallet_files_open_with_their_passphrase_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sealed.txt");
+    let key = WalletKey {
+        private_key: PrivateKey::from_bytes([6; 128]),
+        kind: KeyKind::MlDsa65,
+    };
+    let passphrase = Secret::new("correct horse battery staple");
+    // The default costs (64 MiB, 3 passes), as a user's file would have them.
+    export_wallet_encrypted(&key, &passphrase, KdfParams::default(), &path).expect("export");
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.starts_with(wallet_file::FORMAT_LINE_V3));
+    assert!(text.contains("kdf argon2id m=65536 t=3 p=1\n"));
+    assert!(
+        !text.contains(&hex::encode(key.private_key.as_bytes())),
+        "the key is not in the file in clear"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(
+        import_wallet_with_passphrase(&path, Some(&passphrase)).expect("open"),
+        key
+    );
+    assert!(matches!(
+        import_wallet(&path),
+        Err(WalletFileError::PassphraseRequired)
+    ));
+    assert!(matches!(
+        import_wallet_with_passphrase(&path, Some(&Secret::new("Correct horse battery staple"))),
+        Err(WalletFileError::WrongPassphrase)
+    ));
+    assert!(matches!(
+        export_wallet_encrypted(&key, &passphrase, KdfParams::default(), &path),
+        Err(WalletFileError::AlreadyExists(_))
+    ));
+    // Two files of one key differ: a fresh salt and nonce each time.
+    let again = wallet_file::encrypted_wallet_file_text(&key, &passphrase, KdfParams::default())
+        .expect("text");
+    assert_ne!(again.as_str(), text);
+}
+
+#[test]
+fn an_encrypted_wallet_file_cut_or_altered_is_refused_with_its_own_error() {
+    let cheap = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let key = WalletKey::ed25519(PrivateKey::from_bytes([7; 128]));
+    let passphrase = Secret::new("hunter2");
+    let text = wallet_file::encrypted_wallet_file_text(&key, &passphrase, cheap).expect("text");
+    let open = |t: &str| wallet_file::parse_wallet_file_with(t, Some(&passphrase));
+    assert_eq!(open(&text).expect("opens"), key);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .expect("a line")
+            .to_owned()
+    };
+    let ciphertext = line("ciphertext ");
+
+    // Truncated: the last line cut short, or gone.
+    let short = text.replace(&ciphertext, &ciphertext[..ciphertext.len() - 2]);
+    assert!(matches!(
+        open(&short),
+        Err(WalletFileError::WrongFieldLength {
+            field: "ciphertext",
+            expected: 288,
+            got: 286
+        })
+    ));
+    let cut = text.replace(&format!("{ciphertext}\n"), "");
+    assert!(matches!(
+        open(&cut),
+        Err(WalletFileError::MissingField("ciphertext"))
+    ));
+
+    // Tampered: one digit of the ciphertext, or the kind or address it is bound to.
+    let mut flipped = ciphertext.clone().into_bytes();
+    let last = flipped.len() - 1;
+    flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
+    let flipped = String::from_utf8(flipped).expect("ascii");
+    assert!(matches!(
+        open(&text.replace(&ciphertext, &flipped)),
+        Err(WalletFileError::Tampered)
+    ));
+    assert!(matches!(
+        open(&text.replace("kind ed25519", "kind ml-dsa-65")),
+        Err(WalletFileError::Tampered)
+    ));
+    let other = derive_keys(&PrivateKey::from_bytes([8; 128]))
+        .address()
+        .to_string();
+    assert!(matches!(
+        open(&text.replace(&line("address ")[8..], &other)),
+        Err(WalletFileError::Tampered)
+    ));
+
+    // Costs a reader must not pay, and a KDF it does not know.
+    let kdf = line("kdf ");
+    for bad in [
+        "kdf argon2id m=4194304 t=1 p=1",
+        "kdf argon2id m=64 t=99 p=1",
+        "kdf scrypt m=64 t=1 p=1",
+        "kdf argon2id m=64 t=1",
+    ] {
+        assert!(
+            matches!(open(&text.replace(&kdf, bad)), Err(WalletFileError::BadKdf)),
+            "{bad}"
+        );
+    }
+    // No passphrase appears in any error.
+    let error = open(&text.replace(&ciphertext, &flipped)).expect_err("tampered");
+    assert!(!format!("{error} {error:?}").contains("hunter2"));
 }

@@ -378,14 +378,23 @@ pub fn parse_wallet_file_with(
     }
     let mut bytes = Zeroizing::new([0_u8; PRIVATE_KEY_BYTES]);
     hex::decode_to_slice(key_hex, bytes.as_mut()).map_err(|_| WalletFileError::BadHex)?;
+    checked_key(&bytes, kind, address)
+}
+
+/// The wallet of `bytes` and `kind`, if its address is the one `written` in the file.
+fn checked_key(
+    bytes: &[u8; PRIVATE_KEY_BYTES],
+    kind: KeyKind,
+    written: &str,
+) -> Result<WalletKey, WalletFileError> {
     let key = WalletKey {
         private_key: PrivateKey::from_bytes(*bytes),
         kind,
     };
     let derived = key.address().to_string();
-    if derived != address {
+    if derived != written {
         return Err(WalletFileError::AddressMismatch {
-            written: address.to_owned(),
+            written: written.to_owned(),
             derived,
         });
     }
@@ -492,19 +501,8 @@ fn open_encrypted(text: &str, passphrase: &Secret) -> Result<WalletKey, WalletFi
     );
     let mut bytes = Zeroizing::new([0_u8; PRIVATE_KEY_BYTES]);
     bytes.copy_from_slice(&opened);
-    let key = WalletKey {
-        private_key: PrivateKey::from_bytes(*bytes),
-        kind,
-    };
-    let derived = key.address().to_string();
-    if derived != address {
-        // Authenticated, so written this way: a file from a writer with another derivation.
-        return Err(WalletFileError::AddressMismatch {
-            written: address.to_owned(),
-            derived,
-        });
-    }
-    Ok(key)
+    // Authenticated, so a mismatch was written this way: a writer with another derivation.
+    checked_key(&bytes, kind, address)
 }
 
 fn hex_field<const N: usize>(field: &'static str, value: &str) -> Result<[u8; N], WalletFileError> {

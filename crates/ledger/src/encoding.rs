@@ -27,6 +27,11 @@ pub const OUTPOINT_SIZE: usize = 32 + 4;
 /// Encoded size of a version-1 (ed25519) [`TxIn`]: outpoint, 32-byte key, 64-byte signature.
 /// The smallest input of any version; a version-2 input adds a kind tag byte.
 pub const TXIN_SIZE: usize = OUTPOINT_SIZE + 32 + 64;
+/// Encoded size of one input of a transaction of `version` whose key is of `kind`: its
+/// outpoint, its kind tag (version 2 only), its key and signature.
+pub const fn input_size(version: u32, kind: KeyKind) -> usize {
+    OUTPOINT_SIZE + (version != TX_VERSION) as usize + kind.witness_size()
+}
 /// Encoded size of a [`TxOut`]: amount and address.
 pub const TXOUT_SIZE: usize = 8 + 32;
 /// Encoded size of a transaction without its inputs, outputs and coinbase height: version,
@@ -443,23 +448,32 @@ fn encode_outputs_and_height(outputs: &[TxOut], coinbase_height: Option<u64>, ou
     }
 }
 
-/// The bytes hashed into the signing digest: the canonical encoding with every input's
-/// signature left out (its outpoint, its kind tag in version 2, its key).
-pub(crate) fn encode_for_signing<'a>(
+/// One input as the encoder sees it: its outpoint, its key's kind and encoding, and its
+/// witness when the signature is written (`None` for the signing digest's bytes).
+pub(crate) type InputParts<'a> = (&'a OutPoint, KeyKind, &'a [u8], Option<&'a Witness>);
+
+/// A transaction's encoding from its parts, with or without signatures: each input is its
+/// outpoint, its kind tag in version 2, its key, then its signature if there is a witness.
+pub(crate) fn encode_transaction<'a>(
     version: u32,
-    inputs: impl ExactSizeIterator<Item = (&'a OutPoint, KeyKind, &'a [u8])>,
+    inputs: impl ExactSizeIterator<Item = InputParts<'a>>,
     outputs: &[TxOut],
     coinbase_height: Option<u64>,
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(&version.to_le_bytes());
     encode_count(inputs.len(), out);
-    for (outpoint, kind, key) in inputs {
+    for (outpoint, kind, key, witness) in inputs {
         outpoint.encode_to(out);
+        // Version 1 has no tags: an ML-DSA-65 input in it encodes to bytes that do not
+        // decode, and validation refuses it (`TxError::UntaggedInputKind`).
         if version != TX_VERSION {
             out.push(kind.tag());
         }
         out.extend_from_slice(key);
+        if let Some(witness) = witness {
+            witness.encode_signature_to(out);
+        }
     }
     encode_outputs_and_height(outputs, coinbase_height, out);
 }
@@ -467,27 +481,16 @@ pub(crate) fn encode_for_signing<'a>(
 impl Encode for Transaction {
     fn encode_to(&self, out: &mut Vec<u8>) {
         out.reserve(self.encoded_len());
-        out.extend_from_slice(&self.version.to_le_bytes());
-        encode_count(self.inputs.len(), out);
-        for input in &self.inputs {
-            input.previous_output.encode_to(out);
-            // Version 1 has no tags: an ML-DSA-65 input in it encodes to bytes that do not
-            // decode, and validation refuses it (`TxError::UntaggedInputKind`).
-            if self.version != TX_VERSION {
-                out.push(input.witness.kind().tag());
-            }
-            match &input.witness {
-                Witness::Ed25519 { key, signature } => {
-                    out.extend_from_slice(key.as_bytes());
-                    out.extend_from_slice(&signature.to_bytes());
-                }
-                Witness::MlDsa65 { key, signature } => {
-                    out.extend_from_slice(key.as_bytes());
-                    out.extend_from_slice(signature.as_bytes());
-                }
-            }
-        }
-        encode_outputs_and_height(&self.outputs, self.coinbase_height, out);
+        encode_transaction(
+            self.version,
+            self.inputs.iter().map(|i| {
+                let w = &i.witness;
+                (&i.previous_output, w.kind(), w.key_bytes(), Some(w))
+            }),
+            &self.outputs,
+            self.coinbase_height,
+            out,
+        );
     }
 }
 
@@ -501,7 +504,7 @@ impl Decode for Transaction {
                 supported: TX_VERSION_TYPED_INPUTS,
             });
         }
-        let min_input = TXIN_SIZE + usize::from(version != TX_VERSION);
+        let min_input = input_size(version, KeyKind::Ed25519);
         let count = reader.count("input", MAX_TX_INPUTS, min_input)?;
         let mut inputs = Vec::with_capacity(count);
         for _ in 0..count {

@@ -122,8 +122,14 @@ impl MempoolPolicy {
 
     /// The minimum fee for a transaction of `size` bytes.
     pub fn min_fee(&self, size: usize) -> u128 {
-        (u128::from(self.min_fee_per_kb) * size as u128).div_ceil(1000)
+        fee_at_rate(self.min_fee_per_kb, size)
     }
+}
+
+/// The fee of `size` bytes at `fee_per_kb` base units per 1000 bytes, rounded up: how the
+/// pool charges its minimum and how a wallet pays by the byte.
+pub fn fee_at_rate(fee_per_kb: u64, size: usize) -> u128 {
+    (u128::from(fee_per_kb) * size as u128).div_ceil(1000)
 }
 
 #[derive(Clone, Debug)]
@@ -497,9 +503,9 @@ impl Mempool {
     }
 
     /// Transactions for a block template, with their fees, at most `max_bytes` of encoded
-    /// transactions and `max_signatures` inputs, parents before children, chosen by ancestor-package fee rate: repeatedly
-    /// the transaction whose not-yet-selected in-pool ancestors and itself pay the most per
-    /// byte, together with those ancestors. Transactions that spend an output neither in
+    /// transactions and `max_signatures` inputs, parents before children, chosen by
+    /// ancestor-package fee rate: repeatedly the transaction whose not-yet-selected in-pool
+    /// ancestors and itself pay the most per byte, together with those ancestors. Transactions that spend an output neither in
     /// `utxos` nor in the pool (stale after a reorganisation not yet revalidated) are left out
     /// with their descendants.
     pub fn select(

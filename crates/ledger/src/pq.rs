@@ -84,14 +84,7 @@ impl MlDsa65PublicKey {
     /// # Errors
     /// [`MlDsaError::WrongLength`] unless `bytes` has 1,952 bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MlDsaError> {
-        let array =
-            <Box<[u8; ML_DSA_65_PUBLIC_KEY_SIZE]>>::try_from(bytes.to_vec().into_boxed_slice())
-                .map_err(|_| MlDsaError::WrongLength {
-                    what: "public key",
-                    expected: ML_DSA_65_PUBLIC_KEY_SIZE,
-                    found: bytes.len(),
-                })?;
-        Ok(MlDsa65PublicKey(array))
+        boxed_array(bytes, "public key").map(MlDsa65PublicKey)
     }
 
     /// The 1,952-byte encoding.
@@ -140,14 +133,7 @@ impl MlDsa65Signature {
     /// [`MlDsaError::MalformedSignature`] if `sigDecode` refuses them or they do not encode back
     /// to themselves.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MlDsaError> {
-        let array =
-            <Box<[u8; ML_DSA_65_SIGNATURE_SIZE]>>::try_from(bytes.to_vec().into_boxed_slice())
-                .map_err(|_| MlDsaError::WrongLength {
-                    what: "signature",
-                    expected: ML_DSA_65_SIGNATURE_SIZE,
-                    found: bytes.len(),
-                })?;
-        let signature = MlDsa65Signature(array);
+        let signature = MlDsa65Signature(boxed_array(bytes, "signature")?);
         match signature.decode() {
             Some(decoded) if decoded.encode().as_slice() == signature.0.as_slice() => Ok(signature),
             _ => Err(MlDsaError::MalformedSignature),
@@ -228,6 +214,20 @@ impl std::fmt::Debug for MlDsa65SigningKey {
             .field("seed", &"<redacted>")
             .finish()
     }
+}
+
+/// `bytes` as a boxed array of exactly `N` bytes, or [`MlDsaError::WrongLength`].
+fn boxed_array<const N: usize>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<Box<[u8; N]>, MlDsaError> {
+    <Box<[u8; N]>>::try_from(bytes.to_vec().into_boxed_slice()).map_err(|_| {
+        MlDsaError::WrongLength {
+            what,
+            expected: N,
+            found: bytes.len(),
+        }
+    })
 }
 
 /// FIPS 204's `M'` of the pure (not pre-hashed) variant: `0x00 || len(ctx) || ctx || message`.

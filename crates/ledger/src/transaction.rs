@@ -147,9 +147,16 @@ impl Witness {
 
     /// The signature's encoding.
     pub fn signature_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_signature_to(&mut out);
+        out
+    }
+
+    /// Appends the signature's encoding to `out`.
+    pub(crate) fn encode_signature_to(&self, out: &mut Vec<u8>) {
         match self {
-            Witness::Ed25519 { signature, .. } => signature.to_bytes().to_vec(),
-            Witness::MlDsa65 { signature, .. } => signature.as_bytes().to_vec(),
+            Witness::Ed25519 { signature, .. } => out.extend_from_slice(&signature.to_bytes()),
+            Witness::MlDsa65 { signature, .. } => out.extend_from_slice(signature.as_bytes()),
         }
     }
 
@@ -367,24 +374,18 @@ impl Transaction {
         spends: &[(OutPoint, &K)],
         outputs: Vec<TxOut>,
     ) -> Self {
-        let version = if spends.iter().all(|(_, key)| key.kind() == KeyKind::Ed25519) {
-            TX_VERSION
-        } else {
-            TX_VERSION_TYPED_INPUTS
-        };
+        let version = version_for(spends.iter().map(|(_, key)| key.kind()));
         let keys: Vec<(OutPoint, KeyKind, Vec<u8>)> = spends
             .iter()
             .map(|(outpoint, key)| (*outpoint, key.kind(), key.public_key_bytes()))
             .collect();
-        let mut unsigned = Vec::new();
-        encoding::encode_for_signing(
+        let digest = signing_digest_of(
             version,
-            keys.iter().map(|(o, kind, key)| (o, *kind, key.as_slice())),
+            keys.iter()
+                .map(|(o, kind, key)| (o, *kind, key.as_slice(), None)),
             &outputs,
             None,
-            &mut unsigned,
         );
-        let digest = sha256(&[SIGHASH_TAG, &unsigned]);
         Transaction {
             version,
             inputs: spends
@@ -411,27 +412,28 @@ impl Transaction {
 
     /// The message every input signs: `SHA-256(SIGHASH_TAG || encoding without signatures)`.
     pub fn signing_digest(&self) -> [u8; 32] {
-        let mut bytes = Vec::with_capacity(self.encoded_len());
-        encoding::encode_for_signing(
+        signing_digest_of(
             self.version,
-            self.inputs
-                .iter()
-                .map(|i| (&i.previous_output, i.witness.kind(), i.witness.key_bytes())),
+            self.inputs.iter().map(|i| {
+                (
+                    &i.previous_output,
+                    i.witness.kind(),
+                    i.witness.key_bytes(),
+                    None,
+                )
+            }),
             &self.outputs,
             self.coinbase_height,
-            &mut bytes,
-        );
-        sha256(&[SIGHASH_TAG, &bytes])
+        )
     }
 
     /// Length in bytes of the canonical encoding, computed without encoding.
     pub fn encoded_len(&self) -> usize {
-        let tag = usize::from(self.version != TX_VERSION);
         encoding::TX_FIXED_SIZE
             + self
                 .inputs
                 .iter()
-                .map(|i| encoding::OUTPOINT_SIZE + tag + i.witness.kind().witness_size())
+                .map(|i| encoding::input_size(self.version, i.witness.kind()))
                 .sum::<usize>()
             + self.outputs.len() * encoding::TXOUT_SIZE
             + if self.coinbase_height.is_some() { 8 } else { 0 }
@@ -449,4 +451,28 @@ impl Transaction {
             vout,
         }
     }
+}
+
+/// The version a new transaction with inputs of these kinds is written in: [`TX_VERSION`] when
+/// every input is ed25519 (no tags needed), [`TX_VERSION_TYPED_INPUTS`] otherwise.
+pub(crate) fn version_for(mut kinds: impl Iterator<Item = KeyKind>) -> u32 {
+    if kinds.all(|kind| kind == KeyKind::Ed25519) {
+        TX_VERSION
+    } else {
+        TX_VERSION_TYPED_INPUTS
+    }
+}
+
+/// `SHA-256(SIGHASH_TAG || encoding without signatures)` of a transaction's parts: what
+/// [`Transaction::signing_digest`] hashes, and what [`Transaction::new_signed`] signs before
+/// the transaction exists.
+fn signing_digest_of<'a>(
+    version: u32,
+    inputs: impl ExactSizeIterator<Item = encoding::InputParts<'a>>,
+    outputs: &[TxOut],
+    coinbase_height: Option<u64>,
+) -> [u8; 32] {
+    let mut bytes = Vec::new();
+    encoding::encode_transaction(version, inputs, outputs, coinbase_height, &mut bytes);
+    sha256(&[SIGHASH_TAG, &bytes])
 }

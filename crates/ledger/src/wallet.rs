@@ -74,9 +74,9 @@ impl Wallet {
     /// The encoded size of a payment from this wallet spending `inputs` outputs into
     /// `outputs` outputs: what a fee per byte is charged on.
     pub fn payment_size(&self, inputs: usize, outputs: usize) -> usize {
-        let tagged = usize::from(self.kind() != KeyKind::Ed25519);
+        let version = crate::transaction::version_for(std::iter::once(self.kind()));
         crate::encoding::TX_FIXED_SIZE
-            + inputs * (crate::encoding::OUTPOINT_SIZE + tagged + self.kind().witness_size())
+            + inputs * crate::encoding::input_size(version, self.kind())
             + outputs * crate::encoding::TXOUT_SIZE
     }
 
@@ -157,7 +157,7 @@ impl Wallet {
         fee_per_kb: u64,
     ) -> Result<Transaction, WalletError> {
         self.build_payment(self.spendable(chain, mempool), to, amount, |size| {
-            let fee = (u128::from(fee_per_kb) * size as u128).div_ceil(1000);
+            let fee = crate::mempool::fee_at_rate(fee_per_kb, size);
             Amount::from_base_units(u64::try_from(fee).ok()?).ok()
         })
     }

@@ -227,20 +227,18 @@ pub fn wallet_passphrase() -> Option<blockchain_ann::keys::Secret> {
 /// `keygen --kind ml-dsa-65` writes a post-quantum one).
 pub fn load_or_create_wallet(path: &Path) -> Result<blockchain_ann::ledger::Wallet> {
     use blockchain_ann::keys::{KeyKind, OsEntropy};
-    if path.exists() {
-        let key =
-            blockchain_ann::keys::import_wallet_with_passphrase(path, wallet_passphrase().as_ref())
-                .with_context(|| {
-                    format!(
-                        "the wallet {} (passphrase from {PASSPHRASE_ENV})",
-                        path.display()
-                    )
-                })?;
-        return Ok(key.wallet());
-    }
-    let (key, created) =
-        blockchain_ann::keys::load_or_create_wallet(path, &mut OsEntropy, KeyKind::Ed25519)
-            .with_context(|| format!("the wallet {}", path.display()))?;
+    let (key, created) = blockchain_ann::keys::load_or_create_wallet(
+        path,
+        &mut OsEntropy,
+        KeyKind::Ed25519,
+        wallet_passphrase().as_ref(),
+    )
+    .with_context(|| {
+        format!(
+            "the wallet {} (an encrypted one opens with {PASSPHRASE_ENV})",
+            path.display()
+        )
+    })?;
     if created {
         tracing::info!(wallet = %path.display(), "created a new wallet");
     }

@@ -12,15 +12,13 @@
 use ann_ledger::{Block, BlockHash, BlockHeader, BlockMeta, BlockUndo, Transaction, UtxoEntry};
 
 fn canonical<T: ann_ledger::Encode + ann_ledger::Decode>(data: &[u8]) -> bool {
-    let Ok(value) = ann_ledger::decode::<T>(data) else {
-        return false;
-    };
-    assert_eq!(
-        ann_ledger::encode(&value),
+    canonical_by(
         data,
-        "accepted bytes that are not the canonical encoding of what they decode to"
-    );
-    true
+        ann_ledger::decode::<T>,
+        ann_ledger::encode::<T>,
+        "ledger value",
+    )
+    .is_some()
 }
 
 pub fn ledger_block(data: &[u8]) -> bool {
@@ -47,24 +45,40 @@ pub fn ledger_store_records(data: &[u8]) -> bool {
     }
 }
 
+/// Decodes with `decode`; what is accepted must give back `data` through `encode`.
+fn canonical_by<T, E>(
+    data: &[u8],
+    decode: impl FnOnce(&[u8]) -> Result<T, E>,
+    encode: impl FnOnce(&T) -> Vec<u8>,
+    what: &str,
+) -> Option<T> {
+    let value = decode(data).ok()?;
+    assert_eq!(
+        encode(&value),
+        data,
+        "accepted a {what} that is not canonical"
+    );
+    Some(value)
+}
+
 pub fn net_request(data: &[u8]) -> bool {
-    let Ok(request) = ann_net::Request::from_bytes(data) else {
-        return false;
-    };
-    assert_eq!(request.to_bytes(), data, "a request that is not canonical");
-    true
+    canonical_by(
+        data,
+        ann_net::Request::from_bytes,
+        ann_net::Request::to_bytes,
+        "request",
+    )
+    .is_some()
 }
 
 pub fn net_response(data: &[u8]) -> bool {
-    let Ok(response) = ann_net::Response::from_bytes(data) else {
-        return false;
-    };
-    assert_eq!(
-        response.to_bytes(),
+    canonical_by(
         data,
-        "a response that is not canonical"
-    );
-    true
+        ann_net::Response::from_bytes,
+        ann_net::Response::to_bytes,
+        "response",
+    )
+    .is_some()
 }
 
 pub fn store_artifact_record(data: &[u8]) -> bool {
@@ -149,38 +163,29 @@ pub fn keys_ibm_answers(data: &[u8]) -> bool {
 
 /// A checkpoint (`Weights::from_bytes`), canonical.
 pub fn mining_checkpoint(data: &[u8]) -> bool {
-    let Ok(weights) = ann_mining::Weights::from_bytes(data) else {
-        return false;
-    };
-    assert_eq!(
-        weights.to_bytes(),
-        data,
-        "a checkpoint that is not canonical"
-    );
-    true
+    use ann_mining::Weights;
+    canonical_by(data, Weights::from_bytes, Weights::to_bytes, "checkpoint").is_some()
 }
 
 /// A trace of checkpoint hashes (`Trace::from_bytes`), canonical.
 pub fn mining_trace(data: &[u8]) -> bool {
-    let Ok(trace) = ann_mining::Trace::from_bytes(data) else {
-        return false;
-    };
-    assert!(trace.segments() >= 1);
-    assert_eq!(trace.to_bytes(), data, "a trace that is not canonical");
-    true
+    use ann_mining::Trace;
+    canonical_by(data, Trace::from_bytes, Trace::to_bytes, "trace").is_some_and(|trace| {
+        assert!(trace.segments() >= 1);
+        true
+    })
 }
 
 /// An audit proof's Merkle openings (`AuditProof::from_bytes`), canonical.
 pub fn mining_audit_proof(data: &[u8]) -> bool {
-    let Ok(proof) = ann_mining::AuditProof::from_bytes(data) else {
-        return false;
-    };
-    assert_eq!(
-        proof.to_bytes(),
+    use ann_mining::AuditProof;
+    canonical_by(
         data,
-        "an audit proof that is not canonical"
-    );
-    true
+        AuditProof::from_bytes,
+        AuditProof::to_bytes,
+        "audit proof",
+    )
+    .is_some()
 }
 
 /// A target's check: whether it accepted the bytes (a panic is the failure).

@@ -164,13 +164,7 @@ impl AnuQrng {
 /// [`EntropyError::TooLarge`], [`EntropyError::Malformed`] or [`EntropyError::TooFewBits`].
 pub fn parse_answer(body: &[u8], length: usize) -> Result<Vec<u8>, EntropyError> {
     let endpoint = "random numbers";
-    if body.len() > MAX_ANSWER {
-        return Err(EntropyError::TooLarge {
-            source_name: NAME,
-            endpoint,
-            limit: MAX_ANSWER,
-        });
-    }
+    remote::check_size(NAME, endpoint, body, MAX_ANSWER)?;
     let answer: Answer = remote::parse_json(NAME, endpoint, body)?;
     let malformed = |reason: String| EntropyError::Malformed {
         source_name: NAME,

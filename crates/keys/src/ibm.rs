@@ -440,7 +440,7 @@ impl IbmQuantum {
 /// [`EntropyError::TooLarge`] or [`EntropyError::Malformed`].
 pub fn parse_token_answer(body: &[u8]) -> Result<(Secret, Duration), EntropyError> {
     let endpoint = "IAM token";
-    check_size(body, endpoint, MAX_TOKEN_ANSWER)?;
+    remote::check_size(NAME, endpoint, body, MAX_TOKEN_ANSWER)?;
     let answer: TokenAnswer = remote::parse_json(NAME, endpoint, body)?;
     if answer.access_token.expose().is_empty() {
         return Err(EntropyError::Malformed {
@@ -470,7 +470,7 @@ pub fn parse_token_answer(body: &[u8]) -> Result<(Secret, Duration), EntropyErro
 /// [`EntropyError::TooLarge`] or [`EntropyError::Malformed`].
 pub fn parse_job_created(body: &[u8]) -> Result<String, EntropyError> {
     let endpoint = "submit job";
-    check_size(body, endpoint, MAX_SMALL_ANSWER)?;
+    remote::check_size(NAME, endpoint, body, MAX_SMALL_ANSWER)?;
     let created: JobCreated = remote::parse_json(NAME, endpoint, body)?;
     let plausible = !created.id.is_empty()
         && created.id.len() <= 128
@@ -495,7 +495,7 @@ pub fn parse_job_created(body: &[u8]) -> Result<String, EntropyError> {
 /// [`EntropyError::TooLarge`] or [`EntropyError::Malformed`].
 pub fn parse_job_status(body: &[u8]) -> Result<JobStatus, EntropyError> {
     let endpoint = "job status";
-    check_size(body, endpoint, MAX_SMALL_ANSWER)?;
+    remote::check_size(NAME, endpoint, body, MAX_SMALL_ANSWER)?;
     let job: JobAnswer = remote::parse_json(NAME, endpoint, body)?;
     Ok(JobStatus::from_ibm(&job.state.status))
 }
@@ -517,7 +517,7 @@ pub fn parse_results(body: &[u8], qubits: usize, shots: usize) -> Result<Vec<boo
             reason: format!("{qubits} qubits; must be 1 to {MAX_QUBITS}"),
         });
     }
-    check_size(body, endpoint, max_results_answer(shots))?;
+    remote::check_size(NAME, endpoint, body, max_results_answer(shots))?;
     let results: Results = remote::parse_json(NAME, endpoint, body)?;
     let malformed = |reason: String| EntropyError::Malformed {
         source_name: NAME,
@@ -558,17 +558,6 @@ pub fn parse_results(body: &[u8], qubits: usize, shots: usize) -> Result<Vec<boo
         bits.extend((0..qubits).map(|q| (value >> q) & 1 == 1));
     }
     Ok(bits)
-}
-
-fn check_size(body: &[u8], endpoint: &'static str, limit: usize) -> Result<(), EntropyError> {
-    if body.len() > limit {
-        return Err(EntropyError::TooLarge {
-            source_name: NAME,
-            endpoint,
-            limit,
-        });
-    }
-    Ok(())
 }
 
 impl RawBitSource for IbmQuantum {

@@ -191,21 +191,6 @@ fn transport_reason(e: &reqwest::Error) -> String {
     reason
 }
 
-/// Reads a successful response's body, of at most `max_bytes`, as JSON of type `T`.
-///
-/// The cap is checked against a declared `Content-Length` before reading, and enforced while
-/// reading (a body without a length, or one longer than declared, stops at `max_bytes + 1`),
-/// so a hostile server cannot make the client buffer more than the API can legitimately send.
-pub fn json<T: serde::de::DeserializeOwned>(
-    source_name: &'static str,
-    endpoint: &'static str,
-    response: reqwest::blocking::Response,
-    max_bytes: usize,
-) -> Result<T, EntropyError> {
-    let body = read_body(source_name, endpoint, response, max_bytes)?;
-    parse_json(source_name, endpoint, &body)
-}
-
 /// `body` as JSON of `T`, a malformed one described without quoting it ([`malformed`]).
 ///
 /// # Errors
@@ -218,7 +203,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(body).map_err(|e| malformed(source_name, endpoint, &e))
 }
 
-/// The body of `response`, refused once it exceeds `max_bytes` (see [`json`]).
+/// The body of `response`, refused once it exceeds `max_bytes`.
+///
+/// The cap is checked against a declared `Content-Length` before reading, and enforced while
+/// reading (a body without a length, or one longer than declared, stops at `max_bytes + 1`),
+/// so a hostile server cannot make the client buffer more than the API can legitimately send.
 ///
 /// # Errors
 /// [`EntropyError::TooLarge`], or [`EntropyError::Transport`] if reading fails.
@@ -251,6 +240,27 @@ pub fn read_body(
         return Err(too_large());
     }
     Ok(body)
+}
+
+/// Refuses a body (already read) longer than `limit`: the parsers apply their API's cap
+/// themselves, so that they keep it when called on bytes from elsewhere.
+///
+/// # Errors
+/// [`EntropyError::TooLarge`].
+pub fn check_size(
+    source_name: &'static str,
+    endpoint: &'static str,
+    body: &[u8],
+    limit: usize,
+) -> Result<(), EntropyError> {
+    if body.len() > limit {
+        return Err(EntropyError::TooLarge {
+            source_name,
+            endpoint,
+            limit,
+        });
+    }
+    Ok(())
 }
 
 /// A JSON error described by its kind and position only: serde's message can quote the

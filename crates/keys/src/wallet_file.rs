@@ -594,9 +594,10 @@ fn read_text(path: &Path) -> Result<Zeroizing<String>, WalletFileError> {
 }
 
 /// The wallet in `path`, or, when there is no file there, a new key drawn from `source` and
-/// exported there first, spending with `kind`. Returns the key and whether it is new; an
-/// existing file keeps the kind it was written with. If another process creates the file at
-/// the same moment, its key is read back, so both use one key.
+/// exported there first (unencrypted), spending with `kind`. Returns the key and whether it is
+/// new; an existing file keeps the kind it was written with, and an encrypted one is opened
+/// with `passphrase`. If another process creates the file at the same moment, its key is read
+/// back, so both use one key.
 ///
 /// # Errors
 /// [`WalletFileError`]: the file exists but does not read, or the new key could not be drawn
@@ -605,9 +606,11 @@ pub fn load_or_create_wallet(
     path: &Path,
     source: &mut dyn EntropySource,
     kind: KeyKind,
+    passphrase: Option<&Secret>,
 ) -> Result<(WalletKey, bool), WalletFileError> {
+    let existing = || import_wallet_with_passphrase(path, passphrase);
     if path.exists() {
-        return Ok((import_wallet(path)?, false));
+        return Ok((existing()?, false));
     }
     let key = WalletKey {
         private_key: PrivateKey::generate(source)?,
@@ -615,7 +618,7 @@ pub fn load_or_create_wallet(
     };
     match export_wallet(&key, path) {
         Ok(()) => Ok((key, true)),
-        Err(WalletFileError::AlreadyExists(_)) => Ok((import_wallet(path)?, false)),
+        Err(WalletFileError::AlreadyExists(_)) => Ok((existing()?, false)),
         Err(e) => Err(e),
     }
 }

@@ -10,6 +10,21 @@ use ed25519_dalek::Signer;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
+/// A wallet file is readable by its owner only (on Unix).
+fn assert_owner_only(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 fn key(seed: u8) -> PrivateKey {
     let mut source = RngEntropy::new(ChaCha20Rng::from_seed([seed; 32]), "test");
     PrivateKey::generate(&mut source).expect("seeded generator")
@@ -98,15 +113,7 @@ fn wallet_files_round_trip_and_never_overwrite() {
         format!("private-key {}", hex::encode(private_key.as_bytes()))
     );
     assert!(lines[2].starts_with("address ann"));
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)
-            .expect("metadata")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_owner_only(&path);
     assert_eq!(
         import_wallet(&path).expect("import"),
         WalletKey::ed25519(private_key)
@@ -125,10 +132,11 @@ fn load_or_create_makes_a_key_once_then_reads_it_back() {
     let path = dir.path().join("wallet.txt");
     let mut source = RngEntropy::new(ChaCha20Rng::from_seed([6; 32]), "test");
     let (created, new) =
-        load_or_create_wallet(&path, &mut source, KeyKind::Ed25519).expect("create");
+        load_or_create_wallet(&path, &mut source, KeyKind::Ed25519, None).expect("create");
     assert!(new);
     assert_eq!(import_wallet(&path).expect("import"), created);
-    let (loaded, new) = load_or_create_wallet(&path, &mut source, KeyKind::MlDsa65).expect("load");
+    let (loaded, new) =
+        load_or_create_wallet(&path, &mut source, KeyKind::MlDsa65, None).expect("load");
     assert!(!new);
     assert_eq!(
         loaded, created,
@@ -138,7 +146,7 @@ fn load_or_create_makes_a_key_once_then_reads_it_back() {
     // A damaged file is an error, never silently replaced by a new key.
     std::fs::write(&path, "not a wallet\n").expect("write");
     assert!(matches!(
-        load_or_create_wallet(&path, &mut source, KeyKind::Ed25519),
+        load_or_create_wallet(&path, &mut source, KeyKind::Ed25519, None),
         Err(WalletFileError::MissingFormatLine)
     ));
     assert_eq!(
@@ -237,7 +245,7 @@ fn post_quantum_wallet_files_name_their_kind() {
     let path = dir.path().join("pq.txt");
     let mut source = RngEntropy::new(ChaCha20Rng::from_seed([8; 32]), "test");
     let (created, new) =
-        load_or_create_wallet(&path, &mut source, KeyKind::MlDsa65).expect("create");
+        load_or_create_wallet(&path, &mut source, KeyKind::MlDsa65, None).expect("create");
     assert!(new);
     assert_eq!(created.kind, KeyKind::MlDsa65);
     let text = std::fs::read_to_string(&path).expect("read");
@@ -302,21 +310,23 @@ fn encrypted_wallet_files_open_with_their_passphrase_only() {
         !text.contains(&hex::encode(key.private_key.as_bytes())),
         "the key is not in the file in clear"
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)
-            .expect("metadata")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_owner_only(&path);
     assert_eq!(
         import_wallet_with_passphrase(&path, Some(&passphrase)).expect("open"),
         key
     );
     assert!(matches!(
         import_wallet(&path),
+        Err(WalletFileError::PassphraseRequired)
+    ));
+    // Loading an existing encrypted wallet opens it, and never replaces it by a new key.
+    let mut source = RngEntropy::new(ChaCha20Rng::from_seed([9; 32]), "test");
+    let (loaded, new) =
+        load_or_create_wallet(&path, &mut source, KeyKind::Ed25519, Some(&passphrase))
+            .expect("load");
+    assert_eq!((loaded, new), (key.clone(), false));
+    assert!(matches!(
+        load_or_create_wallet(&path, &mut source, KeyKind::Ed25519, None),
         Err(WalletFileError::PassphraseRequired)
     ));
     assert!(matches!(

@@ -126,24 +126,25 @@ impl<P: Eq + Hash + Clone> OrphanPool<P> {
         if from_peer.len() >= self.max_per_peer
             && let Some(oldest) = from_peer.first()
         {
-            self.remove(oldest);
+            self.take(oldest);
         }
         while self.blocks.len() >= self.max_total || self.bytes + size > self.max_bytes {
             let Some(oldest) = self.order.front().copied() else {
                 break;
             };
-            self.remove(&oldest);
+            self.take(&oldest);
         }
         self.bytes += size;
         self.blocks.insert(hash, (peer, block, size));
         self.order.push_back(hash);
     }
 
-    fn remove(&mut self, hash: &BlockHash) {
-        if let Some((_, _, size)) = self.blocks.remove(hash) {
-            self.bytes -= size;
-        }
+    /// Removes the orphan `hash`, giving its bytes back to the bound.
+    fn take(&mut self, hash: &BlockHash) -> Option<(P, Block)> {
+        let (peer, block, size) = self.blocks.remove(hash)?;
+        self.bytes -= size;
         self.order.retain(|h| h != hash);
+        Some((peer, block))
     }
 
     /// Whether it holds the block `hash`.
@@ -163,15 +164,7 @@ impl<P: Eq + Hash + Clone> OrphanPool<P> {
             })
             .copied()
             .collect();
-        children
-            .iter()
-            .filter_map(|h| {
-                let (peer, block, size) = self.blocks.remove(h)?;
-                self.bytes -= size;
-                self.order.retain(|o| o != h);
-                Some((peer, block))
-            })
-            .collect()
+        children.iter().filter_map(|h| self.take(h)).collect()
     }
 }
 

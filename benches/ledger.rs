@@ -99,7 +99,9 @@ fn block_of_spends(kind: KeyKind) -> (Chain, Block) {
         mempool.add(tx, &chain).expect("valid payment");
     }
     let miner = Wallet::new(key(usize::MAX - 1));
-    let block = chain.block_template(&mempool, miner.address(), GENESIS_TIME + 600);
+    let block = chain
+        .block_template(&mempool, miner.address(), GENESIS_TIME + 600)
+        .unwrap();
     assert_eq!(block.transactions.len(), TRANSACTIONS + 1);
     (chain, block)
 }
@@ -249,12 +251,13 @@ fn validation_stages(c: &mut Criterion) {
     group.bench_function("body_txids_merkle", |b| {
         b.iter(|| single_thread.install(|| check_block_body(black_box(&f.block)).expect("valid")))
     });
+    let utxos = f.chain.utxo_set().expect("store");
     group.bench_function("utxo_checks", |b| {
         b.iter(|| {
             check_block_inputs(
                 black_box(&f.block),
                 &txids,
-                f.chain.utxos(),
+                &utxos,
                 f.chain.params().subsidy(1),
                 0,
             )
@@ -289,7 +292,7 @@ fn template(c: &mut Criterion) {
         Difficulty::regtest(),
     ))
     .expect("genesis");
-    let genesis = chain.block_at(0).expect("genesis").transactions[0].clone();
+    let genesis = chain.block_at(0).unwrap().expect("genesis").transactions[0].clone();
     let mut pool = Mempool::new();
     let mut fees = Vec::new();
     for c in 0..chains {
@@ -310,10 +313,11 @@ fn template(c: &mut Criterion) {
             pool.add(tx, &chain).expect("within the policy");
         }
     }
+    let utxos = chain.utxo_set().expect("store");
     let mut group = c.benchmark_group("template_4000_txs_in_chains_of_25");
     group.sample_size(20);
     group.bench_function("select_by_package_fee_rate", |b| {
-        b.iter(|| black_box(pool.select(chain.utxos(), usize::MAX, usize::MAX).len()));
+        b.iter(|| black_box(pool.select(&utxos, usize::MAX, usize::MAX).len()));
     });
     group.bench_function("sort_by_own_fee_rate_reference", |b| {
         b.iter(|| {

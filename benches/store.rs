@@ -3,6 +3,9 @@
 //! durable redb transaction (fsync included). The same import into the ledger's
 //! `MemoryChainStore` is measured alongside, so the difference is what persistence costs.
 //!
+//! A second group imports one empty block into chains of 1,000 and 20,000 blocks on both
+//! stores: the cost of an import must not grow with the chain's length.
+//!
 //! Run: `cargo bench --bench store -- --warm-up-time 1 --measurement-time 5`.
 
 use std::hint::black_box;
@@ -63,7 +66,9 @@ fn fixture() -> (ChainParams, Vec<Block>) {
             mempool.add(payment, &chain).expect("valid payment");
         }
         let timestamp = GENESIS_TIME + 600 * height as u64;
-        let block = chain.block_template(&mempool, wallets[0].address(), timestamp);
+        let block = chain
+            .block_template(&mempool, wallets[0].address(), timestamp)
+            .unwrap();
         assert_eq!(block.transactions.len(), PAYMENTS_PER_BLOCK + 1);
         chain
             .submit_block(block.clone(), NOW, &NoProof)
@@ -115,5 +120,79 @@ fn bench_import(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_import);
+/// A coinbase-only block on the tip (ground until its ticket wins, almost always at once).
+fn empty_block<S: ChainStore>(chain: &Chain<S>, miner: &Wallet) -> Block {
+    let timestamp = chain.tip_block().header.timestamp + 600;
+    let mut block = chain
+        .block_template(&Mempool::new(), miner.address(), timestamp)
+        .expect("template");
+    while !block.header.meets_target() {
+        block.header.timestamp += 1;
+    }
+    block
+}
+
+/// Importing one empty block at two chain lengths, on both stores: flat means the same time.
+/// The block is built outside the timing.
+fn bench_import_by_length(c: &mut Criterion) {
+    let miner = wallet(0);
+    let params = ChainParams::new(
+        vec![TxOut {
+            amount: Amount::from_coins(10).expect("small"),
+            address: miner.address(),
+        }],
+        GENESIS_TIME,
+        Difficulty::regtest(),
+    );
+    let far = GENESIS_TIME + 600 * 10_000_000;
+    let mut group = c.benchmark_group("import an empty block, by chain length");
+    for length in [1_000u64, 20_000] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = Store::open(dir.path()).expect("new store");
+        // Build fast, then measure with every commit durable, as a node runs.
+        store.set_durable_every(std::num::NonZeroU32::new(10_000).expect("nonzero"));
+        let mut on_redb = Chain::open(params.clone(), store).expect("genesis");
+        let mut in_memory = Chain::open(params.clone(), MemoryChainStore::new()).expect("genesis");
+        for _ in 0..length {
+            let block = empty_block(&on_redb, &miner);
+            on_redb
+                .submit_block(block.clone(), far, &NoProof)
+                .expect("valid");
+            in_memory.submit_block(block, far, &NoProof).expect("valid");
+        }
+        let mut store = on_redb.into_store();
+        store.flush().expect("flush");
+        store.set_durable_every(std::num::NonZeroU32::MIN);
+        let mut on_redb = Chain::open(params.clone(), store).expect("reopen");
+        group.bench_function(
+            format!("redb store (every commit durable) at {length}"),
+            |b| {
+                b.iter_custom(|iters| time_imports(&mut on_redb, &miner, far, iters));
+            },
+        );
+        group.bench_function(format!("memory store at {length}"), |b| {
+            b.iter_custom(|iters| time_imports(&mut in_memory, &miner, far, iters));
+        });
+    }
+    group.finish();
+}
+
+/// The time `iters` imports of an empty block take, each built outside the timing.
+fn time_imports<S: ChainStore>(
+    chain: &mut Chain<S>,
+    miner: &Wallet,
+    now: u64,
+    iters: u64,
+) -> std::time::Duration {
+    let mut total = std::time::Duration::ZERO;
+    for _ in 0..iters {
+        let block = empty_block(chain, miner);
+        let started = std::time::Instant::now();
+        black_box(chain.submit_block(block, now, &NoProof).expect("valid"));
+        total += started.elapsed();
+    }
+    total
+}
+
+criterion_group!(benches, bench_import, bench_import_by_length);
 criterion_main!(benches);

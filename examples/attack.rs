@@ -35,7 +35,10 @@ use clap::Parser;
 use ed25519_dalek::SigningKey;
 
 #[derive(Parser, Debug)]
-#[command(about = "Try forgeries against a freshly mined chain and show each rejection.")]
+#[command(
+    version,
+    about = "Try forgeries against a freshly mined chain and show each rejection."
+)]
 struct Args {
     #[command(flatten)]
     task: common::TaskArgs,
@@ -93,13 +96,13 @@ fn run(args: Args) -> Result<()> {
         alice.pay(&chain, None, bob.address(), coins(3)?, Amount::ZERO)?,
         &chain,
     )?;
-    let template = chain.block_template(&mempool, mallory.address(), now);
+    let template = chain.block_template(&mempool, mallory.address(), now)?;
     let (block1, _) = common::mine_block(&chain, &data, &task, Backend::DEFAULT, template)?;
     chain.submit_block(block1.clone(), now, &verifier)?;
     println!("block 1 {} accepted\n", chain.tip());
 
     // 1. The original's flaw: one trained model presented again for the next block.
-    let mut reused = chain.block_template(&Mempool::new(), mallory.address(), now + 1);
+    let mut reused = chain.block_template(&Mempool::new(), mallory.address(), now + 1)?;
     reused.header.training = block1.header.training;
     expect_rejected(
         "a proof of training reused for block 2",
@@ -131,25 +134,25 @@ fn run(args: Args) -> Result<()> {
     // 4. Cheap junk: a block forking from genesis (two blocks below the tip, outside the
     // reorganisation window of 1) whose input never existed: refused on its work alone,
     // before its transactions are looked at, and not stored.
-    let template = chain.block_template(&Mempool::new(), mallory.address(), now + 1);
+    let template = chain.block_template(&Mempool::new(), mallory.address(), now + 1)?;
     let (block2, _) = common::mine_block(&chain, &data, &task, Backend::DEFAULT, template)?;
     chain.submit_block(block2, now + 1, &verifier)?;
-    let genesis = chain.block_at(0).context("genesis")?.clone();
+    let genesis = chain.block_at(0)?.context("genesis")?.clone();
     let mut deep = block1.clone();
     deep.header.prev_hash = genesis.hash();
     deep.transactions.push(junk_spend(&mallory_key, coins(1)?));
     let txids: Vec<_> = deep.transactions.iter().map(Transaction::txid).collect();
     deep.header.merkle_root = merkle_root(&txids);
-    let stored = chain.block_count();
+    let stored = chain.block_count()?;
     expect_rejected(
         "a side block from far below the tip, spending coins that never existed",
         chain.submit_block(deep, now + 1, &verifier),
     )?;
-    anyhow::ensure!(chain.block_count() == stored, "the junk block was stored");
+    anyhow::ensure!(chain.block_count()? == stored, "the junk block was stored");
 
     // 5. A block with a bogus proof (no artifacts behind its commitment) and a transaction
     // with a garbage signature: refused by the proof's pre-checks, before any signature.
-    let mut junk = chain.block_template(&Mempool::new(), mallory.address(), now + 2);
+    let mut junk = chain.block_template(&Mempool::new(), mallory.address(), now + 2)?;
     junk.transactions.push(junk_spend(&alice_key, coins(1)?));
     let txids: Vec<_> = junk.transactions.iter().map(Transaction::txid).collect();
     junk.header.merkle_root = merkle_root(&txids);
@@ -207,7 +210,7 @@ fn run(args: Args) -> Result<()> {
         "the second spend offered to the mempool",
         pool.add(to_mallory.clone(), &chain),
     )?;
-    let mut double = chain.block_template(&pool, mallory.address(), now + 2);
+    let mut double = chain.block_template(&pool, mallory.address(), now + 2)?;
     double.transactions.push(to_mallory);
     let txids: Vec<_> = double.transactions.iter().map(Transaction::txid).collect();
     double.header.merkle_root = merkle_root(&txids);
@@ -228,7 +231,7 @@ fn run(args: Args) -> Result<()> {
 
     // 10. Mallory signs a spend of Alice's coins with her own key.
     let alice_coin = alice
-        .utxos(&chain)
+        .utxos(&chain)?
         .first()
         .map(|(o, _)| *o)
         .context("Alice has coins")?;
@@ -248,10 +251,10 @@ fn run(args: Args) -> Result<()> {
 
     println!(
         "\nEvery forgery was rejected; balances: Alice {}, Bob {}, Carol {}, Mallory {}.",
-        alice.balance(&chain),
-        bob.balance(&chain),
-        carol.balance(&chain),
-        mallory.balance(&chain)
+        alice.balance(&chain)?,
+        bob.balance(&chain)?,
+        carol.balance(&chain)?,
+        mallory.balance(&chain)?
     );
     Ok(())
 }

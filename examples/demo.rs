@@ -32,7 +32,10 @@ const WALLETS: usize = 10;
 const FUNDING_COINS: u64 = 10;
 
 #[derive(Parser, Debug)]
-#[command(about = "The original blockchain_ann demo, working end to end.")]
+#[command(
+    version,
+    about = "The original blockchain_ann demo, working end to end."
+)]
 struct Args {
     /// Where keys come from (default: IBM or ANU when their credentials are set, else a
     /// simulated qubit).
@@ -148,7 +151,7 @@ fn run(args: Args) -> Result<()> {
         "\n--- A new block is being mined (difficulty: {} expected tickets, accuracy gate {gate:.2} %) ---",
         params.difficulty.initial.work()
     );
-    let template = chain.block_template(&mempool, miner.address(), now);
+    let template = chain.block_template(&mempool, miner.address(), now)?;
     let started = Instant::now();
     let (block, mined) = common::mine_block(&chain, &data, &task, args.backend, template)?;
     println!(
@@ -191,7 +194,7 @@ fn run(args: Args) -> Result<()> {
         .collect();
     everyone.push(("miner".into(), &miner));
     for (name, wallet) in &everyone {
-        let balance = wallet.balance(&chain);
+        let balance = wallet.balance(&chain)?;
         total = total.checked_add(balance).context("total overflows")?;
         println!("{name:>9}: {balance}");
     }
@@ -208,12 +211,12 @@ fn run(args: Args) -> Result<()> {
         "balances add up to {total}, expected {expected}"
     );
     ensure!(
-        u128::from(total.to_base_units()) == chain.total_supply(),
+        u128::from(total.to_base_units()) == chain.total_supply()?,
         "balances add up to {total} but the UTXO set holds {}",
-        chain.total_supply()
+        chain.total_supply()?
     );
 
-    let blocks = common::best_chain_blocks(&chain);
+    let blocks = common::best_chain_blocks(&chain)?;
     let fresh = common::recording_verifier(
         &data,
         &task,
@@ -228,7 +231,7 @@ fn run(args: Args) -> Result<()> {
 
 fn print_chain(chain: &Chain<Store>, miner: &Wallet) -> Result<()> {
     println!("\n### Blockchain ###");
-    for block in common::best_chain_blocks(chain) {
+    for block in common::best_chain_blocks(chain)? {
         println!("Block #{}", block.header.height);
         println!("Hash: {}", block.hash());
         for tx in &block.transactions {

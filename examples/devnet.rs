@@ -25,7 +25,10 @@ use ed25519_dalek::SigningKey;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 
 #[derive(Parser, Debug)]
-#[command(about = "Run a local network of mining nodes and pay through their RPC.")]
+#[command(
+    version,
+    about = "Run a local network of mining nodes and pay through their RPC."
+)]
 struct Args {
     /// How many nodes.
     #[arg(long, default_value_t = 3)]

@@ -32,6 +32,7 @@ use clap::builder::TypedValueParser as _;
 
 #[derive(Parser, Debug)]
 #[command(
+    version,
     about = "Generate a wallet key from an entropy source, export it, draw its percolation map."
 )]
 struct Args {

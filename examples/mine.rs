@@ -24,7 +24,7 @@ use blockchain_ann::store::Store;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(about = "Mine blocks into a persistent store (resumable).")]
+#[command(version, about = "Mine blocks into a persistent store (resumable).")]
 struct Args {
     /// Store directory (created if missing, resumed if not).
     #[arg(long)]
@@ -66,7 +66,7 @@ fn run(args: Args) -> Result<()> {
 
     for _ in 0..args.blocks {
         let now = common::now()?;
-        let template = chain.block_template(&Mempool::new(), miner.address(), now);
+        let template = chain.block_template(&Mempool::new(), miner.address(), now)?;
         let started = Instant::now();
         let (block, mined) = common::mine_block(&chain, &data, &task, args.backend, template)?;
         let mined_in = started.elapsed();
@@ -90,7 +90,7 @@ fn run(args: Args) -> Result<()> {
     println!(
         "height {}, miner balance {}",
         chain.height(),
-        miner.balance(&chain)
+        miner.balance(&chain)?
     );
     Ok(())
 }

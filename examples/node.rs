@@ -27,7 +27,10 @@ use blockchain_ann::node::NodeConfig;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(about = "Run a devnet node (store, audit, gossip, sync, RPC, optional mining).")]
+#[command(
+    version,
+    about = "Run a devnet node (store, audit, gossip, sync, RPC, optional mining)."
+)]
 struct Args {
     /// Store directory (created if missing, resumed if not).
     #[arg(long)]

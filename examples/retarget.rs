@@ -24,7 +24,10 @@ use blockchain_ann::ledger::target::simulation::{Phase, simulate};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(about = "Simulate and plot the retarget rule through 10x hash-rate steps.")]
+#[command(
+    version,
+    about = "Simulate and plot the retarget rule through 10x hash-rate steps."
+)]
 struct Args {
     /// Where to write the plot.
     #[arg(long, default_value = "retarget.png")]

@@ -21,7 +21,10 @@ use blockchain_ann::store::Store;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(about = "Re-verify a stored chain from genesis, training audit included.")]
+#[command(
+    version,
+    about = "Re-verify a stored chain from genesis, training audit included."
+)]
 struct Args {
     /// Store directory written by the `mine` example.
     #[arg(long)]
@@ -49,7 +52,7 @@ fn run(args: Args) -> Result<()> {
     let store =
         Store::open(&args.store).with_context(|| format!("opening {}", args.store.display()))?;
     let chain = Chain::open(params.clone(), store)?;
-    let blocks = common::best_chain_blocks(&chain);
+    let blocks = common::best_chain_blocks(&chain)?;
     let verifier =
         common::recording_verifier(&data, &task, &chain.store().artifact_dir(), args.backend)?;
 

@@ -23,7 +23,7 @@ use clap::Parser;
 use jsonrpsee::http_client::HttpClientBuilder;
 
 #[derive(Parser, Debug)]
-#[command(about = "A wallet that pays through a node's JSON-RPC.")]
+#[command(version, about = "A wallet that pays through a node's JSON-RPC.")]
 struct Args {
     /// The node's RPC URL.
     #[arg(long)]

@@ -25,7 +25,7 @@
 //! let wallet = Wallet::new(derive_keys(&PrivateKey::generate(&mut qubit)?).into_signing_key());
 //! let genesis = vec![TxOut { amount: Amount::from_coins(10)?, address: wallet.address() }];
 //! let chain = Chain::new(ChainParams::new(genesis, 1_767_225_600, Difficulty::main()))?;
-//! assert_eq!(wallet.balance(&chain), Amount::from_coins(10)?);
+//! assert_eq!(wallet.balance(&chain)?, Amount::from_coins(10)?);
 //! # Ok(())
 //! # }
 //! ```

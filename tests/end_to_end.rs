@@ -79,7 +79,9 @@ fn run_scenario(mining: Backend, auditing: Backend) {
     }
     assert_eq!(mempool.len(), 4, "all four payments are valid");
 
-    let template = chain.block_template(&mempool, miner.address(), now);
+    let template = chain
+        .block_template(&mempool, miner.address(), now)
+        .unwrap();
     assert_eq!(
         template.transactions.len(),
         5,
@@ -104,16 +106,16 @@ fn run_scenario(mining: Backend, auditing: Backend) {
 
     let expected = [7, 10, 11, 13, 19, 0, 10, 10, 10, 10];
     for (wallet, coins_expected) in wallets.iter().zip(expected) {
-        assert_eq!(wallet.balance(&chain), coins(coins_expected));
+        assert_eq!(wallet.balance(&chain).unwrap(), coins(coins_expected));
     }
-    assert_eq!(miner.balance(&chain), params.subsidy(1));
+    assert_eq!(miner.balance(&chain).unwrap(), params.subsidy(1));
     let supply = u128::from(
         coins(100)
             .checked_add(params.subsidy(1))
             .unwrap()
             .to_base_units(),
     );
-    assert_eq!(chain.total_supply(), supply);
+    assert_eq!(chain.total_supply().unwrap(), supply);
 
     // The side chain recorded the block's artifacts, and they are on disk with their sizes.
     let side_chain = chain.store().side_chain().unwrap();
@@ -136,8 +138,8 @@ fn run_scenario(mining: Backend, auditing: Backend) {
     drop(chain);
     let chain = Chain::open(params.clone(), Store::open(dir.path()).unwrap()).unwrap();
     assert_eq!(chain.tip(), tip);
-    assert_eq!(wallets[4].balance(&chain), coins(19));
-    let blocks = common::best_chain_blocks(&chain);
+    assert_eq!(wallets[4].balance(&chain).unwrap(), coins(19));
+    let blocks = common::best_chain_blocks(&chain).expect("store");
     let fresh =
         common::recording_verifier(&data, &task, &chain.store().artifact_dir(), auditing).unwrap();
     let report =

@@ -197,8 +197,8 @@ pub fn verify_from_genesis(
 }
 
 /// The best chain of a store, genesis first.
-pub fn best_chain_blocks<S: ChainStore>(chain: &Chain<S>) -> Vec<Block> {
-    chain.best_blocks().cloned().collect()
+pub fn best_chain_blocks<S: ChainStore>(chain: &Chain<S>) -> Result<Vec<Block>> {
+    Ok(chain.best_blocks().collect::<Result<_, _>>()?)
 }
 
 /// An address shortened for tables: its first 12 and last 4 characters.

@@ -15,14 +15,24 @@
 //! floor, the proof's pre-checks, its transactions alone, its signatures and then its full
 //! proof of training are checked before it enters the tree, cheapest first. A block whose
 //! branch has no more work than the best chain had [`ChainParams::max_reorg_depth`] blocks
-//! below its tip is not stored at all ([`BlockError::TooLittleWork`]). Checks
+//! below its tip is not stored at all ([`BlockError::TooLittleWork`]), nor is a block whose
+//! branch leaves the best chain below the finalized height, `max_reorg_depth` below the tip
+//! ([`BlockError::ForksBelowFinality`]). Checks
 //! against the UTXO set run when it is connected to the best chain (immediately if it extends
 //! the tip). If a block of a heavier side branch fails those checks during a reorganisation,
 //! it and its descendants are marked invalid and the chain returns to the best valid branch.
 //! Blocks whose parent is unknown are rejected ([`BlockError::UnknownParent`]); the caller
 //! may submit them again once the parent arrived.
+//!
+//! # Where the state lives
+//!
+//! In the [`ChainStore`]: the chain reads blocks, metadata, undo data and UTXOs through its
+//! queries and writes each import as one [`ChangeSet`]. Memory holds the headers of the blocks
+//! at or above the finalized height and the tip block, so neither memory nor the cost of an
+//! import grows with the chain.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::address::Address;
 use crate::amount::Amount;
@@ -32,12 +42,10 @@ use crate::hash::{BlockHash, Txid};
 use crate::mempool::Mempool;
 use crate::merkle::merkle_root;
 use crate::proof::ProofVerifier;
-use crate::store::{
-    BlockMeta, BlockStatus, ChainStore, ChangeSet, MemoryChainStore, StoredBlock, StoredChain,
-};
+use crate::store::{BlockMeta, BlockStatus, ChainStore, ChangeSet, MemoryChainStore, StoredBlock};
 use crate::target::{CompactTarget, Difficulty};
 use crate::transaction::{OutPoint, Transaction, TxOut};
-use crate::utxo::{BlockUndo, UtxoError, UtxoSet};
+use crate::utxo::{BlockUndo, UtxoEntry, UtxoError, UtxoSet};
 use crate::validation::{
     self, BlockError, HeaderContext, MEDIAN_TIME_SPAN, TxError, check_block_body,
     check_block_inputs, check_header, median_timestamp, verify_block_signatures,
@@ -183,8 +191,8 @@ impl ChainError {
 enum SwitchError {
     /// A block failed its UTXO checks.
     Invalid(BlockHash, Box<BlockError>),
-    /// Something that cannot fail on a consistent chain did.
-    Inconsistent(String),
+    /// The store failed, or something that cannot fail on a consistent chain did.
+    Chain(ChainError),
 }
 
 /// What [`Chain::submit_block`] did with a valid block.
@@ -206,35 +214,67 @@ pub enum ImportOutcome {
     AlreadyKnown,
 }
 
+/// A block that can still be reorganised away: its header and metadata (its body stays in the
+/// store).
 #[derive(Clone, Debug)]
 struct Node {
+    header: BlockHeader,
+    meta: BlockMeta,
+}
+
+/// The block being imported, which the store does not hold until the import commits.
+struct Incoming {
+    hash: BlockHash,
     block: Block,
     txids: Vec<Txid>,
-    meta: BlockMeta,
-    undo: Option<BlockUndo>,
+    /// Checked against the UTXO set of its parent on arrival (it extended the tip).
+    prechecked: bool,
 }
 
 /// Changes accumulated during one import, turned into a [`ChangeSet`] at the end.
-#[derive(Default)]
 struct Pending {
-    touched: HashSet<OutPoint>,
+    incoming: Incoming,
+    /// UTXO changes over the committed set: `Some` = unspent now, `None` = spent or gone.
+    utxos: HashMap<OutPoint, Option<UtxoEntry>>,
     undo_put: Vec<(BlockHash, BlockUndo)>,
     meta_updates: HashMap<BlockHash, BlockMeta>,
     disconnected: Vec<BlockHash>,
     connected: Vec<BlockHash>,
-    /// The imported block, if it was checked against the UTXO set at the tip on arrival.
-    prechecked: Option<BlockHash>,
+    /// The lowest height whose best-chain entry was popped or pushed.
+    best_low: u64,
 }
 
-/// A block tree with its best chain and UTXO set, persisted through `S`.
+/// The in-memory part of a chain, saved before an import and put back if it fails.
+#[derive(Clone, Debug)]
+struct Window {
+    /// Every known block at or above the finalized height `base`, on every branch.
+    nodes: HashMap<BlockHash, Node>,
+    /// The best chain from height `base` to the tip.
+    best: VecDeque<BlockHash>,
+    /// The finalized height: the best block there can no longer be reorganised away.
+    base: u64,
+    /// The best block (shared: the window is saved before every import), and its hash (the
+    /// tip once an import has committed).
+    tip_block: Arc<Block>,
+    tip_block_hash: BlockHash,
+    next_seen: u64,
+}
+
+/// A block tree with its best chain and UTXO set, kept in the store `S`.
+///
+/// The store holds the state (every block, its metadata, the best-chain index, undo data and
+/// the UTXO set) and the chain reads it through [`ChainStore`]'s queries. Memory holds only
+/// the blocks that can still be reorganised away: the headers and metadata of every block at
+/// or above the finalized height ([`Chain::finalized_height`], at most
+/// [`ChainParams::max_reorg_depth`] below the tip), and the tip block. A block whose branch
+/// leaves the best chain below the finalized height is refused
+/// ([`BlockError::ForksBelowFinality`]), so a reorganisation never reaches below it. Import
+/// cost and memory do not grow with the chain's length.
 #[derive(Debug, Clone)]
 pub struct Chain<S: ChainStore = MemoryChainStore> {
     params: ChainParams,
     store: S,
-    nodes: HashMap<BlockHash, Node>,
-    best: Vec<BlockHash>,
-    utxos: UtxoSet,
-    next_seen: u64,
+    window: Window,
 }
 
 impl Chain<MemoryChainStore> {
@@ -244,12 +284,18 @@ impl Chain<MemoryChainStore> {
     }
 }
 
+fn store_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> ChainError {
+    ChainError::Store(Box::new(error))
+}
+
 impl<S: ChainStore> Chain<S> {
     /// Opens a chain on `store`: resumes what it holds, or writes genesis if it is empty.
     ///
-    /// A resumed chain trusts the stored UTXO set (the store wrote it in the same atomic
-    /// change-sets as the blocks); [`Chain::rebuild_utxo_set`] can audit it. The best chain,
-    /// heights, undo data and genesis are checked against the parameters.
+    /// Resuming reads a bounded amount: the tip, genesis's entry in the best-chain index, and
+    /// the headers, metadata and undo data of the blocks at or above the finalized height
+    /// (checked against each other and the parameters). The stored UTXO set is trusted (the
+    /// store wrote it in the same atomic change-sets as the blocks);
+    /// [`Chain::rebuild_utxo_set`] can audit it.
     pub fn open(params: ChainParams, mut store: S) -> Result<Self, ChainError> {
         let genesis = params.genesis_block();
         if let Some(coinbase) = genesis.transactions.first()
@@ -258,127 +304,142 @@ impl<S: ChainStore> Chain<S> {
             validation::check_transaction(coinbase).map_err(ChainError::InvalidGenesis)?;
         }
         let genesis_hash = genesis.hash();
-        let stored = store.load().map_err(|e| ChainError::Store(Box::new(e)))?;
-        match stored {
-            Some(stored) => Self::resume(params, store, genesis_hash, stored),
-            None => {
-                let mut utxos = UtxoSet::new();
-                let undo = utxos.apply_block(&genesis)?;
-                let meta = BlockMeta {
-                    height: 0,
-                    cumulative_work: genesis.header.bits.work(),
-                    seen_order: 0,
-                    status: BlockStatus::Valid,
-                };
-                let changes = ChangeSet {
-                    new_block: StoredBlock {
-                        block: genesis.clone(),
-                        meta,
-                    },
-                    meta_updates: Vec::new(),
-                    undo_put: vec![(genesis_hash, undo.clone())],
-                    utxo_deleted: Vec::new(),
-                    utxo_inserted: utxos.iter().map(|(o, e)| (*o, *e)).collect(),
-                    tip: genesis_hash,
-                };
-                store
-                    .commit(&changes)
-                    .map_err(|e| ChainError::Store(Box::new(e)))?;
-                let txids = genesis.transactions.iter().map(Transaction::txid).collect();
-                let mut nodes = HashMap::new();
-                nodes.insert(
-                    genesis_hash,
-                    Node {
-                        block: genesis,
-                        txids,
-                        meta,
-                        undo: Some(undo),
-                    },
-                );
-                Ok(Chain {
-                    params,
-                    store,
-                    nodes,
-                    best: vec![genesis_hash],
-                    utxos,
-                    next_seen: 1,
-                })
-            }
+        if let Some(tip) = store.tip().map_err(store_error)? {
+            return Self::resume(params, store, genesis_hash, tip);
         }
+        let mut utxos = UtxoSet::new();
+        let undo = utxos.apply_block(&genesis)?;
+        let meta = BlockMeta {
+            height: 0,
+            cumulative_work: genesis.header.bits.work(),
+            seen_order: 0,
+            status: BlockStatus::Valid,
+        };
+        let changes = ChangeSet {
+            new_block: StoredBlock {
+                block: genesis.clone(),
+                meta,
+            },
+            meta_updates: Vec::new(),
+            undo_put: vec![(genesis_hash, undo)],
+            utxo_deleted: Vec::new(),
+            utxo_inserted: utxos.iter().map(|(o, e)| (*o, *e)).collect(),
+            best_from: 0,
+            best_added: vec![genesis_hash],
+            tip: genesis_hash,
+        };
+        store.commit(&changes).map_err(store_error)?;
+        let mut nodes = HashMap::new();
+        nodes.insert(
+            genesis_hash,
+            Node {
+                header: genesis.header.clone(),
+                meta,
+            },
+        );
+        Ok(Chain {
+            params,
+            store,
+            window: Window {
+                nodes,
+                best: VecDeque::from([genesis_hash]),
+                base: 0,
+                tip_block: Arc::new(genesis),
+                tip_block_hash: genesis_hash,
+                next_seen: 1,
+            },
+        })
     }
 
     fn resume(
         params: ChainParams,
         store: S,
         genesis_hash: BlockHash,
-        stored: StoredChain,
+        tip: BlockHash,
     ) -> Result<Self, ChainError> {
-        let mut nodes = HashMap::with_capacity(stored.blocks.len());
-        let mut next_seen = 0;
-        for StoredBlock { block, meta } in stored.blocks {
-            next_seen = next_seen.max(meta.seen_order.saturating_add(1));
-            let txids = block.transactions.iter().map(Transaction::txid).collect();
-            nodes.insert(
-                block.hash(),
-                Node {
-                    block,
-                    txids,
-                    meta,
-                    undo: None,
-                },
-            );
-        }
-        for (hash, undo) in stored.undo {
-            if let Some(node) = nodes.get_mut(&hash) {
-                node.undo = Some(undo);
-            }
-        }
-        // Walk from the tip back to genesis to rebuild the best chain.
-        let mut best = Vec::new();
-        let mut cursor = stored.tip;
-        loop {
-            let node = nodes.get(&cursor).ok_or_else(|| {
-                ChainError::CorruptStore(format!("block {cursor} of the best chain is missing"))
-            })?;
-            best.push(cursor);
-            if node.meta.height == 0 {
-                break;
-            }
-            cursor = node.block.header.prev_hash;
-            if best.len() > nodes.len() {
-                return Err(ChainError::CorruptStore(
-                    "the best chain has a cycle".into(),
-                ));
-            }
-        }
-        best.reverse();
-        if best.first() != Some(&genesis_hash) {
+        let corrupt = |reason: String| ChainError::CorruptStore(reason);
+        let stored_genesis = store.best_hash(0).map_err(store_error)?;
+        if stored_genesis != Some(genesis_hash) {
             return Err(ChainError::GenesisMismatch {
                 expected: genesis_hash,
-                found: best.first().copied().unwrap_or_default(),
+                found: stored_genesis.unwrap_or_default(),
             });
         }
-        for (height, hash) in best.iter().enumerate() {
-            let ok = nodes.get(hash).is_some_and(|n| {
-                n.meta.height == height as u64 && (height == 0 || n.undo.is_some())
-            });
-            if !ok {
-                return Err(ChainError::CorruptStore(format!(
-                    "block {hash} at height {height} of the best chain has a wrong height or no undo data"
+        let tip_block = store
+            .block(&tip)
+            .map_err(store_error)?
+            .ok_or_else(|| corrupt(format!("the tip {tip} is missing")))?;
+        let tip_height = tip_block.header.height;
+        if store.best_hash(tip_height).map_err(store_error)? != Some(tip)
+            || store
+                .best_hash(tip_height.saturating_add(1))
+                .map_err(store_error)?
+                .is_some()
+        {
+            return Err(corrupt(format!(
+                "the best-chain index does not end at the tip {tip} (height {tip_height})"
+            )));
+        }
+        let base = tip_height.saturating_sub(params.max_reorg_depth);
+        let mut nodes = HashMap::new();
+        let mut next_seen = 0u64;
+        for hash in store.blocks_from_height(base).map_err(store_error)? {
+            let missing = || corrupt(format!("block {hash} is indexed but missing"));
+            let header = store
+                .header(&hash)
+                .map_err(store_error)?
+                .ok_or_else(missing)?;
+            let meta = store
+                .meta(&hash)
+                .map_err(store_error)?
+                .ok_or_else(missing)?;
+            if meta.height != header.height || meta.height < base {
+                return Err(corrupt(format!(
+                    "block {hash} has height {} in its header, {} in its metadata",
+                    header.height, meta.height
                 )));
             }
+            next_seen = next_seen.max(meta.seen_order.saturating_add(1));
+            nodes.insert(hash, Node { header, meta });
         }
-        let mut utxos = UtxoSet::new();
-        for (outpoint, entry) in stored.utxos {
-            utxos.insert(outpoint, entry);
+        let mut best = VecDeque::new();
+        for height in base..=tip_height {
+            let hash = store
+                .best_hash(height)
+                .map_err(store_error)?
+                .ok_or_else(|| corrupt(format!("the best chain has no block at {height}")))?;
+            let node = nodes.get(&hash).ok_or_else(|| {
+                corrupt(format!(
+                    "best block {hash} at height {height} is not indexed"
+                ))
+            })?;
+            let linked = best
+                .back()
+                .is_none_or(|prev| node.header.prev_hash == *prev);
+            let has_undo = height == 0 || store.undo(&hash).map_err(store_error)?.is_some();
+            if node.meta.height != height
+                || node.meta.status != BlockStatus::Valid
+                || !linked
+                || !has_undo
+            {
+                return Err(corrupt(format!(
+                    "block {hash} at height {height} of the best chain has a wrong height, \
+                     status or parent, or no undo data"
+                )));
+            }
+            best.push_back(hash);
         }
         Ok(Chain {
             params,
             store,
-            nodes,
-            best,
-            utxos,
-            next_seen,
+            window: Window {
+                nodes,
+                best,
+                base,
+                tip_block: Arc::new(tip_block),
+                tip_block_hash: tip,
+                next_seen,
+            },
         })
     }
 
@@ -399,147 +460,315 @@ impl<S: ChainStore> Chain<S> {
 
     /// Hash of the best block.
     pub fn tip(&self) -> BlockHash {
-        self.best.last().copied().unwrap_or_default()
+        self.window.best.back().copied().unwrap_or_default()
     }
 
     /// Height of the best block.
     pub fn height(&self) -> u64 {
-        self.best.len().saturating_sub(1) as u64
+        self.window
+            .base
+            .saturating_add((self.window.best.len() as u64).saturating_sub(1))
     }
 
     /// The best block.
     pub fn tip_block(&self) -> &Block {
-        // The best chain always holds at least genesis, whose node always exists.
-        &self.nodes[&self.tip()].block
+        &self.window.tip_block
     }
 
     /// Cumulative work of the best chain.
     pub fn tip_work(&self) -> u128 {
-        self.nodes
+        self.window
+            .nodes
             .get(&self.tip())
             .map_or(0, |n| n.meta.cumulative_work)
     }
 
-    /// The hashes of the best chain, genesis first (index = height).
-    pub fn best_chain(&self) -> &[BlockHash] {
-        &self.best
+    /// The finalized height: the best block at this height and its ancestors can no longer be
+    /// reorganised away. At most [`ChainParams::max_reorg_depth`] below the tip; it never
+    /// decreases while the chain is open.
+    pub fn finalized_height(&self) -> u64 {
+        self.window.base
     }
 
-    /// The blocks of the best chain, genesis first.
-    pub fn best_blocks(&self) -> impl DoubleEndedIterator<Item = &Block> + ExactSizeIterator {
-        // Every hash of the best chain has its node (as for `tip_block`).
-        self.best.iter().map(|hash| &self.nodes[hash].block)
+    /// How many blocks the chain holds in memory (the headers at or above the finalized
+    /// height, on every branch): bounded by the reorganisation window, not the chain's length.
+    pub fn non_finalized_count(&self) -> usize {
+        self.window.nodes.len()
     }
 
-    /// The UTXO set at the tip.
-    pub fn utxos(&self) -> &UtxoSet {
-        &self.utxos
+    /// The hash of the best-chain block at `height`.
+    pub fn best_hash(&self, height: u64) -> Result<Option<BlockHash>, ChainError> {
+        if let Some(offset) = height.checked_sub(self.window.base) {
+            return Ok(usize::try_from(offset)
+                .ok()
+                .and_then(|i| self.window.best.get(i))
+                .copied());
+        }
+        self.store.best_hash(height).map_err(store_error)
+    }
+
+    /// The hashes of the whole best chain, genesis first (index = height): reads the store's
+    /// index, so it costs as much as the chain is long (for tools and tests).
+    pub fn best_chain(&self) -> Result<Vec<BlockHash>, ChainError> {
+        (0..=self.height())
+            .map(|height| {
+                self.best_hash(height)?.ok_or_else(|| {
+                    ChainError::CorruptStore(format!("the best chain has no block at {height}"))
+                })
+            })
+            .collect()
+    }
+
+    /// The blocks of the best chain from genesis to the tip, read from the store one by one.
+    pub fn best_blocks(&self) -> impl Iterator<Item = Result<Block, ChainError>> + '_ {
+        (0..=self.height()).map(|height| {
+            self.block_at(height)?.ok_or_else(|| {
+                ChainError::CorruptStore(format!("the best chain has no block at {height}"))
+            })
+        })
+    }
+
+    /// The unspent output at `outpoint`, at the tip.
+    pub fn utxo(&self, outpoint: &OutPoint) -> Result<Option<UtxoEntry>, ChainError> {
+        self.store.utxo(outpoint).map_err(store_error)
+    }
+
+    /// The entries of `outpoints` that are unspent at the tip, as a set (what a mempool or a
+    /// block template needs to look at).
+    pub fn utxo_subset<'a>(
+        &self,
+        outpoints: impl IntoIterator<Item = &'a OutPoint>,
+    ) -> Result<UtxoSet, ChainError> {
+        let mut set = UtxoSet::new();
+        for outpoint in outpoints {
+            if let Some(entry) = self.utxo(outpoint)? {
+                set.insert(*outpoint, entry);
+            }
+        }
+        Ok(set)
+    }
+
+    /// The whole UTXO set at the tip, read from the store (for audits and tools: it costs as
+    /// much memory as the set is large).
+    pub fn utxo_set(&self) -> Result<UtxoSet, ChainError> {
+        let mut set = UtxoSet::new();
+        self.store
+            .for_each_utxo(&mut |outpoint, entry| {
+                set.insert(*outpoint, *entry);
+            })
+            .map_err(store_error)?;
+        Ok(set)
+    }
+
+    /// The unspent outputs paying `address`, by outpoint (a scan of the UTXO set).
+    pub fn outputs_of(&self, address: &Address) -> Result<Vec<(OutPoint, UtxoEntry)>, ChainError> {
+        let mut outputs = Vec::new();
+        self.store
+            .for_each_utxo(&mut |outpoint, entry| {
+                if entry.output.address == *address {
+                    outputs.push((*outpoint, *entry));
+                }
+            })
+            .map_err(store_error)?;
+        outputs.sort_unstable_by_key(|(outpoint, _)| *outpoint);
+        Ok(outputs)
+    }
+
+    /// Sum of all unspent outputs, in base units (a scan of the UTXO set).
+    pub fn total_supply(&self) -> Result<u128, ChainError> {
+        let mut total = 0u128;
+        self.store
+            .for_each_utxo(&mut |_, entry| {
+                total = total.saturating_add(u128::from(entry.output.amount.to_base_units()));
+            })
+            .map_err(store_error)?;
+        Ok(total)
     }
 
     /// A known block by hash (best chain or side branch).
-    pub fn block(&self, hash: &BlockHash) -> Option<&Block> {
-        self.nodes.get(hash).map(|n| &n.block)
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
+        if *hash == self.window.tip_block_hash {
+            return Ok(Some(Block::clone(&self.window.tip_block)));
+        }
+        self.store.block(hash).map_err(store_error)
+    }
+
+    /// The header of a known block.
+    pub fn header(&self, hash: &BlockHash) -> Result<Option<BlockHeader>, ChainError> {
+        if let Some(node) = self.window.nodes.get(hash) {
+            return Ok(Some(node.header.clone()));
+        }
+        self.store.header(hash).map_err(store_error)
     }
 
     /// Metadata of a known block.
-    pub fn block_meta(&self, hash: &BlockHash) -> Option<&BlockMeta> {
-        self.nodes.get(hash).map(|n| &n.meta)
+    pub fn block_meta(&self, hash: &BlockHash) -> Result<Option<BlockMeta>, ChainError> {
+        if let Some(node) = self.window.nodes.get(hash) {
+            return Ok(Some(node.meta));
+        }
+        self.store.meta(hash).map_err(store_error)
     }
 
     /// The block of the best chain at `height`.
-    pub fn block_at(&self, height: u64) -> Option<&Block> {
-        let hash = self.best.get(usize::try_from(height).ok()?)?;
-        self.block(hash)
+    pub fn block_at(&self, height: u64) -> Result<Option<Block>, ChainError> {
+        match self.best_hash(height)? {
+            Some(hash) => self.block(&hash),
+            None => Ok(None),
+        }
     }
 
     /// Number of known blocks, side branches included.
-    pub fn block_count(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// Sum of all unspent outputs, in base units.
-    pub fn total_supply(&self) -> u128 {
-        self.utxos.total_value()
+    pub fn block_count(&self) -> Result<u64, ChainError> {
+        self.store.block_count().map_err(store_error)
     }
 
     /// Median timestamp of the [`MEDIAN_TIME_SPAN`] blocks ending at `hash` (fewer near
     /// genesis).
-    pub fn median_time_past(&self, hash: &BlockHash) -> u64 {
+    pub fn median_time_past(&self, hash: &BlockHash) -> Result<u64, ChainError> {
         let mut timestamps = Vec::with_capacity(MEDIAN_TIME_SPAN);
-        let mut cursor = self.nodes.get(hash);
-        while let Some(node) = cursor {
-            timestamps.push(node.block.header.timestamp);
-            if timestamps.len() == MEDIAN_TIME_SPAN || node.meta.height == 0 {
+        let mut cursor = *hash;
+        while let Some(header) = self.header(&cursor)? {
+            timestamps.push(header.timestamp);
+            if timestamps.len() == MEDIAN_TIME_SPAN || header.height == 0 {
                 break;
             }
-            cursor = self.nodes.get(&node.block.header.prev_hash);
+            cursor = header.prev_hash;
         }
-        median_timestamp(&timestamps)
+        Ok(median_timestamp(&timestamps))
+    }
+
+    /// Whether `hash` is on the best chain.
+    pub fn is_on_best_chain(&self, hash: &BlockHash) -> Result<bool, ChainError> {
+        if let Some(node) = self.window.nodes.get(hash) {
+            return Ok(self.is_best_in_window(hash, node.meta.height));
+        }
+        let Some(meta) = self.store.meta(hash).map_err(store_error)? else {
+            return Ok(false);
+        };
+        Ok(self.best_hash(meta.height)? == Some(*hash))
+    }
+
+    fn is_best_in_window(&self, hash: &BlockHash, height: u64) -> bool {
+        height
+            .checked_sub(self.window.base)
+            .and_then(|offset| usize::try_from(offset).ok())
+            .and_then(|i| self.window.best.get(i))
+            == Some(hash)
     }
 
     /// Every check of a block except the full proof of training, without changing the chain,
     /// cheapest first: the header against its parent (its ticket included), the work floor,
-    /// the proof's pre-checks, the transactions alone, (if it extends the tip) the UTXO set,
-    /// then the signatures. Returns its txids.
+    /// the fork point, the proof's pre-checks, the transactions alone, (if it extends the
+    /// tip) the UTXO set, then the signatures. Returns its txids.
     fn check_block<V: ProofVerifier + ?Sized>(
         &self,
         block: &Block,
         now: u64,
         verifier: &V,
-    ) -> Result<Vec<Txid>, BlockError> {
+    ) -> Result<Vec<Txid>, ChainError> {
+        let invalid = |source: BlockError| ChainError::InvalidBlock {
+            hash: block.hash(),
+            source: Box::new(source),
+        };
         let parent_hash = block.header.prev_hash;
-        let parent = self
-            .nodes
-            .get(&parent_hash)
-            .ok_or(BlockError::UnknownParent(parent_hash))?;
+        let Some(parent) = self.window.nodes.get(&parent_hash) else {
+            // Not in memory: unknown, or below the finalized height.
+            let meta = self
+                .store
+                .meta(&parent_hash)
+                .map_err(store_error)?
+                .ok_or_else(|| invalid(BlockError::UnknownParent(parent_hash)))?;
+            if meta.status == BlockStatus::Invalid {
+                return Err(invalid(BlockError::InvalidParent(parent_hash)));
+            }
+            self.check_work_floor(meta.cumulative_work, &block.header)?
+                .map_err(invalid)?;
+            return Err(invalid(self.below_finality()));
+        };
         if parent.meta.status == BlockStatus::Invalid {
-            return Err(BlockError::InvalidParent(parent_hash));
+            return Err(invalid(BlockError::InvalidParent(parent_hash)));
         }
         let height = parent.meta.height.saturating_add(1);
         check_header(
             &block.header,
             &HeaderContext {
-                parent: &parent.block.header,
-                median_time_past: self.median_time_past(&parent_hash),
-                required_target: self.params.required_target(&parent.block.header),
+                parent: &parent.header,
+                median_time_past: self.median_time_past(&parent_hash)?,
+                required_target: self.params.required_target(&parent.header),
                 now,
             },
-        )?;
-        self.check_work_floor(parent.meta.cumulative_work, &block.header)?;
+        )
+        .map_err(invalid)?;
+        self.check_work_floor(parent.meta.cumulative_work, &block.header)?
+            .map_err(invalid)?;
+        self.check_fork_point(parent_hash).map_err(invalid)?;
         verifier
             .precheck(&block.header)
-            .map_err(|e| BlockError::ProofPrecheck(Box::new(e)))?;
-        let txids = check_block_body(block)?;
+            .map_err(|e| invalid(BlockError::ProofPrecheck(Box::new(e))))?;
+        let txids = check_block_body(block).map_err(invalid)?;
         if parent_hash == self.tip() {
+            let spent = block
+                .transactions
+                .iter()
+                .flat_map(|tx| tx.inputs.iter().map(|input| &input.previous_output));
+            let utxos = self.utxo_subset(spent)?;
             check_block_inputs(
                 block,
                 &txids,
-                &self.utxos,
+                &utxos,
                 self.params.subsidy(height),
                 self.params.coinbase_maturity,
-            )?;
+            )
+            .map_err(invalid)?;
         }
-        verify_block_signatures(block, &txids)?;
+        verify_block_signatures(block, &txids).map_err(invalid)?;
         Ok(txids)
     }
 
     /// The work floor (see [`ChainParams::max_reorg_depth`]): a block whose branch would have no
     /// more cumulative work than the best chain had that many blocks below its tip.
-    fn check_work_floor(&self, parent_work: u128, header: &BlockHeader) -> Result<(), BlockError> {
+    fn check_work_floor(
+        &self,
+        parent_work: u128,
+        header: &BlockHeader,
+    ) -> Result<Result<(), BlockError>, ChainError> {
         let depth = self.params.max_reorg_depth;
         let Some(floor_height) = self.height().checked_sub(depth) else {
-            return Ok(());
+            return Ok(Ok(()));
         };
-        let floor = usize::try_from(floor_height)
-            .ok()
-            .and_then(|h| self.best.get(h))
-            .and_then(|hash| self.nodes.get(hash))
-            .map_or(0, |n| n.meta.cumulative_work);
+        let floor = match self.best_hash(floor_height)? {
+            Some(hash) => self.block_meta(&hash)?.map_or(0, |m| m.cumulative_work),
+            None => 0,
+        };
         let work = parent_work.saturating_add(header.bits.work());
         if work <= floor {
-            return Err(BlockError::TooLittleWork { work, floor, depth });
+            return Ok(Err(BlockError::TooLittleWork { work, floor, depth }));
         }
-        Ok(())
+        Ok(Ok(()))
+    }
+
+    fn below_finality(&self) -> BlockError {
+        BlockError::ForksBelowFinality {
+            finalized: self.window.base,
+            depth: self.params.max_reorg_depth,
+        }
+    }
+
+    /// A block on `parent` must leave the best chain at or above the finalized height.
+    fn check_fork_point(&self, parent: BlockHash) -> Result<(), BlockError> {
+        let mut cursor = parent;
+        loop {
+            let Some(node) = self.window.nodes.get(&cursor) else {
+                return Err(self.below_finality());
+            };
+            if self.is_best_in_window(&cursor, node.meta.height) {
+                return Ok(());
+            }
+            if node.meta.height <= self.window.base {
+                return Err(self.below_finality());
+            }
+            cursor = node.header.prev_hash;
+        }
     }
 
     /// Fully validates a block that extends the tip, proof of training last, without changing
@@ -549,17 +778,21 @@ impl<S: ChainStore> Chain<S> {
         block: &Block,
         now: u64,
         verifier: &V,
-    ) -> Result<(), BlockError> {
+    ) -> Result<(), ChainError> {
+        let invalid = |source: BlockError| ChainError::InvalidBlock {
+            hash: block.hash(),
+            source: Box::new(source),
+        };
         if block.header.prev_hash != self.tip() {
-            return Err(BlockError::WrongPrevHash {
+            return Err(invalid(BlockError::WrongPrevHash {
                 expected: self.tip(),
                 found: block.header.prev_hash,
-            });
+            }));
         }
         self.check_block(block, now, verifier)?;
         verifier
             .verify_proof(&block.header)
-            .map_err(|e| BlockError::Proof(Box::new(e)))
+            .map_err(|e| invalid(BlockError::Proof(Box::new(e))))
     }
 
     /// Validates `block` and adds it to the tree, switching the best chain if it now ends on
@@ -572,8 +805,8 @@ impl<S: ChainStore> Chain<S> {
         verifier: &V,
     ) -> Result<ImportOutcome, ChainError> {
         let hash = block.hash();
-        if let Some(known) = self.nodes.get(&hash) {
-            if known.meta.status == BlockStatus::Invalid {
+        if let Some(known) = self.block_meta(&hash)? {
+            if known.status == BlockStatus::Invalid {
                 return Err(ChainError::InvalidBlock {
                     hash,
                     source: Box::new(BlockError::KnownInvalid(hash)),
@@ -581,94 +814,138 @@ impl<S: ChainStore> Chain<S> {
             }
             return Ok(ImportOutcome::AlreadyKnown);
         }
-        let invalid = |source| ChainError::InvalidBlock {
-            hash,
-            source: Box::new(source),
-        };
-        let txids = self.check_block(&block, now, verifier).map_err(invalid)?;
+        let txids = self.check_block(&block, now, verifier)?;
         verifier
             .verify_proof(&block.header)
-            .map_err(|e| invalid(BlockError::Proof(Box::new(e))))?;
+            .map_err(|e| ChainError::InvalidBlock {
+                hash,
+                source: Box::new(BlockError::Proof(Box::new(e))),
+            })?;
+        let saved = self.window.clone();
+        match self.import(block, hash, txids) {
+            Ok(committed) => committed,
+            Err(error) => {
+                // Keep memory equal to what is persisted: nothing of this import happened.
+                self.window = saved;
+                Err(error)
+            }
+        }
+    }
 
-        let parent_meta = self
+    /// Adds a fully checked block, moves the best chain and commits (see
+    /// [`Chain::submit_block`]). The outer error is a failure before the commit (the caller
+    /// restores the window); the inner result is the import's, once committed.
+    #[allow(clippy::type_complexity)]
+    fn import(
+        &mut self,
+        block: Block,
+        hash: BlockHash,
+        txids: Vec<Txid>,
+    ) -> Result<Result<ImportOutcome, ChainError>, ChainError> {
+        let parent = self
+            .window
             .nodes
             .get(&block.header.prev_hash)
             .map(|n| n.meta)
-            .ok_or_else(|| invalid(BlockError::UnknownParent(block.header.prev_hash)))?;
+            .ok_or_else(|| ChainError::Inconsistent("checked block lost its parent".into()))?;
         let meta = BlockMeta {
-            height: parent_meta.height.saturating_add(1),
-            cumulative_work: parent_meta
+            height: parent.height.saturating_add(1),
+            cumulative_work: parent
                 .cumulative_work
                 .saturating_add(block.header.bits.work()),
-            seen_order: self.next_seen,
+            seen_order: self.window.next_seen,
             status: BlockStatus::Valid,
         };
         let old_tip = self.tip();
-        let block_parent = block.header.prev_hash;
-        let old_metas: Vec<(BlockHash, BlockMeta)> =
-            self.nodes.iter().map(|(h, n)| (*h, n.meta)).collect();
-        self.next_seen = self.next_seen.saturating_add(1);
-        self.nodes.insert(
+        let old_height = self.height();
+        self.window.next_seen = self.window.next_seen.saturating_add(1);
+        self.window.nodes.insert(
             hash,
             Node {
-                block,
-                txids,
+                header: block.header.clone(),
                 meta,
-                undo: None,
             },
         );
-
         let mut pending = Pending {
-            prechecked: (block_parent == old_tip).then_some(hash),
-            ..Pending::default()
+            incoming: Incoming {
+                hash,
+                prechecked: block.header.prev_hash == old_tip,
+                block,
+                txids,
+            },
+            utxos: HashMap::new(),
+            undo_put: Vec::new(),
+            meta_updates: HashMap::new(),
+            disconnected: Vec::new(),
+            connected: Vec::new(),
+            best_low: old_height.saturating_add(1),
         };
         let mut own_failure = None;
         self.activate_best_chain(&mut pending, hash, &mut own_failure)?;
 
-        let new_meta = self.nodes.get(&hash).map_or(meta, |n| n.meta);
-        let new_block = StoredBlock {
-            block: self
-                .nodes
-                .get(&hash)
-                .map(|n| n.block.clone())
-                .ok_or_else(|| ChainError::CorruptStore("imported block vanished".into()))?,
-            meta: new_meta,
+        let new_tip = self.tip();
+        // The new tip block, unless it is the incoming one (moved out of the change-set after
+        // the commit) or the tip did not change.
+        let tip_block = if new_tip == old_tip || new_tip == hash {
+            None
+        } else {
+            // Any other block is committed already.
+            Some(
+                self.store
+                    .block(&new_tip)
+                    .map_err(store_error)?
+                    .ok_or_else(|| {
+                        ChainError::CorruptStore(format!("the new tip {new_tip} is missing"))
+                    })?,
+            )
         };
+        let best_from = pending.best_low;
+        let best_added = usize::try_from(best_from.saturating_sub(self.window.base))
+            .map(|skip| self.window.best.iter().skip(skip).copied().collect())
+            .unwrap_or_default();
         pending.meta_updates.remove(&hash);
+        let mut meta_updates: Vec<_> = pending.meta_updates.into_iter().collect();
+        meta_updates.sort_unstable_by_key(|(h, _)| *h);
+        let mut changed: Vec<_> = pending.utxos.into_iter().collect();
+        changed.sort_unstable_by_key(|(outpoint, _)| *outpoint);
         let mut utxo_deleted = Vec::new();
         let mut utxo_inserted = Vec::new();
-        let mut touched: Vec<OutPoint> = pending.touched.iter().copied().collect();
-        touched.sort_unstable();
-        for outpoint in touched {
-            match self.utxos.get(&outpoint) {
-                Some(entry) => utxo_inserted.push((outpoint, *entry)),
+        for (outpoint, entry) in changed {
+            match entry {
+                Some(entry) => utxo_inserted.push((outpoint, entry)),
                 None => utxo_deleted.push(outpoint),
             }
         }
-        let mut meta_updates: Vec<_> = pending.meta_updates.into_iter().collect();
-        meta_updates.sort_unstable_by_key(|(h, _)| *h);
         let changes = ChangeSet {
-            new_block,
+            new_block: StoredBlock {
+                block: pending.incoming.block,
+                meta: self.window.nodes.get(&hash).map_or(meta, |n| n.meta),
+            },
             meta_updates,
             undo_put: pending.undo_put,
             utxo_deleted,
             utxo_inserted,
-            tip: self.tip(),
+            best_from,
+            best_added,
+            tip: new_tip,
         };
-        if let Err(store_error) = self.store.commit(&changes) {
-            // Keep memory equal to what is persisted: undo the whole import.
-            self.restore(old_tip, hash, &old_metas)?;
-            self.next_seen = self.next_seen.saturating_sub(1);
-            return Err(ChainError::Store(Box::new(store_error)));
+        self.store.commit(&changes).map_err(store_error)?;
+        if new_tip == hash {
+            self.window.tip_block = Arc::new(changes.new_block.block);
+            self.window.tip_block_hash = new_tip;
+        } else if let Some(tip_block) = tip_block {
+            self.window.tip_block = Arc::new(tip_block);
+            self.window.tip_block_hash = new_tip;
         }
+        self.advance_finality();
         if let Some((failed, source)) = own_failure {
             // The new block descends from `failed` (possibly is it), which broke `source`.
-            return Err(ChainError::InvalidBlock {
+            return Ok(Err(ChainError::InvalidBlock {
                 hash: failed,
                 source,
-            });
+            }));
         }
-        Ok(if self.tip() == old_tip {
+        Ok(Ok(if new_tip == old_tip {
             ImportOutcome::SideBranch
         } else if pending.disconnected.is_empty() && pending.connected == [hash] {
             ImportOutcome::Extended
@@ -677,31 +954,29 @@ impl<S: ChainStore> Chain<S> {
                 disconnected: pending.disconnected,
                 connected: pending.connected,
             }
-        })
+        }))
     }
 
-    /// Undoes an import whose commit failed.
-    fn restore(
-        &mut self,
-        old_tip: BlockHash,
-        new_hash: BlockHash,
-        old_metas: &[(BlockHash, BlockMeta)],
-    ) -> Result<(), ChainError> {
-        for (hash, meta) in old_metas {
-            if let Some(node) = self.nodes.get_mut(hash) {
-                node.meta = *meta;
-            }
+    /// Raises the finalized height to `max_reorg_depth` below the tip and forgets the blocks
+    /// below it (they stay in the store).
+    fn advance_finality(&mut self) {
+        let target = self.height().saturating_sub(self.params.max_reorg_depth);
+        let window = &mut self.window;
+        if target <= window.base {
+            return;
         }
-        let mut scratch = Pending::default();
-        self.switch_to(old_tip, false, &mut scratch)
-            .map_err(|e| ChainError::Inconsistent(format!("cannot restore the tip: {e:?}")))?;
-        self.nodes.remove(&new_hash);
-        Ok(())
+        while window.base < target && window.best.len() > 1 {
+            window.best.pop_front();
+            window.base += 1;
+        }
+        let base = window.base;
+        window.nodes.retain(|_, node| node.meta.height >= base);
     }
 
     /// The valid block with the most work (earliest seen on a tie).
     fn best_candidate(&self) -> BlockHash {
-        self.nodes
+        self.window
+            .nodes
             .iter()
             .filter(|(_, n)| n.meta.status == BlockStatus::Valid)
             .max_by(|(_, a), (_, b)| {
@@ -723,31 +998,31 @@ impl<S: ChainStore> Chain<S> {
     ) -> Result<(), ChainError> {
         loop {
             let candidate = self.best_candidate();
-            let tip_work = self.tip_work();
             let candidate_work = self
+                .window
                 .nodes
                 .get(&candidate)
                 .map_or(0, |n| n.meta.cumulative_work);
-            if candidate == self.tip() || candidate_work <= tip_work {
+            if candidate == self.tip() || candidate_work <= self.tip_work() {
                 return Ok(());
             }
             let old_tip = self.tip();
             match self.switch_to(candidate, true, pending) {
                 Ok(()) => return Ok(()),
-                Err(SwitchError::Inconsistent(reason)) => {
-                    return Err(ChainError::Inconsistent(reason));
-                }
+                Err(SwitchError::Chain(error)) => return Err(error),
                 Err(SwitchError::Invalid(failed, error)) => {
                     let marked = self.mark_invalid(failed, pending);
                     if marked.contains(&new_hash) {
                         *own_failure = Some((failed, error));
                     }
                     // Back to where we were; those blocks were valid there.
-                    self.switch_to(old_tip, false, pending).map_err(|e| {
-                        ChainError::Inconsistent(format!(
-                            "cannot return to the previous tip: {e:?}"
-                        ))
-                    })?;
+                    self.switch_to(old_tip, false, pending)
+                        .map_err(|e| match e {
+                            SwitchError::Chain(error) => error,
+                            SwitchError::Invalid(hash, error) => ChainError::Inconsistent(format!(
+                                "cannot return to the previous tip: {hash} failed {error}"
+                            )),
+                        })?;
                 }
             }
         }
@@ -755,10 +1030,11 @@ impl<S: ChainStore> Chain<S> {
 
     /// Marks `hash` and all its descendants invalid; returns them.
     fn mark_invalid(&mut self, hash: BlockHash, pending: &mut Pending) -> Vec<BlockHash> {
-        let Some(root_height) = self.nodes.get(&hash).map(|n| n.meta.height) else {
+        let Some(root_height) = self.window.nodes.get(&hash).map(|n| n.meta.height) else {
             return Vec::new();
         };
         let descendants: Vec<BlockHash> = self
+            .window
             .nodes
             .iter()
             .filter(|(_, n)| n.meta.height >= root_height)
@@ -766,7 +1042,7 @@ impl<S: ChainStore> Chain<S> {
             .map(|(h, _)| *h)
             .collect();
         for h in &descendants {
-            if let Some(node) = self.nodes.get_mut(h) {
+            if let Some(node) = self.window.nodes.get_mut(h) {
                 node.meta.status = BlockStatus::Invalid;
                 pending.meta_updates.insert(*h, node.meta);
             }
@@ -780,26 +1056,16 @@ impl<S: ChainStore> Chain<S> {
         ancestor: BlockHash,
         ancestor_height: u64,
     ) -> bool {
-        while let Some(node) = self.nodes.get(&hash) {
+        while let Some(node) = self.window.nodes.get(&hash) {
             if hash == ancestor {
                 return true;
             }
             if node.meta.height <= ancestor_height {
                 return false;
             }
-            hash = node.block.header.prev_hash;
+            hash = node.header.prev_hash;
         }
         false
-    }
-
-    /// Whether `hash` is on the best chain.
-    pub fn is_on_best_chain(&self, hash: &BlockHash) -> bool {
-        self.nodes.get(hash).is_some_and(|n| {
-            usize::try_from(n.meta.height)
-                .ok()
-                .and_then(|h| self.best.get(h))
-                == Some(hash)
-        })
     }
 
     /// Makes `target` the tip: disconnects down to the fork point, then connects `target`'s
@@ -813,17 +1079,21 @@ impl<S: ChainStore> Chain<S> {
     ) -> Result<(), SwitchError> {
         let mut branch = Vec::new();
         let mut cursor = target;
-        while !self.is_on_best_chain(&cursor) {
-            branch.push(cursor);
-            let node = self.nodes.get(&cursor).ok_or_else(|| {
-                SwitchError::Inconsistent(format!("block {cursor} of a branch is missing"))
+        loop {
+            let node = self.window.nodes.get(&cursor).ok_or_else(|| {
+                SwitchError::Chain(ChainError::Inconsistent(format!(
+                    "block {cursor} of a branch is not above the finalized height"
+                )))
             })?;
-            cursor = node.block.header.prev_hash;
+            if self.is_best_in_window(&cursor, node.meta.height) {
+                break;
+            }
+            branch.push(cursor);
+            cursor = node.header.prev_hash;
         }
         let fork = cursor;
         while self.tip() != fork {
-            self.disconnect_tip(pending)
-                .map_err(|e| SwitchError::Inconsistent(e.to_string()))?;
+            self.disconnect_tip(pending).map_err(SwitchError::Chain)?;
         }
         for hash in branch.into_iter().rev() {
             self.connect(hash, check, pending)?;
@@ -831,18 +1101,32 @@ impl<S: ChainStore> Chain<S> {
         Ok(())
     }
 
-    fn disconnect_tip(&mut self, pending: &mut Pending) -> Result<(), UtxoError> {
+    fn disconnect_tip(&mut self, pending: &mut Pending) -> Result<(), ChainError> {
         let tip = self.tip();
-        let Some(node) = self.nodes.get(&tip) else {
-            return Ok(());
+        let height = self.height_in_window(&tip)?;
+        if height <= self.window.base {
+            return Err(ChainError::Inconsistent(format!(
+                "cannot disconnect {tip} at the finalized height {height}"
+            )));
+        }
+        let undo = match pending.undo_put.iter().find(|(h, _)| *h == tip) {
+            Some((_, undo)) => undo.clone(),
+            None => self.store.undo(&tip).map_err(store_error)?.ok_or_else(|| {
+                ChainError::CorruptStore(format!("best block {tip} has no undo data"))
+            })?,
         };
-        let undo = node.undo.as_ref().ok_or(UtxoError::UndoMismatch {
-            expected: node.block.transactions.iter().map(|t| t.inputs.len()).sum(),
-            found: 0,
-        })?;
-        self.utxos.revert_block(&node.block, undo)?;
-        touch(&mut pending.touched, &node.block, &node.txids);
-        self.best.pop();
+        let stored;
+        let (block, txids) = if tip == pending.incoming.hash {
+            (&pending.incoming.block, pending.incoming.txids.as_slice())
+        } else {
+            stored = self.stored_body(&tip)?;
+            (&stored.0, stored.1.as_slice())
+        };
+        let mut set = load_touched(&self.store, &pending.utxos, block, txids)?;
+        set.revert_block(block, &undo)?;
+        store_touched(&mut pending.utxos, &set, block, txids);
+        self.window.best.pop_back();
+        pending.best_low = pending.best_low.min(height);
         if let Some(position) = pending.connected.iter().position(|h| *h == tip) {
             pending.connected.remove(position);
         } else {
@@ -857,18 +1141,25 @@ impl<S: ChainStore> Chain<S> {
         check: bool,
         pending: &mut Pending,
     ) -> Result<(), SwitchError> {
-        let node = self.nodes.get(&hash).ok_or_else(|| {
-            SwitchError::Inconsistent(format!("block {hash} to connect is missing"))
-        })?;
+        let height = self.height_in_window(&hash).map_err(SwitchError::Chain)?;
+        let stored;
+        let incoming = &pending.incoming;
+        let (block, txids) = if hash == incoming.hash {
+            (&incoming.block, incoming.txids.as_slice())
+        } else {
+            stored = self.stored_body(&hash).map_err(SwitchError::Chain)?;
+            (&stored.0, stored.1.as_slice())
+        };
+        let mut set =
+            load_touched(&self.store, &pending.utxos, block, txids).map_err(SwitchError::Chain)?;
         // A block that extended the tip was checked against this very UTXO set on arrival.
         let prechecked =
-            pending.prechecked == Some(hash) && node.block.header.prev_hash == self.tip();
+            hash == incoming.hash && incoming.prechecked && block.header.prev_hash == self.tip();
         if check && !prechecked {
-            let height = node.meta.height;
             check_block_inputs(
-                &node.block,
-                &node.txids,
-                &self.utxos,
+                block,
+                txids,
+                &set,
                 self.params.subsidy(height),
                 self.params.coinbase_maturity,
             )
@@ -876,17 +1167,14 @@ impl<S: ChainStore> Chain<S> {
         }
         // After the checks above (or for a block that was connected before), applying cannot
         // fail unless the UTXO set is corrupt.
-        let undo = self
-            .utxos
-            .apply_block_with_txids(&node.block, &node.txids)
-            .map_err(|e| SwitchError::Inconsistent(e.to_string()))?;
-        touch(&mut pending.touched, &node.block, &node.txids);
+        let undo = set
+            .apply_block_with_txids(block, txids)
+            .map_err(|e| SwitchError::Chain(ChainError::Utxo(e)))?;
+        store_touched(&mut pending.utxos, &set, block, txids);
         pending.undo_put.retain(|(h, _)| *h != hash);
-        pending.undo_put.push((hash, undo.clone()));
-        if let Some(node) = self.nodes.get_mut(&hash) {
-            node.undo = Some(undo);
-        }
-        self.best.push(hash);
+        pending.undo_put.push((hash, undo));
+        self.window.best.push_back(hash);
+        pending.best_low = pending.best_low.min(height);
         if let Some(position) = pending.disconnected.iter().position(|h| *h == hash) {
             pending.disconnected.remove(position);
         } else {
@@ -895,13 +1183,33 @@ impl<S: ChainStore> Chain<S> {
         Ok(())
     }
 
-    /// Rebuilds the UTXO set from genesis along the best chain (to audit the incremental one).
-    pub fn rebuild_utxo_set(&self) -> Result<UtxoSet, UtxoError> {
+    fn height_in_window(&self, hash: &BlockHash) -> Result<u64, ChainError> {
+        self.window
+            .nodes
+            .get(hash)
+            .map(|n| n.meta.height)
+            .ok_or_else(|| {
+                ChainError::Inconsistent(format!("block {hash} is not above the finalized height"))
+            })
+    }
+
+    /// A committed block and its txids.
+    fn stored_body(&self, hash: &BlockHash) -> Result<(Block, Vec<Txid>), ChainError> {
+        let block = self
+            .store
+            .block(hash)
+            .map_err(store_error)?
+            .ok_or_else(|| ChainError::CorruptStore(format!("block {hash} is missing")))?;
+        let txids = block.transactions.iter().map(Transaction::txid).collect();
+        Ok((block, txids))
+    }
+
+    /// Rebuilds the UTXO set from genesis along the best chain (to audit the incremental one):
+    /// reads every block of the best chain from the store.
+    pub fn rebuild_utxo_set(&self) -> Result<UtxoSet, ChainError> {
         let mut utxos = UtxoSet::new();
-        for hash in &self.best {
-            if let Some(node) = self.nodes.get(hash) {
-                utxos.apply_block(&node.block)?;
-            }
+        for block in self.best_blocks() {
+            utxos.apply_block(&block?)?;
         }
         Ok(utxos)
     }
@@ -911,18 +1219,27 @@ impl<S: ChainStore> Chain<S> {
     /// set and the training commitment zeroed for the miner to fill. The timestamp is
     /// `timestamp`, raised to one second past the median time past if needed so the template
     /// is always valid.
+    ///
+    /// # Errors
+    /// [`ChainError::Store`] if the store cannot be read.
     pub fn block_template(
         &self,
         mempool: &Mempool,
         coinbase_address: Address,
         timestamp: u64,
-    ) -> Block {
+    ) -> Result<Block, ChainError> {
         let height = self.height().saturating_add(1);
         let tip = self.tip();
         // Room left for mempool transactions: header, count, and the coinbase with one output.
         let coinbase_room = crate::encoding::TX_FIXED_SIZE + 8 + crate::encoding::TXOUT_SIZE;
         let budget = MAX_BLOCK_SIZE.saturating_sub(HEADER_SIZE + 4 + coinbase_room);
-        let selected = mempool.select(&self.utxos, budget, crate::validation::MAX_BLOCK_SIGNATURES);
+        let pool_inputs: Vec<OutPoint> = mempool
+            .transactions()
+            .into_iter()
+            .flat_map(|tx| tx.inputs.iter().map(|input| input.previous_output))
+            .collect();
+        let utxos = self.utxo_subset(&pool_inputs)?;
+        let selected = mempool.select(&utxos, budget, crate::validation::MAX_BLOCK_SIGNATURES);
         let fees =
             Amount::checked_sum(selected.iter().map(|(_, fee)| *fee)).unwrap_or(Amount::ZERO);
         let reward = self
@@ -941,31 +1258,61 @@ impl<S: ChainStore> Chain<S> {
         let mut transactions = vec![Transaction::coinbase(height, outputs)];
         transactions.extend(selected.into_iter().map(|(tx, _)| tx));
         let txids: Vec<Txid> = transactions.iter().map(Transaction::txid).collect();
-        Block {
+        Ok(Block {
             header: BlockHeader {
                 version: BLOCK_VERSION,
                 height,
                 prev_hash: tip,
                 merkle_root: merkle_root(&txids),
-                timestamp: timestamp.max(self.median_time_past(&tip).saturating_add(1)),
+                timestamp: timestamp.max(self.median_time_past(&tip)?.saturating_add(1)),
                 bits: self.params.required_target(&self.tip_block().header),
                 training: TrainingCommitment::default(),
             },
             transactions,
-        }
+        })
     }
 }
 
-fn touch(touched: &mut HashSet<OutPoint>, block: &Block, txids: &[Txid]) {
-    for (tx, txid) in block.transactions.iter().zip(txids) {
-        for input in &tx.inputs {
-            touched.insert(input.previous_output);
+/// Every outpoint a block touches: the outputs it spends and the outputs it creates.
+fn touched<'a>(block: &'a Block, txids: &'a [Txid]) -> impl Iterator<Item = OutPoint> + 'a {
+    block.transactions.iter().zip(txids).flat_map(|(tx, txid)| {
+        let spent = tx.inputs.iter().map(|input| input.previous_output);
+        let created = (0u32..)
+            .take(tx.outputs.len())
+            .map(|vout| OutPoint { txid: *txid, vout });
+        spent.chain(created)
+    })
+}
+
+/// The UTXO entries a block touches, as they are now: the import's changes over the store.
+fn load_touched<S: ChainStore>(
+    store: &S,
+    changes: &HashMap<OutPoint, Option<UtxoEntry>>,
+    block: &Block,
+    txids: &[Txid],
+) -> Result<UtxoSet, ChainError> {
+    let mut set = UtxoSet::new();
+    for outpoint in touched(block, txids) {
+        let entry = match changes.get(&outpoint) {
+            Some(change) => *change,
+            None => store.utxo(&outpoint).map_err(store_error)?,
+        };
+        if let Some(entry) = entry {
+            set.insert(outpoint, entry);
         }
-        for vout in 0..tx.outputs.len() {
-            touched.insert(OutPoint {
-                txid: *txid,
-                vout: u32::try_from(vout).unwrap_or(u32::MAX),
-            });
-        }
+    }
+    Ok(set)
+}
+
+/// Records the touched entries of `set` (after a block was applied or reverted on it) as the
+/// import's changes.
+fn store_touched(
+    changes: &mut HashMap<OutPoint, Option<UtxoEntry>>,
+    set: &UtxoSet,
+    block: &Block,
+    txids: &[Txid],
+) {
+    for outpoint in touched(block, txids) {
+        changes.insert(outpoint, set.get(&outpoint).copied());
     }
 }

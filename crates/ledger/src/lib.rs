@@ -30,10 +30,10 @@
 //! let payment = alice.pay(&chain, Some(&mempool), bob.address(), Amount::from_coins(3)?, Amount::ZERO)?;
 //! mempool.add(payment, &chain)?;
 //!
-//! let block = chain.block_template(&mempool, bob.address(), 1_700_000_600);
+//! let block = chain.block_template(&mempool, bob.address(), 1_700_000_600)?;
 //! chain.submit_block(block, 1_700_000_600, &AcceptAnyProof)?;
-//! assert_eq!(alice.balance(&chain), Amount::from_coins(7)?);
-//! assert_eq!(bob.balance(&chain), Amount::from_coins(13)?); // 3 paid + 10 block reward
+//! assert_eq!(alice.balance(&chain)?, Amount::from_coins(7)?);
+//! assert_eq!(bob.balance(&chain)?, Amount::from_coins(13)?); // 3 paid + 10 block reward
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -71,7 +71,7 @@ pub use pq::{MlDsa65PublicKey, MlDsa65Signature, MlDsa65SigningKey, MlDsaError};
 pub use proof::ProofVerifier;
 pub use replay::ReplayError;
 pub use store::{
-    BlockMeta, BlockStatus, ChainStore, ChangeSet, MemoryChainStore, StoredBlock, StoredChain,
+    BlockMeta, BlockStatus, ChainStore, ChangeSet, CountingStore, MemoryChainStore, StoredBlock,
 };
 pub use target::{AccuracyTarget, CompactTarget, Difficulty, Retarget, TargetError};
 pub use transaction::{

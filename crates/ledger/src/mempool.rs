@@ -81,6 +81,10 @@ pub enum MempoolError {
     /// Breaks a consensus rule.
     #[error(transparent)]
     Invalid(#[from] TxError),
+    /// The chain's state could not be read (its store failed): nothing was decided about the
+    /// transaction.
+    #[error("the chain's state could not be read: {0}")]
+    ChainUnavailable(String),
 }
 
 /// What a pool accepts beyond validity, to face strangers.
@@ -274,9 +278,12 @@ impl Mempool {
         tx: Transaction,
         chain: &Chain<S>,
     ) -> Result<Txid, MempoolError> {
+        let utxos = chain
+            .utxo_subset(tx.inputs.iter().map(|input| &input.previous_output))
+            .map_err(|e| MempoolError::ChainUnavailable(e.to_string()))?;
         self.add_with(
             tx,
-            chain.utxos(),
+            &utxos,
             chain.height().saturating_add(1),
             chain.params().coinbase_maturity,
         )

@@ -21,10 +21,10 @@
 //! let params = ChainParams::new(genesis, 1_700_000_000, Difficulty::regtest());
 //! let mut chain = Chain::new(params.clone())?;
 //! for i in 1..=3 {
-//!     let block = chain.block_template(&Mempool::new(), miner.address(), 1_700_000_000 + 600 * i);
+//!     let block = chain.block_template(&Mempool::new(), miner.address(), 1_700_000_000 + 600 * i)?;
 //!     chain.submit_block(block, 1_700_010_000, &AcceptAnyProof)?;
 //! }
-//! let blocks: Vec<_> = chain.best_blocks().cloned().collect();
+//! let blocks = chain.best_blocks().collect::<Result<Vec<_>, _>>()?;
 //! let mut heights = Vec::new();
 //! let fresh = replay(&params, &blocks, &AcceptAnyProof, 1_700_010_000, |block| {
 //!     heights.push(block.header.height)

@@ -217,6 +217,16 @@ pub enum BlockError {
         /// The chain's reorganisation window.
         depth: u64,
     },
+    /// The block's branch leaves the best chain below the finalized height.
+    #[error(
+        "rule \"a block's branch forks from the best chain at most {depth} blocks below its tip\" broken: it forks below the finalized height {finalized}"
+    )]
+    ForksBelowFinality {
+        /// The chain's finalized height.
+        finalized: u64,
+        /// The chain's reorganisation window.
+        depth: u64,
+    },
     /// The proof of training failed a pre-check (no tensor work done).
     #[error("rule \"the header carries a well-formed proof of training\" broken: {0}")]
     ProofPrecheck(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -5,7 +5,7 @@ use ed25519_dalek::SigningKey;
 
 use crate::address::Address;
 use crate::amount::Amount;
-use crate::chain::Chain;
+use crate::chain::{Chain, ChainError};
 use crate::mempool::Mempool;
 use crate::store::ChainStore;
 use crate::transaction::{InputSigner, KeyKind, OutPoint, SpendingKey, Transaction, TxOut};
@@ -28,6 +28,9 @@ pub enum WalletError {
     /// Amount plus fee exceeds the maximum supply.
     #[error("amount plus fee exceeds the maximum supply")]
     AmountOverflow,
+    /// The chain's state could not be read (its store failed).
+    #[error("the chain's state could not be read: {0}")]
+    ChainUnavailable(String),
 }
 
 /// The coins of one key. The key is zeroized on drop and never printed.
@@ -85,31 +88,47 @@ impl Wallet {
         self.address
     }
 
-    /// The wallet's confirmed unspent outputs at the chain's tip, by outpoint.
-    pub fn utxos<S: ChainStore>(&self, chain: &Chain<S>) -> Vec<(OutPoint, UtxoEntry)> {
-        chain.utxos().outputs_of(&self.address)
+    /// The wallet's confirmed unspent outputs at the chain's tip, by outpoint (a scan of the
+    /// chain's UTXO set).
+    ///
+    /// # Errors
+    /// [`ChainError`] if the chain's store cannot be read.
+    pub fn utxos<S: ChainStore>(
+        &self,
+        chain: &Chain<S>,
+    ) -> Result<Vec<(OutPoint, UtxoEntry)>, ChainError> {
+        chain.outputs_of(&self.address)
     }
 
     /// The confirmed balance at the chain's tip.
-    pub fn balance<S: ChainStore>(&self, chain: &Chain<S>) -> Amount {
-        Amount::checked_sum(self.utxos(chain).iter().map(|(_, e)| e.output.amount))
-            .unwrap_or(Amount::MAX)
+    ///
+    /// # Errors
+    /// [`ChainError`] if the chain's store cannot be read.
+    pub fn balance<S: ChainStore>(&self, chain: &Chain<S>) -> Result<Amount, ChainError> {
+        Ok(
+            Amount::checked_sum(self.utxos(chain)?.iter().map(|(_, e)| e.output.amount))
+                .unwrap_or(Amount::MAX),
+        )
     }
 
     /// Outputs that can be spent in the next block: confirmed, mature, and not already spent
     /// by a transaction in `mempool`.
+    ///
+    /// # Errors
+    /// [`ChainError`] if the chain's store cannot be read.
     pub fn spendable<S: ChainStore>(
         &self,
         chain: &Chain<S>,
         mempool: Option<&Mempool>,
-    ) -> Vec<(OutPoint, UtxoEntry)> {
+    ) -> Result<Vec<(OutPoint, UtxoEntry)>, ChainError> {
         let next_height = chain.height().saturating_add(1);
         let maturity = chain.params().coinbase_maturity;
-        self.utxos(chain)
+        Ok(self
+            .utxos(chain)?
             .into_iter()
             .filter(|(_, e)| e.is_mature_at(next_height, maturity))
             .filter(|(o, _)| mempool.is_none_or(|m| m.spender_of(o).is_none()))
-            .collect()
+            .collect())
     }
 
     /// Builds and signs a payment of `amount` to `to` with `fee` (zero allowed), spending the
@@ -122,7 +141,10 @@ impl Wallet {
         amount: Amount,
         fee: Amount,
     ) -> Result<Transaction, WalletError> {
-        self.pay_from(self.spendable(chain, mempool), to, amount, fee)
+        let coins = self
+            .spendable(chain, mempool)
+            .map_err(|e| WalletError::ChainUnavailable(e.to_string()))?;
+        self.pay_from(coins, to, amount, fee)
     }
 
     /// Builds and signs a payment as [`Wallet::pay`] does, from `coins` that the caller knows
@@ -156,7 +178,10 @@ impl Wallet {
         amount: Amount,
         fee_per_kb: u64,
     ) -> Result<Transaction, WalletError> {
-        self.build_payment(self.spendable(chain, mempool), to, amount, |size| {
+        let coins = self
+            .spendable(chain, mempool)
+            .map_err(|e| WalletError::ChainUnavailable(e.to_string()))?;
+        self.build_payment(coins, to, amount, |size| {
             let fee = crate::mempool::fee_at_rate(fee_per_kb, size);
             Amount::from_base_units(u64::try_from(fee).ok()?).ok()
         })

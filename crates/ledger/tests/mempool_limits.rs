@@ -27,7 +27,7 @@ fn funded(outputs: usize) -> Chain {
 }
 
 fn genesis_coin(chain: &Chain, i: u32) -> OutPoint {
-    chain.block_at(0).expect("genesis").transactions[0].outpoint(i)
+    chain.block_at(0).unwrap().expect("genesis").transactions[0].outpoint(i)
 }
 
 fn key() -> SigningKey {
@@ -181,7 +181,7 @@ fn a_template_from_4000_chained_transactions_takes_every_package_in_order() {
         }
     }
     assert_eq!(pool.len(), 4_000);
-    let selected = pool.select(chain.utxos(), usize::MAX, usize::MAX);
+    let selected = pool.select(&chain.utxo_set().unwrap(), usize::MAX, usize::MAX);
     assert_eq!(selected.len(), 4_000);
     let mut next_depth = vec![0u64; chains];
     for (tx, _) in &selected {

@@ -111,7 +111,7 @@ fn accepts_unconfirmed_chains_and_selects_by_package_fee_rate_parents_first() {
     let other_id = pool.add(other, &chain).expect("valid");
 
     let selected: Vec<_> = pool
-        .select(chain.utxos(), usize::MAX, usize::MAX)
+        .select(&chain.utxo_set().unwrap(), usize::MAX, usize::MAX)
         .into_iter()
         .map(|(tx, fee)| (tx.txid(), fee))
         .collect();
@@ -127,7 +127,7 @@ fn accepts_unconfirmed_chains_and_selects_by_package_fee_rate_parents_first() {
     );
 
     // A size budget fitting one transaction cannot take the package: the best single one.
-    let one = pool.select(chain.utxos(), 300, usize::MAX);
+    let one = pool.select(&chain.utxo_set().unwrap(), 300, usize::MAX);
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].0.txid(), other_id);
 
@@ -139,7 +139,7 @@ fn accepts_unconfirmed_chains_and_selects_by_package_fee_rate_parents_first() {
         .submit_block(block.clone(), now(), &VERIFIER)
         .expect("valid");
     assert_eq!(
-        miner.balance(&chain),
+        miner.balance(&chain).unwrap(),
         coins(10).checked_add(base_units(60_100)).expect("small")
     );
     pool.remove_for_block(&block);
@@ -198,11 +198,11 @@ fn wallet_pays_with_change_and_fee() {
     let block = mine(&chain, &pool, &wallet(100), 1);
     chain.submit_block(block, now(), &VERIFIER).expect("valid");
     assert_eq!(
-        w[0].balance(&chain),
+        w[0].balance(&chain).unwrap(),
         coins(7).checked_sub(fee).expect("small")
     );
-    assert_eq!(w[1].balance(&chain), coins(13));
-    assert_eq!(w[0].utxos(&chain).len(), 1);
+    assert_eq!(w[1].balance(&chain).unwrap(), coins(13));
+    assert_eq!(w[0].utxos(&chain).unwrap().len(), 1);
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn wallet_reports_insufficient_funds_with_the_amounts() {
         .pay(&chain, Some(&pool), w[1].address(), coins(1), Amount::ZERO)
         .expect("funded");
     pool.add(tx, &chain).expect("valid");
-    assert!(w[0].spendable(&chain, Some(&pool)).is_empty());
+    assert!(w[0].spendable(&chain, Some(&pool)).unwrap().is_empty());
     assert_eq!(
         w[0].pay(&chain, Some(&pool), w[1].address(), coins(1), Amount::ZERO),
         Err(WalletError::InsufficientFunds {

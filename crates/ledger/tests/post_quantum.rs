@@ -30,7 +30,7 @@ fn fixture() -> (Chain, Wallet, Wallet, Wallet) {
 }
 
 fn genesis_coin(chain: &Chain, vout: u32) -> OutPoint {
-    chain.block_at(0).expect("genesis").transactions[0].outpoint(vout)
+    chain.block_at(0).unwrap().expect("genesis").transactions[0].outpoint(vout)
 }
 
 /// The first error of a block holding `tx` after the coinbase.
@@ -97,9 +97,9 @@ fn a_chain_with_both_kinds_of_spend_validates() {
         chain.submit_block(block, now(), &VERIFIER).expect("valid"),
         ImportOutcome::Extended
     );
-    assert_eq!(carol.balance(&chain), coins(10 - 3 + 2));
-    assert_eq!(dave.balance(&chain), coins(11));
-    assert_eq!(alice.balance(&chain), coins(3));
+    assert_eq!(carol.balance(&chain).unwrap(), coins(10 - 3 + 2));
+    assert_eq!(dave.balance(&chain).unwrap(), coins(11));
+    assert_eq!(alice.balance(&chain).unwrap(), coins(3));
 }
 
 /// Alice's change output from the pool transaction that paid Carol.
@@ -326,7 +326,7 @@ fn a_block_of_post_quantum_spends_past_the_old_1_mb_limit_is_valid() {
         ImportOutcome::Extended
     );
     assert_eq!(
-        alice.balance(&chain),
+        alice.balance(&chain).unwrap(),
         Amount::from_base_units(50_000_000 * SPENDS as u64).expect("small")
     );
 }

@@ -17,7 +17,10 @@ fn chain_of(len: u8) -> (ChainParams, Vec<Block>) {
             .submit_block(block, now(), &VERIFIER)
             .expect("valid block");
     }
-    let blocks = chain.best_blocks().cloned().collect();
+    let blocks = chain
+        .best_blocks()
+        .collect::<Result<_, _>>()
+        .expect("store");
     (params, blocks)
 }
 
@@ -35,7 +38,7 @@ fn a_valid_chain_replays_to_the_same_tip_and_utxo_set() {
     );
     assert_eq!(
         fresh.rebuild_utxo_set().expect("consistent"),
-        *fresh.utxos()
+        fresh.utxo_set().unwrap()
     );
 }
 

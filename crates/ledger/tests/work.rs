@@ -62,7 +62,9 @@ fn mined_on(chain: &Chain, parent: &BlockHeader, timestamp: u64, salt: u8) -> Bl
 #[test]
 fn a_ticket_above_the_target_is_rejected_and_restamping_redraws_it() {
     let mut chain = Chain::new(params(fixed(1_000))).expect("genesis");
-    let template = chain.block_template(&Mempool::new(), wallet(1).address(), 1_700_000_600);
+    let template = chain
+        .block_template(&Mempool::new(), wallet(1).address(), 1_700_000_600)
+        .unwrap();
     let mut block = template.clone();
     block.header.training = common::commitment(3);
     // An arbitrary commitment almost surely loses (999 in 1,000).
@@ -89,7 +91,7 @@ fn a_ticket_above_the_target_is_rejected_and_restamping_redraws_it() {
         chain.submit_block(block, now(), &VERIFIER).expect("valid"),
         ImportOutcome::Extended
     );
-    assert_eq!(chain.block_count(), 2);
+    assert_eq!(chain.block_count().unwrap(), 2);
 }
 
 #[test]
@@ -153,11 +155,11 @@ fn side_blocks_below_the_reorg_window_are_not_stored() {
         chain.submit_block(block, now(), &VERIFIER).expect("valid");
     }
     assert_eq!(chain.height(), 5);
-    let count = chain.block_count();
+    let count = chain.block_count().unwrap();
 
     // Forking from genesis, with an input that never existed: refused on work alone, before
     // its transactions are looked at, and not stored.
-    let genesis = chain.block_at(0).expect("genesis").header.clone();
+    let genesis = chain.block_at(0).unwrap().expect("genesis").header.clone();
     let mut deep = mined_on(&chain, &genesis, genesis.timestamp + 1, 40);
     deep.transactions.push(Transaction {
         version: 1,
@@ -183,21 +185,21 @@ fn side_blocks_below_the_reorg_window_are_not_stored() {
         BlockError::TooLittleWork { depth: 2, .. }
     ));
     // Forking at height 2 (three below the tip): still no more work than height 3 had.
-    let at2 = chain.block_at(2).expect("block").header.clone();
+    let at2 = chain.block_at(2).unwrap().expect("block").header.clone();
     let shallow = mined_on(&chain, &at2, at2.timestamp + 1, 41);
     assert!(matches!(
         reject(&mut chain, shallow, &VERIFIER),
         BlockError::TooLittleWork { .. }
     ));
-    assert_eq!(chain.block_count(), count);
+    assert_eq!(chain.block_count().unwrap(), count);
     // Forking at height 3, inside the window: stored as a side branch.
-    let at3 = chain.block_at(3).expect("block").header.clone();
+    let at3 = chain.block_at(3).unwrap().expect("block").header.clone();
     let side = mined_on(&chain, &at3, at3.timestamp + 1, 42);
     assert_eq!(
         chain.submit_block(side, now(), &VERIFIER).expect("valid"),
         ImportOutcome::SideBranch
     );
-    assert_eq!(chain.block_count(), count + 1);
+    assert_eq!(chain.block_count().unwrap(), count + 1);
 }
 
 /// A verifier whose pre-check refuses every proof and counts its calls.
@@ -229,7 +231,7 @@ fn a_bogus_proof_is_rejected_before_any_signature_is_checked() {
     let mut chain = Chain::new(common::params_funding(&[&payer], 10)).expect("genesis");
     let mut block = common::mine(&chain, &Mempool::new(), &wallet(100), 1);
     // A payment whose signature is garbage: if signatures came first, this would be the error.
-    let genesis_coin = chain.block_at(0).expect("genesis").transactions[0].outpoint(0);
+    let genesis_coin = chain.block_at(0).unwrap().expect("genesis").transactions[0].outpoint(0);
     block.transactions.push(Transaction {
         version: 1,
         inputs: vec![TxIn::ed25519(
@@ -314,7 +316,12 @@ fn three_miners_of_different_speeds_converge_at_the_set_interval() {
                 miner.synced_at = now_s;
             }
             let attempt = miner.attempt.get_or_insert_with(|| {
-                let parent = chain.block(&miner.tip).expect("known tip").header.clone();
+                let parent = chain
+                    .block(&miner.tip)
+                    .unwrap()
+                    .expect("known tip")
+                    .header
+                    .clone();
                 let mut block = mined_on(&chain, &parent, now_s.max(parent.timestamp + 1), i as u8);
                 // Start an unground attempt: the commitment counts tickets from here.
                 block.header.training.steps = 1;
@@ -353,8 +360,8 @@ fn three_miners_of_different_speeds_converge_at_the_set_interval() {
         "no fork in {height} blocks: the delay did nothing"
     );
     let mut work = 0u128;
-    for (h, hash) in chain.best_chain().iter().enumerate() {
-        let block = chain.block(hash).expect("stored");
+    for (h, hash) in chain.best_chain().unwrap().iter().enumerate() {
+        let block = chain.block(hash).unwrap().expect("stored");
         assert_eq!(block.header.height, h as u64);
         work += block.header.bits.work();
     }

@@ -44,7 +44,9 @@ pub fn block_verdict(error: &ChainError) -> Verdict {
         // Clocks differ; Bitcoin Core does not ban for it either.
         BlockError::TimestampTooFarAhead { .. } => Verdict::Ignore,
         // An honest node may still be on a branch we consider too old.
-        BlockError::TooLittleWork { .. } => Verdict::Reject { penalty: MINOR },
+        BlockError::TooLittleWork { .. } | BlockError::ForksBelowFinality { .. } => {
+            Verdict::Reject { penalty: MINOR }
+        }
         // Everything else breaks a rule the sender could check before sending.
         _ => Verdict::Reject { penalty: BAN },
     }
@@ -59,6 +61,8 @@ pub fn transaction_verdict(error: &MempoolError) -> Verdict {
         | MempoolError::TooManyAncestors { .. }
         | MempoolError::TooManyDescendants { .. }
         | MempoolError::PoolFull { .. } => Verdict::Ignore,
+        // Our store failed: not the sender's doing.
+        MempoolError::ChainUnavailable(_) => Verdict::Ignore,
         // An input we do not know may be in a block we have not seen yet.
         MempoolError::Invalid(ann_ledger::TxError::UnknownInput { .. }) => Verdict::Ignore,
         MempoolError::Coinbase | MempoolError::Invalid(_) => Verdict::Reject { penalty: 20 },

@@ -9,51 +9,88 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-use ann_ledger::{Block, BlockHash, BlockHeader, Chain, ChainStore};
+use ann_ledger::{Block, BlockHash, BlockHeader, Chain, ChainError, ChainStore};
 
 use crate::wire::{MAX_BLOCKS, MAX_HEADERS, MAX_LOCATOR};
 
-/// A block locator for a best chain (`best[h]` is the hash at height `h`): the last ten
-/// hashes one by one from the tip, then every 2nd, 4th, 8th... back, and always genesis;
-/// at most [`MAX_LOCATOR`] hashes.
-pub fn locator(best: &[BlockHash]) -> Vec<BlockHash> {
+/// The heights of a block locator for a best chain ending at `tip_height`: the last ten
+/// heights one by one from the tip, then every 2nd, 4th, 8th... back, and always genesis; at
+/// most [`MAX_LOCATOR`] heights.
+pub fn locator_heights(tip_height: u64) -> Vec<u64> {
     let mut out = Vec::new();
-    let Some(mut height) = best.len().checked_sub(1) else {
-        return out;
-    };
-    let mut step = 1usize;
+    let mut height = tip_height;
+    let mut step = 1u64;
     loop {
-        out.push(best[height]);
+        out.push(height);
         if height == 0 || out.len() + 1 >= MAX_LOCATOR {
             break;
         }
         if out.len() >= 10 {
-            step *= 2;
+            step = step.saturating_mul(2);
         }
         height = height.saturating_sub(step);
     }
-    if out.last() != best.first() {
-        out.extend(best.first().copied());
+    if out.last() != Some(&0) {
+        out.push(0);
     }
     out
 }
 
+/// A block locator for a best chain (`best[h]` is the hash at height `h`), at the heights of
+/// [`locator_heights`].
+pub fn locator(best: &[BlockHash]) -> Vec<BlockHash> {
+    let Some(tip) = best.len().checked_sub(1) else {
+        return Vec::new();
+    };
+    locator_heights(tip as u64)
+        .into_iter()
+        .filter_map(|height| best.get(usize::try_from(height).ok()?).copied())
+        .collect()
+}
+
+/// The block locator of `chain`'s best chain (reads at most [`MAX_LOCATOR`] hashes).
+///
+/// # Errors
+/// [`ChainError`] if the chain's store cannot be read.
+pub fn chain_locator<S: ChainStore>(chain: &Chain<S>) -> Result<Vec<BlockHash>, ChainError> {
+    locator_heights(chain.height())
+        .into_iter()
+        .map(|height| {
+            chain.best_hash(height)?.ok_or_else(|| {
+                ChainError::CorruptStore(format!("the best chain has no block at {height}"))
+            })
+        })
+        .collect()
+}
+
 /// The headers of `chain`'s best chain after the first locator hash it has on its best
 /// chain (genesis if none), at most `max` (and [`MAX_HEADERS`]).
+///
+/// # Errors
+/// [`ChainError`] if the chain's store cannot be read.
 pub fn headers_after<S: ChainStore>(
     chain: &Chain<S>,
     locator: &[BlockHash],
     max: usize,
-) -> Vec<BlockHeader> {
-    let start = locator
-        .iter()
-        .find(|hash| chain.is_on_best_chain(hash))
-        .and_then(|hash| chain.block_meta(hash))
-        .map_or(0, |meta| meta.height);
+) -> Result<Vec<BlockHeader>, ChainError> {
+    let mut start = 0;
+    for hash in locator {
+        if chain.is_on_best_chain(hash)? {
+            start = chain.block_meta(hash)?.map_or(0, |meta| meta.height);
+            break;
+        }
+    }
     let max = max.min(MAX_HEADERS) as u64;
-    (start + 1..=chain.height().min(start.saturating_add(max)))
-        .filter_map(|height| chain.block_at(height).map(|b| b.header.clone()))
-        .collect()
+    let mut headers = Vec::new();
+    for height in start + 1..=chain.height().min(start.saturating_add(max)) {
+        let header = chain
+            .best_hash(height)?
+            .and_then(|hash| chain.header(&hash).transpose());
+        if let Some(header) = header {
+            headers.push(header?);
+        }
+    }
+    Ok(headers)
 }
 
 /// Blocks whose parent is unknown, kept until it arrives: bounded in count, in bytes and per

@@ -7,7 +7,7 @@ use ann_ledger::{
     Block, BlockHash, BlockHeader, Chain, ChainParams, CheckpointRoot, Difficulty, Mempool,
     ModelHash, ProofVerifier, TaskId, TrainingCommitment, Wallet,
 };
-use ann_net::sync::{DownloadWindow, OrphanPool, headers_after, locator};
+use ann_net::sync::{DownloadWindow, OrphanPool, chain_locator, headers_after, locator};
 use ann_net::wire::MAX_BLOCKS;
 use ed25519_dalek::SigningKey;
 
@@ -30,7 +30,9 @@ fn chain_of(blocks: u64) -> Chain {
     .expect("genesis");
     let miner = Wallet::new(SigningKey::from_bytes(&[3; 32]));
     for i in 0..blocks {
-        let mut block = chain.block_template(&Mempool::new(), miner.address(), 1_700_000_600 + i);
+        let mut block = chain
+            .block_template(&Mempool::new(), miner.address(), 1_700_000_600 + i)
+            .unwrap();
         block.header.training = TrainingCommitment {
             task_id: TaskId::from_bytes([1; 32]),
             steps: 10,
@@ -65,20 +67,29 @@ fn locators_are_dense_then_sparse_and_end_at_genesis() {
 fn headers_follow_the_last_common_block() {
     let ours = chain_of(30);
     let theirs = chain_of(12); // the same blocks (same templates): a prefix of ours
-    assert_eq!(theirs.best_chain(), &ours.best_chain()[..13]);
-    let headers = headers_after(&ours, &locator(theirs.best_chain()), 2_000);
+    assert_eq!(
+        theirs.best_chain().unwrap(),
+        ours.best_chain().unwrap()[..13]
+    );
+    let headers = headers_after(&ours, &locator(&theirs.best_chain().unwrap()), 2_000).unwrap();
     assert_eq!(headers.len(), 18);
     assert_eq!(headers[0].height, 13);
     assert_eq!(headers[0].prev_hash, theirs.tip());
     // A cap on the count, and a locator we know nothing of starts after genesis.
     assert_eq!(
-        headers_after(&ours, &locator(theirs.best_chain()), 5).len(),
+        headers_after(&ours, &chain_locator(&theirs).unwrap(), 5)
+            .unwrap()
+            .len(),
         5
     );
     let unknown = [BlockHash::from_bytes([0xee; 32])];
-    assert_eq!(headers_after(&ours, &unknown, 2_000)[0].height, 1);
+    assert_eq!(headers_after(&ours, &unknown, 2_000).unwrap()[0].height, 1);
     // Up to date: nothing.
-    assert!(headers_after(&ours, &locator(ours.best_chain()), 2_000).is_empty());
+    assert!(
+        headers_after(&ours, &chain_locator(&ours).unwrap(), 2_000)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn hash(i: u8) -> BlockHash {

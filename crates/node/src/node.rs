@@ -15,7 +15,7 @@ use ann_ledger::{
     MempoolPolicy, OutPoint, ProofVerifier, Transaction, Txid, UtxoEntry,
 };
 use ann_net::score::{BAN, MALFORMED, MINOR};
-use ann_net::sync::{DownloadWindow, OrphanPool, headers_after, locator};
+use ann_net::sync::{DownloadWindow, OrphanPool, chain_locator, headers_after};
 use ann_net::wire::MAX_HEADERS;
 use ann_net::{
     NetConfig, NetError, NetEvent, NetworkHandle, Refusal, Request, Response, Status, Verdict,
@@ -602,6 +602,11 @@ struct State<S: ChainStore, V: ProofVerifier, A: Artifacts> {
     bytes_received: u64,
 }
 
+/// A chain-store failure, as the RPC reports it.
+fn internal(error: ann_ledger::ChainError) -> QueryError {
+    QueryError::Unavailable(format!("chain store: {error}"))
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -772,12 +777,18 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
                 Response::Status(self.status())
             }
             Request::Headers { locator, max } => {
-                Response::Headers(headers_after(&self.chain, &locator, usize::from(max)))
+                match headers_after(&self.chain, &locator, usize::from(max)) {
+                    Ok(headers) => Response::Headers(headers),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read headers from the chain store");
+                        Response::Headers(Vec::new())
+                    }
+                }
             }
             Request::Blocks(hashes) => Response::Blocks(
                 hashes
                     .iter()
-                    .filter_map(|hash| self.chain.block(hash).cloned())
+                    .filter_map(|hash| self.stored_block(hash))
                     .collect(),
             ),
             Request::Artifact { kind, hash } => {
@@ -807,7 +818,13 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
     }
 
     fn request_headers(&mut self, peer: PeerId, after: Option<BlockHash>) {
-        let mut hashes = locator(self.chain.best_chain());
+        let mut hashes = match chain_locator(&self.chain) {
+            Ok(hashes) => hashes,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the best chain from the chain store");
+                return;
+            }
+        };
         if let Some(after) = after {
             hashes.insert(0, after);
             hashes.truncate(ann_net::wire::MAX_LOCATOR);
@@ -906,7 +923,7 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
         // whose blocks are still downloading.
         let connects = headers.first().is_some_and(|h| {
             let parent = &h.prev_hash;
-            self.chain.block_meta(parent).is_some()
+            self.knows(parent)
                 || self.parked.contains_key(parent)
                 || self.window.contains(parent)
                 || self.orphans.contains(parent)
@@ -919,14 +936,12 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
         let unknown: Vec<BlockHash> = headers
             .iter()
             .map(ann_ledger::BlockHeader::hash)
-            .filter(|h| self.chain.block_meta(h).is_none() && !self.parked.contains_key(h))
+            .filter(|h| !self.knows(h) && !self.parked.contains_key(h))
             .collect();
         // Every header is one we hold as valid, the answer is not cut at the cap, and still it
         // claims more work than our best chain: the same lie. (A block of the answer that is
         // only waiting for its artifacts is no lie: an honest fork looks like that.)
-        let all_held = headers
-            .iter()
-            .all(|h| self.chain.block_meta(&h.hash()).is_some());
+        let all_held = headers.iter().all(|h| self.knows(&h.hash()));
         if all_held
             && headers.len() < MAX_HEADERS
             && claimed > self.chain.tip_work()
@@ -988,11 +1003,11 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             gossip,
         } = incoming;
         let hash = block.hash();
-        if self.chain.block_meta(&hash).is_some() || self.parked.contains_key(&hash) {
+        if self.knows(&hash) || self.parked.contains_key(&hash) {
             self.verdict(from, gossip, Verdict::Ignore);
             return;
         }
-        if self.chain.block_meta(&block.header.prev_hash).is_none() {
+        if !self.knows(&block.header.prev_hash) {
             // Not an offence: we may be behind. Keep it, and ask the sender how it connects.
             self.verdict(from, gossip, Verdict::Ignore);
             if let Some(peer) = from {
@@ -1129,14 +1144,14 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
                 };
                 let tip_changed = !connected.is_empty();
                 for h in &connected {
-                    if let Some(b) = self.chain.block(h) {
-                        self.mempool.remove_for_block(b);
+                    if let Some(b) = self.stored_block(h) {
+                        self.mempool.remove_for_block(&b);
                     }
                 }
                 // What a reorganisation took off the best chain goes back to the pool (what the
                 // new chain confirmed or conflicts with is refused there).
                 for h in &disconnected {
-                    if let Some(b) = self.chain.block(h) {
+                    if let Some(b) = self.stored_block(h) {
                         for tx in b.transactions.iter().skip(1) {
                             let _ = self.mempool.add(tx.clone(), &self.chain);
                         }
@@ -1209,9 +1224,17 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
         if !wants {
             return;
         }
-        let template = self
-            .chain
-            .block_template(&self.mempool, self.config.coinbase, unix_now());
+        let template =
+            match self
+                .chain
+                .block_template(&self.mempool, self.config.coinbase, unix_now())
+            {
+                Ok(template) => template,
+                Err(error) => {
+                    tracing::error!(%error, "cannot build a block template");
+                    return;
+                }
+            };
         let id = miner.next_job;
         miner.next_job += 1;
         let cancel = Arc::new(AtomicBool::new(false));
@@ -1338,9 +1361,13 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             Query::BlockHash { height, reply } => {
                 let answer = self
                     .chain
-                    .block_at(height)
-                    .map(|b| b.hash().to_string())
-                    .ok_or_else(|| QueryError::NotFound(format!("no block at height {height}")));
+                    .best_hash(height)
+                    .map_err(internal)
+                    .and_then(|hash| {
+                        hash.map(|h| h.to_string()).ok_or_else(|| {
+                            QueryError::NotFound(format!("no block at height {height}"))
+                        })
+                    });
                 let _ = reply.send(answer);
             }
             Query::Block { hash, reply } => {
@@ -1350,12 +1377,10 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
                 let answer = txid
                     .parse::<Txid>()
                     .map_err(|e| QueryError::InvalidParameter(format!("txid: {e}")))
-                    .map(|txid| {
+                    .and_then(|txid| {
                         let outpoint = OutPoint { txid, vout };
-                        self.chain
-                            .utxos()
-                            .get(&outpoint)
-                            .map(|entry| self.utxo_info(outpoint, entry))
+                        let entry = self.chain.utxo(&outpoint).map_err(internal)?;
+                        Ok(entry.map(|entry| self.utxo_info(outpoint, &entry)))
                     });
                 let _ = reply.send(answer);
             }
@@ -1363,13 +1388,9 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
                 let answer = address
                     .parse::<Address>()
                     .map_err(|e| QueryError::InvalidParameter(format!("address: {e}")))
-                    .map(|address| {
-                        self.chain
-                            .utxos()
-                            .outputs_of(&address)
-                            .iter()
-                            .map(|(o, e)| self.utxo_info(*o, e))
-                            .collect()
+                    .and_then(|address| {
+                        let outputs = self.chain.outputs_of(&address).map_err(internal)?;
+                        Ok(outputs.iter().map(|(o, e)| self.utxo_info(*o, e)).collect())
                     });
                 let _ = reply.send(answer);
             }
@@ -1423,21 +1444,48 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
                 );
             }
             Query::Snapshot(reply) => {
-                let rebuilt = self.chain.rebuild_utxo_set();
-                let snapshot = Snapshot {
-                    tip: self.chain.tip(),
-                    height: self.chain.height(),
-                    work: self.chain.tip_work(),
-                    utxos_match_rebuild: rebuilt.is_ok_and(|u| u == *self.chain.utxos()),
-                    utxo_value: self.chain.utxos().total_value(),
-                    peers: self.peers.len(),
-                    banned: self.banned.clone(),
-                    mempool: self.mempool.len(),
-                    downloading: self.window.pending(),
-                    blocks_received: self.blocks_received,
-                    bytes_received: self.bytes_received,
-                };
-                let _ = reply.send(Ok(snapshot));
+                let _ = reply.send(self.snapshot());
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, QueryError> {
+        let rebuilt = self.chain.rebuild_utxo_set().map_err(internal)?;
+        let utxos = self.chain.utxo_set().map_err(internal)?;
+        Ok(Snapshot {
+            tip: self.chain.tip(),
+            height: self.chain.height(),
+            work: self.chain.tip_work(),
+            utxos_match_rebuild: rebuilt == utxos,
+            utxo_value: utxos.total_value(),
+            peers: self.peers.len(),
+            banned: self.banned.clone(),
+            mempool: self.mempool.len(),
+            downloading: self.window.pending(),
+            blocks_received: self.blocks_received,
+            bytes_received: self.bytes_received,
+        })
+    }
+
+    /// Whether the chain holds `hash`; a store failure is logged and counts as not held (the
+    /// block is then asked for again, never accepted unchecked).
+    fn knows(&self, hash: &BlockHash) -> bool {
+        match self.chain.block_meta(hash) {
+            Ok(meta) => meta.is_some(),
+            Err(error) => {
+                tracing::error!(%error, %hash, "cannot read the chain store");
+                false
+            }
+        }
+    }
+
+    /// A block the chain holds; a store failure is logged and answers `None`.
+    fn stored_block(&self, hash: &BlockHash) -> Option<Block> {
+        match self.chain.block(hash) {
+            Ok(block) => block,
+            Err(error) => {
+                tracing::error!(%error, %hash, "cannot read the chain store");
+                None
             }
         }
     }
@@ -1449,6 +1497,7 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
         let block = self
             .chain
             .block(&hash)
+            .map_err(internal)?
             .ok_or_else(|| QueryError::NotFound(format!("block {hash}")))?;
         Ok(BlockInfo {
             hash: hash.to_string(),
@@ -1457,7 +1506,7 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             time: block.header.timestamp,
             bits: block.header.bits.to_bits(),
             steps: block.header.training.steps,
-            in_best_chain: self.chain.is_on_best_chain(&hash),
+            in_best_chain: self.chain.is_on_best_chain(&hash).map_err(internal)?,
             tx: block
                 .transactions
                 .iter()

@@ -87,7 +87,9 @@ fn a_block_mined_into_a_store_keeps_its_side_chain_record_across_a_restart() {
     } = open(params()).unwrap();
     let artifacts = ArtifactStore::open(chain.store().artifact_dir()).unwrap();
     let miner = Miner::new(setup.task.clone(), Arc::clone(&setup.data), artifacts).unwrap();
-    let template = chain.block_template(&Mempool::new(), wallet(1).address(), now());
+    let template = chain
+        .block_template(&Mempool::new(), wallet(1).address(), now())
+        .unwrap();
     let (block, mined) =
         mine_into_store(&chain, &miner, template, |_| ControlFlow::Continue(())).unwrap();
     assert_eq!(block.header, mined.header);
@@ -162,7 +164,9 @@ fn a_block_mined_into_a_store_keeps_its_side_chain_record_across_a_restart() {
         ArtifactStore::open(outside.path()).unwrap(),
     )
     .unwrap();
-    let template = chain.block_template(&Mempool::new(), wallet(1).address(), now());
+    let template = chain
+        .block_template(&Mempool::new(), wallet(1).address(), now())
+        .unwrap();
     assert!(matches!(
         mine_into_store(&chain, &stray, template, |_| ControlFlow::Continue(())),
         Err(MineIntoStoreError::Stage(StageError::Record(_)))

@@ -119,6 +119,9 @@ pub enum CommitError {
     /// The change-set refers to a block the store does not hold.
     #[error("change-set refers to unknown block {0} (a change-set may only update stored blocks)")]
     UnknownBlock(BlockHash),
+    /// The change-set's best-chain entries do not end at its tip.
+    #[error("change-set's best chain does not end at its tip {0}")]
+    BestChainMismatch(BlockHash),
     /// A stored record needed for the commit does not decode.
     #[error("stored record needed for the commit is unreadable: {0}")]
     Load(#[from] Box<LoadError>),

@@ -29,7 +29,7 @@
 //!
 //! // Opening an empty directory creates a store; the chain writes genesis into it.
 //! let mut chain = Chain::open(params.clone(), Store::open(dir.path())?)?;
-//! let block = chain.block_template(&Mempool::new(), miner.address(), 1_700_000_600);
+//! let block = chain.block_template(&Mempool::new(), miner.address(), 1_700_000_600)?;
 //!
 //! // Artifact files go into the store's artifact directory first (ann-mining's ArtifactStore
 //! // writes them content-addressed), then their record is staged and committed with the block.
@@ -44,7 +44,7 @@
 //! // Reopening resumes where the chain stopped.
 //! let chain = Chain::open(params, Store::open(dir.path())?)?;
 //! assert_eq!(chain.tip(), tip);
-//! assert_eq!(miner.balance(&chain), Amount::from_coins(20)?);
+//! assert_eq!(miner.balance(&chain)?, Amount::from_coins(20)?);
 //! let side_chain = chain.store().side_chain()?;
 //! assert_eq!(side_chain.len(), 2); // genesis (no artifacts) and block 1
 //! let record = side_chain[1].artifacts.as_ref().expect("recorded with block 1");

@@ -1,4 +1,6 @@
-//! The on-disk layout, schema version 2 (2: the work-target header of proof of training v2): file names, the format marker and the redb tables.
+//! The on-disk layout, schema version 3 (2: the work-target header of proof of training v2;
+//! 3: the blocks-by-height index, the best-chain index written from each change-set): file
+//! names, the format marker and the redb tables.
 //!
 //! `docs/store-format.md` specifies every table byte by byte; this module is its source of
 //! truth. Changing a table's key or value layout requires a new [`SCHEMA_VERSION`].
@@ -19,7 +21,7 @@ pub const ARTIFACT_DIR: &str = "artifacts";
 pub const MAGIC: &[u8] = b"blockchain-ann/store";
 
 /// The schema this version of `ann-store` reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Key of the magic in [`FORMAT`].
 pub(crate) const FORMAT_MAGIC: &str = "magic";
@@ -35,6 +37,9 @@ pub(crate) const BLOCKS: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition
 /// Block hash -> canonical `BlockMeta` encoding.
 pub(crate) const BLOCK_META: TableDefinition<'_, &[u8; 32], &[u8]> =
     TableDefinition::new("block_meta");
+/// (Height, block hash) -> nothing: every stored block by height, on every branch.
+pub(crate) const BLOCKS_BY_HEIGHT: TableDefinition<'_, (u64, &[u8; 32]), ()> =
+    TableDefinition::new("blocks_by_height");
 /// Block hash -> canonical `BlockUndo` encoding.
 pub(crate) const UNDO: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("undo");
 /// Outpoint encoding (txid, vout LE) -> canonical `UtxoEntry` encoding.
@@ -42,7 +47,7 @@ pub(crate) const UTXOS: TableDefinition<'_, &[u8; 36], &[u8]> = TableDefinition:
 /// Singletons of the chain state: `tip`.
 pub(crate) const CHAIN_STATE: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("chain_state");
-/// Height -> block hash of the best chain (a derived index, rewritten with every tip change).
+/// Height -> block hash of the best chain (rewritten from each change-set's best-chain entries).
 pub(crate) const BEST_CHAIN: TableDefinition<'_, u64, &[u8; 32]> =
     TableDefinition::new("best_chain");
 /// Block hash -> artifact record (the mining side chain).

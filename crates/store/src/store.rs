@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use ann_ledger::encoding::HEADER_SIZE;
 use ann_ledger::{
     Block, BlockHash, BlockHeader, BlockMeta, BlockUndo, ChainStore, ChangeSet, Decode, OutPoint,
-    StoredBlock, StoredChain, UtxoEntry, encode,
+    StoredBlock, UtxoEntry, encode,
 };
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageError, Table,
@@ -18,9 +18,9 @@ use redb::{
 use crate::artifact::{ArtifactFile, ArtifactRecord, ArtifactRole, SideChainEntry};
 use crate::error::{ArtifactError, CommitError, LoadError, OpenError, dbe};
 use crate::schema::{
-    ARTIFACT_DIR, ARTIFACTS, BEST_CHAIN, BLOCK_META, BLOCKS, CHAIN_STATE, CREATING_FILE,
-    DATABASE_FILE, FORMAT, FORMAT_MAGIC, FORMAT_SCHEMA_VERSION, MAGIC, SCHEMA_VERSION, STATE_TIP,
-    UNDO, UTXOS,
+    ARTIFACT_DIR, ARTIFACTS, BEST_CHAIN, BLOCK_META, BLOCKS, BLOCKS_BY_HEIGHT, CHAIN_STATE,
+    CREATING_FILE, DATABASE_FILE, FORMAT, FORMAT_MAGIC, FORMAT_SCHEMA_VERSION, MAGIC,
+    SCHEMA_VERSION, STATE_TIP, UNDO, UTXOS,
 };
 
 /// A persistent chain store: a directory holding `chain.redb` (blocks, side branches, undo
@@ -29,13 +29,19 @@ use crate::schema::{
 ///
 /// Every [`ChainStore::commit`] is one redb write transaction with immediate durability: when
 /// it returns `Ok`, the import is on disk; after a crash at any point, the store holds the
-/// state before or after each import, never in between.
+/// state before or after each import, never in between ([`Store::set_durable_every`] trades
+/// the first guarantee for speed during a bulk import, never the second). The chain reads its
+/// state back through the [`ChainStore`] queries, one short read transaction each.
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
     db: Database,
     /// The artifact record to write with the next commit of its block.
     staged: Mutex<Option<ArtifactRecord>>,
+    /// Every this many commits, one is made durable ([`Store::set_durable_every`]).
+    durable_every: u32,
+    /// Commits since the last durable one.
+    since_durable: u32,
 }
 
 impl Store {
@@ -73,7 +79,34 @@ impl Store {
             dir,
             db,
             staged: Mutex::new(None),
+            durable_every: 1,
+            since_durable: 0,
         })
+    }
+
+    /// Makes only every `commits`-th commit durable (fsynced before it returns); the others
+    /// are written without waiting for the disk (1, the default: every commit is durable).
+    ///
+    /// Each commit stays atomic: after a crash the store holds the state after some commit,
+    /// at most `commits - 1` imports before the last one that returned, never a part of one.
+    /// For a bulk import (initial sync, the `chain-scale` example), where an import lost in a
+    /// crash is simply fetched again; call [`Store::flush`] when done.
+    pub fn set_durable_every(&mut self, commits: std::num::NonZeroU32) {
+        self.durable_every = commits.get();
+    }
+
+    /// Makes every commit so far durable (a no-op if the last one was).
+    ///
+    /// # Errors
+    /// [`CommitError`] if the database fails.
+    pub fn flush(&mut self) -> Result<(), CommitError> {
+        if self.since_durable == 0 {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(dbe)?;
+        txn.commit().map_err(dbe)?;
+        self.since_durable = 0;
+        Ok(())
     }
 
     /// The store directory.
@@ -343,6 +376,10 @@ impl Store {
         // theoretical attack on its default single-fsync commit (a crafted partial write whose
         // non-cryptographic checksums still match; see redb's design.md).
         txn.set_two_phase_commit(true);
+        let durable = self.since_durable.saturating_add(1) >= self.durable_every;
+        if !durable {
+            txn.set_durability(redb::Durability::None).map_err(dbe)?;
+        }
         {
             let mut blocks = txn.open_table(BLOCKS).map_err(dbe)?;
             let mut metas = txn.open_table(BLOCK_META).map_err(dbe)?;
@@ -350,6 +387,7 @@ impl Store {
             let mut utxos = txn.open_table(UTXOS).map_err(dbe)?;
             let mut state = txn.open_table(CHAIN_STATE).map_err(dbe)?;
             let mut best = txn.open_table(BEST_CHAIN).map_err(dbe)?;
+            let mut by_height = txn.open_table(BLOCKS_BY_HEIGHT).map_err(dbe)?;
 
             blocks
                 .insert(
@@ -362,6 +400,9 @@ impl Store {
                     new_hash.as_bytes(),
                     encode(&changes.new_block.meta).as_slice(),
                 )
+                .map_err(dbe)?;
+            by_height
+                .insert((changes.new_block.meta.height, new_hash.as_bytes()), ())
                 .map_err(dbe)?;
             for (hash, meta) in &changes.meta_updates {
                 if blocks.get(hash.as_bytes()).map_err(dbe)?.is_none() {
@@ -389,7 +430,7 @@ impl Store {
             state
                 .insert(STATE_TIP, changes.tip.as_bytes().as_slice())
                 .map_err(dbe)?;
-            update_best_chain(&mut best, &blocks, &metas, changes)?;
+            update_best_chain(&mut best, &blocks, changes)?;
             if let Some(record) = record {
                 let mut artifacts = txn.open_table(ARTIFACTS).map_err(dbe)?;
                 artifacts
@@ -398,6 +439,7 @@ impl Store {
             }
         }
         txn.commit().map_err(dbe)?;
+        self.since_durable = if durable { 0 } else { self.since_durable + 1 };
         let wrote_record = record.is_some();
         if wrote_record {
             *staged = None;
@@ -414,9 +456,118 @@ impl ChainStore for Store {
         Ok(())
     }
 
-    fn load(&self) -> Result<Option<StoredChain>, Self::Error> {
-        Ok(load_chain(&self.db)?)
+    fn tip(&self) -> Result<Option<BlockHash>, Self::Error> {
+        Ok(Store::tip(self)?)
     }
+
+    fn block(&self, hash: &BlockHash) -> Result<Option<Block>, Self::Error> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let blocks = open_read(&txn, BLOCKS)?;
+        let Some(bytes) = blocks.get(hash.as_bytes()).map_err(dbe_load)? else {
+            return Ok(None);
+        };
+        let block: Block = decode_record("blocks", hash.as_bytes(), bytes.value())?;
+        let actual = block.hash();
+        if actual != *hash {
+            return Err(LoadError::HashMismatch { key: *hash, actual }.into());
+        }
+        Ok(Some(block))
+    }
+
+    fn header(&self, hash: &BlockHash) -> Result<Option<BlockHeader>, Self::Error> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let blocks = open_read(&txn, BLOCKS)?;
+        let Some(bytes) = blocks.get(hash.as_bytes()).map_err(dbe_load)? else {
+            return Ok(None);
+        };
+        let header = decode_header(hash, bytes.value())?;
+        if header.hash() != *hash {
+            return Err(LoadError::HashMismatch {
+                key: *hash,
+                actual: header.hash(),
+            }
+            .into());
+        }
+        Ok(Some(header))
+    }
+
+    fn meta(&self, hash: &BlockHash) -> Result<Option<BlockMeta>, Self::Error> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let metas = open_read(&txn, BLOCK_META)?;
+        let Some(bytes) = metas.get(hash.as_bytes()).map_err(dbe_load)? else {
+            return Ok(None);
+        };
+        Ok(Some(decode_record(
+            "block_meta",
+            hash.as_bytes(),
+            bytes.value(),
+        )?))
+    }
+
+    fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, Self::Error> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let undo = open_read(&txn, UNDO)?;
+        let Some(bytes) = undo.get(hash.as_bytes()).map_err(dbe_load)? else {
+            return Ok(None);
+        };
+        Ok(Some(decode_record("undo", hash.as_bytes(), bytes.value())?))
+    }
+
+    fn best_hash(&self, height: u64) -> Result<Option<BlockHash>, Self::Error> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let best = open_read(&txn, BEST_CHAIN)?;
+        Ok(best
+            .get(height)
+            .map_err(dbe_load)?
+            .map(|hash| BlockHash::from_bytes(*hash.value())))
+    }
+
+    fn blocks_from_height(&self, height: u64) -> Result<Vec<BlockHash>, Self::Error> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let index = open_read(&txn, BLOCKS_BY_HEIGHT)?;
+        let mut hashes = Vec::new();
+        for item in index.range((height, &[0u8; 32])..).map_err(dbe_load)? {
+            let (key, _) = item.map_err(dbe_load)?;
+            hashes.push(BlockHash::from_bytes(*key.value().1));
+        }
+        Ok(hashes)
+    }
+
+    fn block_count(&self) -> Result<u64, Self::Error> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let blocks = open_read(&txn, BLOCKS)?;
+        Ok(blocks.len().map_err(dbe_load)?)
+    }
+
+    fn utxo(&self, outpoint: &OutPoint) -> Result<Option<UtxoEntry>, Self::Error> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let utxos = open_read(&txn, UTXOS)?;
+        let key = outpoint_key(outpoint);
+        let Some(bytes) = utxos.get(&key).map_err(dbe_load)? else {
+            return Ok(None);
+        };
+        Ok(Some(decode_record("utxos", &key, bytes.value())?))
+    }
+
+    fn for_each_utxo(
+        &self,
+        visit: &mut dyn FnMut(&OutPoint, &UtxoEntry),
+    ) -> Result<(), Self::Error> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let utxos = open_read(&txn, UTXOS)?;
+        for item in utxos.iter().map_err(dbe_load)? {
+            let (key, value) = item.map_err(dbe_load)?;
+            let outpoint: OutPoint = decode_record("utxos", key.value(), key.value())?;
+            let entry: UtxoEntry = decode_record("utxos", key.value(), value.value())?;
+            visit(&outpoint, &entry);
+        }
+        Ok(())
+    }
+}
+
+/// A database failure while reading, as a store error.
+fn dbe_load(error: impl Into<redb::Error>) -> crate::StoreError {
+    LoadError::Database(dbe(error)).into()
 }
 
 /// Builds a fresh database under a temporary name and renames it into place, so that
@@ -461,6 +612,8 @@ fn create_database(dir: &Path) -> Result<(), OpenError> {
         for table in [BLOCKS, BLOCK_META, UNDO, ARTIFACTS] {
             txn.open_table(table).map_err(|e| database(dbe(e)))?;
         }
+        txn.open_table(BLOCKS_BY_HEIGHT)
+            .map_err(|e| database(dbe(e)))?;
         txn.open_table(UTXOS).map_err(|e| database(dbe(e)))?;
         txn.open_table(CHAIN_STATE).map_err(|e| database(dbe(e)))?;
         txn.open_table(BEST_CHAIN).map_err(|e| database(dbe(e)))?;
@@ -476,15 +629,54 @@ fn create_database(dir: &Path) -> Result<(), OpenError> {
     Ok(())
 }
 
+/// redb's page cache: what a store keeps of the file in memory (redb's default is 1 GiB, which
+/// a long chain's file would fill).
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 fn open_database(path: &Path) -> Result<Database, OpenError> {
     let path_buf = path.to_path_buf();
     let mut builder = Database::builder();
     builder.set_check_integrity_on_open(true);
+    builder.set_cache_size(CACHE_BYTES);
     let db = builder
         .open(path)
         .map_err(|e| classify_open_error(&path_buf, e))?;
-    check_format(&db, &path_buf)?;
+    if check_format(&db, &path_buf)? == 2 {
+        migrate_from_v2(&db).map_err(|source| OpenError::Database {
+            path: path_buf.clone(),
+            source,
+        })?;
+    }
     Ok(db)
+}
+
+/// Schema 2 to 3, in one write transaction (a crash leaves schema 2, migrated again on the
+/// next open): builds the blocks-by-height index from the metadata. Schema 2's best-chain
+/// index already holds what schema 3 reads.
+fn migrate_from_v2(db: &Database) -> Result<(), redb::Error> {
+    let mut txn = db.begin_write()?;
+    txn.set_two_phase_commit(true);
+    {
+        let metas = txn.open_table(BLOCK_META)?;
+        let mut by_height = txn.open_table(BLOCKS_BY_HEIGHT)?;
+        for item in metas.iter()? {
+            let (hash, meta) = item?;
+            // A height is the record's first 8 bytes; a short record is left for the
+            // queries to report as undecodable.
+            if let Some(height) = meta.value().get(..8) {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(height);
+                by_height.insert((u64::from_le_bytes(bytes), hash.value()), ())?;
+            }
+        }
+        let mut format = txn.open_table(FORMAT)?;
+        format.insert(
+            FORMAT_SCHEMA_VERSION,
+            SCHEMA_VERSION.to_le_bytes().as_slice(),
+        )?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 fn classify_open_error(path: &Path, error: redb::DatabaseError) -> OpenError {
@@ -514,7 +706,9 @@ fn classify_open_error(path: &Path, error: redb::DatabaseError) -> OpenError {
     }
 }
 
-fn check_format(db: &Database, path: &Path) -> Result<(), OpenError> {
+/// Checks the format marker; returns the schema version, [`SCHEMA_VERSION`] or 2 (migrated by
+/// the caller).
+fn check_format(db: &Database, path: &Path) -> Result<u32, OpenError> {
     let foreign = |reason: String| OpenError::Foreign {
         path: path.to_path_buf(),
         reason,
@@ -566,14 +760,14 @@ fn check_format(db: &Database, path: &Path) -> Result<(), OpenError> {
             supported: SCHEMA_VERSION,
         });
     }
-    if found != SCHEMA_VERSION {
+    if found != SCHEMA_VERSION && found != 2 {
         return Err(OpenError::UnsupportedSchema {
             path: path.to_path_buf(),
             found,
             supported: SCHEMA_VERSION,
         });
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Opens a table for reading; a table of the schema that is missing is an inconsistency.
@@ -644,7 +838,12 @@ fn read_header(
         .get(hash.as_bytes())
         .map_err(dbe)?
         .ok_or_else(|| LoadError::Inconsistent(format!("block {hash} is missing")))?;
-    let prefix = bytes.value().get(..HEADER_SIZE).unwrap_or(bytes.value());
+    decode_header(hash, bytes.value())
+}
+
+/// Decodes only the header, which a block's encoding starts with.
+fn decode_header(hash: &BlockHash, block_bytes: &[u8]) -> Result<BlockHeader, LoadError> {
+    let prefix = block_bytes.get(..HEADER_SIZE).unwrap_or(block_bytes);
     decode_record("blocks", hash.as_bytes(), prefix)
 }
 
@@ -663,95 +862,36 @@ fn read_artifacts(
         })
 }
 
-/// Rewrites the best-chain index from the new tip back to where it meets the old best chain,
-/// and drops entries above the new tip.
+/// Replaces the best-chain entries from `changes.best_from` up with `changes.best_added`,
+/// refusing an entry for a block the store does not hold or a chain that does not end at the
+/// tip.
 fn update_best_chain(
     best: &mut Table<'_, u64, &'static [u8; 32]>,
     blocks: &Table<'_, &'static [u8; 32], &'static [u8]>,
-    metas: &Table<'_, &'static [u8; 32], &'static [u8]>,
     changes: &ChangeSet,
 ) -> Result<(), CommitError> {
-    let new_hash = changes.new_block.block.hash();
-    let tip_height = if changes.tip == new_hash {
-        changes.new_block.meta.height
-    } else {
-        read_meta(metas, &changes.tip)?.height
+    let ends_at_tip = match changes.best_added.last() {
+        Some(last) => *last == changes.tip,
+        None => {
+            changes.best_from > 0
+                && best
+                    .get(changes.best_from - 1)
+                    .map_err(dbe)?
+                    .is_some_and(|h| *h.value() == *changes.tip.as_bytes())
+        }
     };
-    best.retain_in((tip_height.saturating_add(1)).., |_, _| false)
+    if !ends_at_tip {
+        return Err(CommitError::BestChainMismatch(changes.tip));
+    }
+    best.retain_in(changes.best_from.., |_, _| false)
         .map_err(dbe)?;
-    let mut cursor = changes.tip;
-    let mut height = tip_height;
-    loop {
-        let indexed = best.get(height).map_err(dbe)?.map(|h| *h.value());
-        if indexed == Some(*cursor.as_bytes()) {
-            break;
+    for (height, hash) in (changes.best_from..).zip(&changes.best_added) {
+        if blocks.get(hash.as_bytes()).map_err(dbe)?.is_none() {
+            return Err(CommitError::UnknownBlock(*hash));
         }
-        best.insert(height, cursor.as_bytes()).map_err(dbe)?;
-        if height == 0 {
-            break;
-        }
-        cursor = if cursor == new_hash {
-            changes.new_block.block.header.prev_hash
-        } else {
-            read_header(blocks, &cursor)?.prev_hash
-        };
-        height -= 1;
+        best.insert(height, hash.as_bytes()).map_err(dbe)?;
     }
     Ok(())
-}
-
-fn load_chain(db_handle: &Database) -> Result<Option<StoredChain>, LoadError> {
-    let txn = db_handle.begin_read().map_err(dbe)?;
-    let state = open_read(&txn, CHAIN_STATE)?;
-    let Some(tip) = read_tip(&state)? else {
-        return Ok(None);
-    };
-    let blocks_table = open_read(&txn, BLOCKS)?;
-    let metas = open_read(&txn, BLOCK_META)?;
-    let undo_table = open_read(&txn, UNDO)?;
-    let utxo_table = open_read(&txn, UTXOS)?;
-
-    let mut blocks =
-        Vec::with_capacity(usize::try_from(blocks_table.len().map_err(dbe)?).unwrap_or(0));
-    for item in blocks_table.iter().map_err(dbe)? {
-        let (key, value) = item.map_err(dbe)?;
-        let key = BlockHash::from_bytes(*key.value());
-        let block: Block = decode_record("blocks", key.as_bytes(), value.value())?;
-        let actual = block.hash();
-        if actual != key {
-            return Err(LoadError::HashMismatch { key, actual });
-        }
-        let meta = read_meta(&metas, &key)?;
-        blocks.push(StoredBlock { block, meta });
-    }
-    if metas.len().map_err(dbe)? != blocks.len() as u64 {
-        return Err(LoadError::Inconsistent(format!(
-            "{} metadata records for {} blocks",
-            metas.len().map_err(dbe)?,
-            blocks.len()
-        )));
-    }
-    let mut undo = Vec::new();
-    for item in undo_table.iter().map_err(dbe)? {
-        let (key, value) = item.map_err(dbe)?;
-        let hash = BlockHash::from_bytes(*key.value());
-        let block_undo: BlockUndo = decode_record("undo", hash.as_bytes(), value.value())?;
-        undo.push((hash, block_undo));
-    }
-    let mut utxos =
-        Vec::with_capacity(usize::try_from(utxo_table.len().map_err(dbe)?).unwrap_or(0));
-    for item in utxo_table.iter().map_err(dbe)? {
-        let (key, value) = item.map_err(dbe)?;
-        let outpoint: OutPoint = decode_record("utxos", key.value(), key.value())?;
-        let entry: UtxoEntry = decode_record("utxos", key.value(), value.value())?;
-        utxos.push((outpoint, entry));
-    }
-    Ok(Some(StoredChain {
-        blocks,
-        undo,
-        utxos,
-        tip,
-    }))
 }
 
 #[cfg(test)]

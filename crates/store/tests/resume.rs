@@ -30,23 +30,23 @@ fn a_reopened_store_resumes_tip_utxos_and_balances() {
         );
     }
     let tip = chain.tip();
-    let best = chain.best_chain().to_vec();
-    let utxos = chain.utxos().clone();
-    let balances: Vec<Amount> = people.iter().map(|w| w.balance(&chain)).collect();
+    let best = chain.best_chain().unwrap().to_vec();
+    let utxos = chain.utxo_set().unwrap().clone();
+    let balances: Vec<Amount> = people.iter().map(|w| w.balance(&chain).unwrap()).collect();
     assert_eq!(chain.height(), 12);
     assert_eq!(chain.store().best_chain().unwrap(), best);
     drop(chain);
 
     let mut chain = Chain::open(params.clone(), Store::open(dir.path()).unwrap()).unwrap();
     assert_eq!(chain.tip(), tip);
-    assert_eq!(chain.best_chain(), best.as_slice());
-    assert_eq!(chain.utxos(), &utxos);
+    assert_eq!(chain.best_chain().unwrap(), best.as_slice());
+    assert_eq!(chain.utxo_set().unwrap(), utxos);
     assert_eq!(chain.rebuild_utxo_set().unwrap(), utxos);
-    let reopened: Vec<Amount> = people.iter().map(|w| w.balance(&chain)).collect();
+    let reopened: Vec<Amount> = people.iter().map(|w| w.balance(&chain).unwrap()).collect();
     assert_eq!(reopened, balances);
     // 4 wallets x 50 coins, plus 10 coins for each of 12 blocks.
     assert_eq!(
-        chain.total_supply(),
+        chain.total_supply().unwrap(),
         u128::from(coins(200 + 120).to_base_units())
     );
 
@@ -62,7 +62,7 @@ fn a_reopened_store_resumes_tip_utxos_and_balances() {
     assert_eq!(chain.height(), 13);
     let fresh = rebuild_in_memory(&chain);
     assert_eq!(fresh.tip(), chain.tip());
-    assert_eq!(fresh.utxos(), chain.utxos());
+    assert_eq!(fresh.utxo_set().unwrap(), chain.utxo_set().unwrap());
 }
 
 #[test]
@@ -119,8 +119,8 @@ fn side_branches_a_reorg_and_invalid_marks_survive_reopen() {
 
     let mut chain = Chain::open(params.clone(), Store::open(dir.path()).unwrap()).unwrap();
     assert_eq!(chain.tip(), a3.hash());
-    assert_eq!(chain.block_count(), 6);
-    assert!(chain.block(&b3.hash()).is_some());
+    assert_eq!(chain.block_count().unwrap(), 6);
+    assert!(chain.block(&b3.hash()).unwrap().is_some());
 
     // B4 makes the side branch heavier: reorg, which undoes A2's payment.
     let b4 = block_on(&chain, b3.hash(), &people[2], 40);
@@ -134,29 +134,32 @@ fn side_branches_a_reorg_and_invalid_marks_survive_reopen() {
             connected: vec![b2.hash(), b3.hash(), b4.hash()],
         }
     );
-    let balances: Vec<Amount> = people.iter().map(|w| w.balance(&chain)).collect();
+    let balances: Vec<Amount> = people.iter().map(|w| w.balance(&chain).unwrap()).collect();
     assert_eq!(balances, vec![coins(60), coins(50), coins(80)]);
-    let utxos = chain.utxos().clone();
+    let utxos = chain.utxo_set().unwrap().clone();
     drop(chain);
 
     let chain = Chain::open(params.clone(), Store::open(dir.path()).unwrap()).unwrap();
     assert_eq!(chain.tip(), b4.hash());
     assert_eq!(
-        chain.best_chain(),
+        chain.best_chain().unwrap(),
         &[
-            chain.best_chain()[0],
+            chain.best_chain().unwrap()[0],
             a1.hash(),
             b2.hash(),
             b3.hash(),
             b4.hash()
         ]
     );
-    assert_eq!(chain.utxos(), &utxos);
+    assert_eq!(chain.utxo_set().unwrap(), utxos);
     assert_eq!(chain.rebuild_utxo_set().unwrap(), utxos);
-    assert_eq!(chain.store().best_chain().unwrap(), chain.best_chain());
-    assert!(!chain.is_on_best_chain(&a2.hash()));
-    assert!(chain.block(&a3.hash()).is_some());
-    let balances_after: Vec<Amount> = people.iter().map(|w| w.balance(&chain)).collect();
+    assert_eq!(
+        chain.store().best_chain().unwrap(),
+        chain.best_chain().unwrap()
+    );
+    assert!(!chain.is_on_best_chain(&a2.hash()).unwrap());
+    assert!(chain.block(&a3.hash()).unwrap().is_some());
+    let balances_after: Vec<Amount> = people.iter().map(|w| w.balance(&chain).unwrap()).collect();
     assert_eq!(balances_after, balances);
     let mut chain = chain;
 
@@ -195,14 +198,14 @@ fn side_branches_a_reorg_and_invalid_marks_survive_reopen() {
 
     let chain = Chain::open(params, Store::open(dir.path()).unwrap()).unwrap();
     assert_eq!(chain.tip(), b4.hash());
-    assert_eq!(chain.block_count(), 9);
+    assert_eq!(chain.block_count().unwrap(), 9);
     for invalid in [c4.hash(), c5.hash()] {
         assert_eq!(
-            chain.block_meta(&invalid).unwrap().status,
+            chain.block_meta(&invalid).unwrap().unwrap().status,
             BlockStatus::Invalid
         );
     }
-    assert_eq!(chain.utxos(), &utxos);
+    assert_eq!(chain.utxo_set().unwrap(), utxos);
     assert_eq!(chain.rebuild_utxo_set().unwrap(), utxos);
 }
 

@@ -81,7 +81,7 @@ fn build_store_vector(dir: &Path) -> Chain<Store> {
             .submit_block(block, now(), &SeedBoundVerifier)
             .unwrap();
     }
-    let side = block_on(&chain, chain.best_chain()[1], &people[2], 77);
+    let side = block_on(&chain, chain.best_chain().unwrap()[1], &people[2], 77);
     assert_eq!(
         chain.submit_block(side, now(), &SeedBoundVerifier).unwrap(),
         ImportOutcome::SideBranch
@@ -100,12 +100,12 @@ fn write_vectors() {
         hex(&golden_record().encode_value()) + "\n",
     )
     .unwrap();
-    let dir = vectors().join("store-v2");
+    let dir = vectors().join("store-v3");
     let _ = std::fs::remove_dir_all(&dir);
     let chain = build_store_vector(&dir);
     std::fs::write(
-        vectors().join("store-v2.tip"),
-        format!("{}\n{}\n", chain.tip(), chain.block_count()),
+        vectors().join("store-v3.tip"),
+        format!("{}\n{}\n", chain.tip(), chain.block_count().unwrap()),
     )
     .unwrap();
 }
@@ -142,25 +142,59 @@ fn copy_vector_store(name: &str, scratch: &tempfile::TempDir) -> PathBuf {
 }
 
 #[test]
-fn a_schema_2_store_written_earlier_still_opens_and_resumes() {
+fn a_schema_2_store_is_migrated_and_resumes() {
+    resumes_from_vector("store-v2");
+    // Migrated in place: the file now says schema 3, and opens again without migrating.
     let scratch = tempfile::tempdir().unwrap();
     let dir = copy_vector_store("store-v2", &scratch);
-    let expected = std::fs::read_to_string(vectors().join("store-v2.tip")).unwrap();
+    drop(Store::open(&dir).unwrap());
+    let db = redb::Database::open(dir.join("chain.redb")).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let format = txn
+        .open_table(redb::TableDefinition::<&str, &[u8]>::new("format"))
+        .unwrap();
+    let version = format
+        .get("schema_version")
+        .unwrap()
+        .unwrap()
+        .value()
+        .to_vec();
+    assert_eq!(version, ann_store::SCHEMA_VERSION.to_le_bytes());
+    assert_eq!(ann_store::SCHEMA_VERSION, 3);
+    drop((format, txn, db));
+    resumes_from_dir(&dir, "store-v2");
+}
+
+#[test]
+fn a_schema_3_store_written_earlier_opens_and_resumes() {
+    resumes_from_vector("store-v3");
+}
+
+fn resumes_from_vector(name: &str) {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = copy_vector_store(name, &scratch);
+    resumes_from_dir(&dir, name);
+}
+
+/// Opens the copy of vector `name` in `dir`, checks it against what was recorded and the
+/// same chain built today, and extends it.
+fn resumes_from_dir(dir: &Path, name: &str) {
+    let expected = std::fs::read_to_string(vectors().join(format!("{name}.tip"))).unwrap();
     let mut lines = expected.lines();
     let tip: BlockHash = lines.next().unwrap().parse().unwrap();
-    let count: usize = lines.next().unwrap().parse().unwrap();
+    let count: u64 = lines.next().unwrap().parse().unwrap();
 
     let people = wallets(3);
-    let mut chain = Chain::open(params(&people, 50), Store::open(&dir).unwrap()).unwrap();
+    let mut chain = Chain::open(params(&people, 50), Store::open(dir).unwrap()).unwrap();
     assert_eq!(chain.tip(), tip);
-    assert_eq!(chain.block_count(), count);
-    assert_eq!(chain.rebuild_utxo_set().unwrap(), *chain.utxos());
+    assert_eq!(chain.block_count().unwrap(), count);
+    assert_eq!(chain.rebuild_utxo_set().unwrap(), chain.utxo_set().unwrap());
 
     // Rebuilding the same chain today gives the same blocks: the encodings did not move.
     let rebuilt_dir = tempfile::tempdir().unwrap();
     let rebuilt = build_store_vector(rebuilt_dir.path());
     assert_eq!(rebuilt.tip(), tip);
-    assert_eq!(rebuilt.utxos(), chain.utxos());
+    assert_eq!(rebuilt.utxo_set().unwrap(), chain.utxo_set().unwrap());
 
     let side_chain = chain.store().side_chain().unwrap();
     let record = side_chain[1].artifacts.as_ref().unwrap();

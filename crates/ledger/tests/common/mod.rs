@@ -3,7 +3,8 @@
 
 use ann_ledger::{
     Amount, Block, BlockHeader, Chain, ChainParams, ChainStore, CheckpointRoot, Difficulty,
-    Mempool, ModelHash, ProofVerifier, TaskId, TrainingCommitment, TxOut, Wallet,
+    Mempool, ModelHash, ProofVerifier, TaskId, TrainingCommitment, Transaction, TxOut, Txid,
+    Wallet, merkle_root,
 };
 use ed25519_dalek::SigningKey;
 
@@ -96,7 +97,9 @@ pub fn params_funding(wallets: &[&Wallet], each: u64) -> ChainParams {
 /// A mined block on the tip: the template with an accepted training commitment.
 pub fn mine<S: ChainStore>(chain: &Chain<S>, mempool: &Mempool, miner: &Wallet, salt: u8) -> Block {
     let timestamp = chain.tip_block().header.timestamp + BLOCK_INTERVAL;
-    let mut block = chain.block_template(mempool, miner.address(), timestamp);
+    let mut block = chain
+        .block_template(mempool, miner.address(), timestamp)
+        .unwrap();
     block.header.training = commitment(salt);
     block
 }
@@ -116,4 +119,30 @@ pub fn grind(block: &mut Block) -> u64 {
         block.header.training.steps += 1;
     }
     panic!("no winning ticket in 2^32 tries")
+}
+
+/// A block on `parent` paying the subsidy to `miner` and holding `txs` (zero fees).
+pub fn child_of(parent: &BlockHeader, txs: Vec<Transaction>, miner: &Wallet, salt: u8) -> Block {
+    let height = parent.height + 1;
+    let mut transactions = vec![Transaction::coinbase(
+        height,
+        vec![TxOut {
+            amount: coins(10),
+            address: miner.address(),
+        }],
+    )];
+    transactions.extend(txs);
+    let txids: Vec<Txid> = transactions.iter().map(Transaction::txid).collect();
+    Block {
+        header: BlockHeader {
+            version: 1,
+            height,
+            prev_hash: parent.hash(),
+            merkle_root: merkle_root(&txids),
+            timestamp: parent.timestamp + BLOCK_INTERVAL,
+            bits: parent.bits,
+            training: commitment(salt),
+        },
+        transactions,
+    }
 }

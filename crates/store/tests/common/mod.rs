@@ -108,7 +108,9 @@ pub fn mine<S: ChainStore>(
     salt: u64,
 ) -> Block {
     let timestamp = chain.tip_block().header.timestamp + BLOCK_INTERVAL;
-    let mut block = chain.block_template(mempool, miner.address(), timestamp);
+    let mut block = chain
+        .block_template(mempool, miner.address(), timestamp)
+        .unwrap();
     prove(&mut block.header, salt);
     block
 }
@@ -120,7 +122,7 @@ pub fn block_on<S: ChainStore>(
     miner: &Wallet,
     salt: u64,
 ) -> Block {
-    let parent_header = &chain.block(&parent).unwrap().header;
+    let parent_header = &chain.header(&parent).unwrap().unwrap();
     let height = parent_header.height + 1;
     let coinbase = Transaction::coinbase(
         height,
@@ -169,8 +171,8 @@ pub fn block_with_payments<S: ChainStore>(
 /// a stored chain must agree with.
 pub fn rebuild_in_memory<S: ChainStore>(chain: &Chain<S>) -> Chain {
     let mut fresh = Chain::new(chain.params().clone()).unwrap();
-    for hash in &chain.best_chain()[1..] {
-        let block = chain.block(hash).unwrap().clone();
+    for hash in &chain.best_chain().unwrap()[1..] {
+        let block = chain.block(hash).unwrap().unwrap();
         fresh
             .submit_block(block, now(), &SeedBoundVerifier)
             .unwrap();

@@ -20,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::ops::ControlFlow;
 
 use blockchain_ann::ledger::{
-    BlockHash, BlockHeader, CompactTarget, MerkleRoot, ModelHash, ProofVerifier, ticket,
+    BlockHash, BlockHeader, CompactTarget, MerkleRoot, ProofVerifier, ticket,
 };
 use blockchain_ann::mining::trace::segment_key;
 use blockchain_ann::mining::training::{Evaluator, Trainer};
@@ -160,7 +160,7 @@ fn mining_throughput(c: &mut Criterion) {
                 hash = next.weights().unwrap_or_else(|e| panic!("{e}")).hash();
                 steps += 10;
                 model = Some(next);
-                black_box(ticket(&seed, steps, &ModelHash::from_bytes(hash.0)))
+                black_box(ticket(&seed, steps, &hash))
             });
         });
     }

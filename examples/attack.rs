@@ -28,7 +28,7 @@ use blockchain_ann::mining::trace::segment_key;
 use blockchain_ann::mining::training::Trainer;
 use blockchain_ann::mining::verifier::{audit_challenge, audited_segments};
 use blockchain_ann::mining::{
-    ArtifactStore, AuditProof, Backend, Task, Trace, TrainingVerifier, Weights, WeightsHash,
+    ArtifactStore, AuditProof, Backend, Task, Trace, TrainingVerifier, Weights,
 };
 use blockchain_ann::store::Store;
 use clap::Parser;
@@ -164,8 +164,7 @@ fn run(args: Args) -> Result<()> {
     )?;
 
     // 6. A training artifact altered on disk after the block was accepted.
-    let model_path =
-        artifacts.checkpoint_path(&WeightsHash(*block1.header.training.model_hash.as_bytes()));
+    let model_path = artifacts.checkpoint_path(&block1.header.training.model_hash);
     let original = std::fs::read(&model_path)?;
     let mut tampered = original.clone();
     if let Some(byte) = tampered.get_mut(1000) {
@@ -187,7 +186,7 @@ fn run(args: Args) -> Result<()> {
         &training.checkpoint_root,
         task.checkpoints_for(training.steps),
     )?;
-    let mut poisoned = artifacts.get_checkpoint(&WeightsHash(*training.model_hash.as_bytes()))?;
+    let mut poisoned = artifacts.get_checkpoint(&training.model_hash)?;
     if let Some(master) = poisoned.hidden_weight.first_mut() {
         *master = f32::NAN.to_bits() as i32;
     }
@@ -320,7 +319,7 @@ fn recommit(
     let segments = trace.segments();
     header.training.checkpoint_root = artifacts.put_trace(&trace)?;
     header.training.steps = segments as u64 * u64::from(task.checkpoint_interval);
-    header.training.model_hash = ModelHash::from_bytes(trace.checkpoints()[segments].0);
+    header.training.model_hash = trace.checkpoints()[segments];
     let audited = audited_segments(
         &audit_challenge(&header),
         segments as u64,

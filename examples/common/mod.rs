@@ -15,8 +15,8 @@ use anyhow::{Context, Result};
 use blockchain_ann::ledger::replay::replay;
 use blockchain_ann::ledger::{Address, Block, BlockHash, Chain, ChainParams, ChainStore};
 use blockchain_ann::mining::{
-    ArtifactStore, Backend, MinedBlock, Miner, Mnist, RecordingVerifier, Task, TrainingVerifier,
-    Verified,
+    ArtifactStore, Backend, MinedBlock, Miner, Mnist, NetworkParams, RecordingVerifier, Task,
+    TrainingVerifier, Verified,
 };
 use blockchain_ann::node::TrainingNode;
 use blockchain_ann::node::training::mine_into_store;
@@ -72,12 +72,14 @@ pub fn now() -> Result<u64> {
         .as_secs())
 }
 
-/// Loads MNIST and the chain's task on it.
+/// Loads the devnet's data set (refused unless it is the MNIST the devnet pins) and the
+/// devnet's task on it.
 pub fn load_task(data_dir: &Path) -> Result<(Arc<Mnist>, Task)> {
-    let data = Mnist::load(data_dir)
+    let network = NetworkParams::devnet();
+    let data = network
+        .load_data(data_dir)
         .with_context(|| format!("loading MNIST from {}", data_dir.display()))?;
-    let task = Task::mnist(data.hash());
-    Ok((Arc::new(data), task))
+    Ok((Arc::new(data), network.task().clone()))
 }
 
 /// Parameters of the local development network used by `mine`, `verify`, `node` and

@@ -57,6 +57,13 @@ pub const DEFAULT_SUBSIDY: Amount = match Amount::from_coins(10) {
     Err(_) => Amount::ZERO,
 };
 
+/// 2026-12-01T00:00:00Z, the main network's genesis time.
+pub const MAIN_GENESIS_TIME: u64 = 1_796_083_200;
+/// 2026-01-01T00:00:00Z, the devnet's genesis time.
+pub const DEVNET_GENESIS_TIME: u64 = 1_767_225_600;
+/// 2023-11-14T22:13:20Z, the regtest preset's genesis time.
+pub const REGTEST_GENESIS_TIME: u64 = 1_700_000_000;
+
 /// Consensus parameters of a chain.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ChainParams {
@@ -96,6 +103,32 @@ impl ChainParams {
             halving_interval: 210_000,
             coinbase_maturity: 0,
         }
+    }
+
+    /// The main network: no genesis allocations (coins come from mining), the main
+    /// difficulty, a coinbase maturity of 100 blocks and reorganisations up to 100 blocks
+    /// deep, genesis at [`MAIN_GENESIS_TIME`].
+    pub fn main() -> Self {
+        let mut params = ChainParams::new(Vec::new(), MAIN_GENESIS_TIME, Difficulty::main());
+        params.coinbase_maturity = 100;
+        params
+    }
+
+    /// The local development network: no genesis allocations, the devnet difficulty preset,
+    /// reorganisations up to 20 blocks deep, genesis at [`DEVNET_GENESIS_TIME`]. Fixed, so
+    /// that a store made by one run resumes in the next and nodes started apart share one
+    /// genesis. Its genesis lies in the past, so ASERT holds the target at the devnet's limit
+    /// until the chain catches up with its schedule.
+    pub fn devnet() -> Self {
+        let mut params = ChainParams::new(Vec::new(), DEVNET_GENESIS_TIME, Difficulty::devnet());
+        params.max_reorg_depth = 20;
+        params
+    }
+
+    /// For tests: no genesis allocations, the regtest difficulty (almost every ticket wins,
+    /// no retargeting), genesis at [`REGTEST_GENESIS_TIME`].
+    pub fn regtest() -> Self {
+        ChainParams::new(Vec::new(), REGTEST_GENESIS_TIME, Difficulty::regtest())
     }
 
     /// The subsidy a block at `height` may claim (0 for genesis).

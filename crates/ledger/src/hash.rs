@@ -123,8 +123,14 @@ hash_newtype!(
     CheckpointRoot
 );
 hash_newtype!(
-    /// Hash of a model's final weights in canonical bytes, defined by `ann-mining`.
+    /// Hash of a model's weights in canonical bytes (a checkpoint's identity; a block commits
+    /// its final model's), defined by `ann-mining`.
     ModelHash
+);
+hash_newtype!(
+    /// Identity of a training data set (SHA-256 of its canonical bytes), defined by
+    /// `ann-mining`.
+    DatasetHash
 );
 hash_newtype!(
     /// A checkpoint's lottery ticket (see [`crate::BlockHeader::ticket`]); it wins when,

@@ -63,10 +63,11 @@ pub use block::{
 pub use chain::{Chain, ChainError, ChainParams, ImportOutcome};
 pub use encoding::{Decode, DecodeError, Encode, MAX_BLOCK_SIZE, decode, encode};
 pub use hash::{
-    BlockHash, CheckpointRoot, HashParseError, MerkleRoot, ModelHash, TaskId, Ticket, Txid,
+    BlockHash, CheckpointRoot, DatasetHash, HashParseError, MerkleRoot, ModelHash, TaskId, Ticket,
+    Txid,
 };
 pub use mempool::{Mempool, MempoolError, MempoolPolicy};
-pub use merkle::merkle_root;
+pub use merkle::{MerkleTags, merkle_root};
 pub use pq::{MlDsa65PublicKey, MlDsa65Signature, MlDsa65SigningKey, MlDsaError};
 pub use proof::ProofVerifier;
 pub use replay::ReplayError;

@@ -220,11 +220,7 @@ fn main() {
         hash = next.weights().unwrap().hash();
         index += 1;
         model = Some(next);
-        ann_ledger::ticket(
-            &seed,
-            index * 10,
-            &ann_ledger::ModelHash::from_bytes(hash.0),
-        )
+        ann_ledger::ticket(&seed, index * 10, &hash)
     });
     let trained = trainer.model(&w0);
     let readback = time(50, || trained.weights().is_ok());

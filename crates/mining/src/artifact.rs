@@ -1,5 +1,5 @@
 //! A content-addressed store of training artifacts: checkpoints (canonical weights) named by
-//! their [`WeightsHash`], traces named by their Merkle root.
+//! their [`ModelHash`], traces named by their Merkle root.
 //!
 //! Artifacts are untrusted data (they may come from the network or a shared disk). Loading
 //! checks the file's size against the size the caller expects *before* reading it, then its
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use ann_ledger::CheckpointRoot;
 
 use crate::model::{
-    WEIGHTS_BYTES, Weights, WeightsDecodeError, WeightsHash, WeightsRangeError, hash_weight_bytes,
+    ModelHash, WEIGHTS_BYTES, Weights, WeightsDecodeError, WeightsRangeError, hash_weight_bytes,
 };
 use crate::trace::{AuditProof, MAX_OPENINGS, MAX_PATH, ProofDecodeError, Trace, TraceDecodeError};
 
@@ -115,7 +115,7 @@ impl ArtifactStore {
     }
 
     /// File name of a checkpoint: `checkpoint-<hash>.i32le`.
-    pub fn checkpoint_name(hash: &WeightsHash) -> String {
+    pub fn checkpoint_name(hash: &ModelHash) -> String {
         format!("checkpoint-{hash}.i32le")
     }
 
@@ -125,7 +125,7 @@ impl ArtifactStore {
     }
 
     /// Path of a checkpoint's file (whether or not it exists).
-    pub fn checkpoint_path(&self, hash: &WeightsHash) -> PathBuf {
+    pub fn checkpoint_path(&self, hash: &ModelHash) -> PathBuf {
         self.dir.join(Self::checkpoint_name(hash))
     }
 
@@ -148,7 +148,7 @@ impl ArtifactStore {
     ///
     /// # Errors
     /// [`ArtifactError::Io`] if writing fails.
-    pub fn put_checkpoint_bytes(&self, bytes: &[u8]) -> Result<WeightsHash, ArtifactError> {
+    pub fn put_checkpoint_bytes(&self, bytes: &[u8]) -> Result<ModelHash, ArtifactError> {
         let hash = hash_weight_bytes(bytes);
         self.write(&Self::checkpoint_name(&hash), bytes)?;
         Ok(hash)
@@ -158,7 +158,7 @@ impl ArtifactStore {
     ///
     /// # Errors
     /// [`ArtifactError::Io`] if writing fails.
-    pub fn put_checkpoint(&self, weights: &Weights) -> Result<WeightsHash, ArtifactError> {
+    pub fn put_checkpoint(&self, weights: &Weights) -> Result<ModelHash, ArtifactError> {
         self.put_checkpoint_bytes(&weights.to_bytes())
     }
 
@@ -167,7 +167,7 @@ impl ArtifactStore {
     /// # Errors
     /// [`ArtifactError`]: missing, truncated, oversized, tampered, holding a value out of
     /// range, or unreadable.
-    pub fn get_checkpoint(&self, hash: &WeightsHash) -> Result<Weights, ArtifactError> {
+    pub fn get_checkpoint(&self, hash: &ModelHash) -> Result<Weights, ArtifactError> {
         let name = Self::checkpoint_name(hash);
         let bytes = self.read_exact_size(&name, WEIGHTS_BYTES as u64)?;
         let actual = hash_weight_bytes(&bytes);

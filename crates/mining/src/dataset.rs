@@ -140,15 +140,15 @@ impl std::fmt::Debug for Split {
 }
 
 /// SHA-256 over the decompressed bytes of the four files, in [`FILE_NAMES`] order: the
-/// dataset's identity, committed in the task id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct DatasetHash(pub [u8; 32]);
+/// dataset's identity, committed in the task id (the ledger's [`DatasetHash`]).
+pub use ann_ledger::DatasetHash;
 
-impl std::fmt::Display for DatasetHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
+/// The [`DatasetHash`] of the real MNIST (the four files in `data/mnist`, whose provenance
+/// `data/mnist/README.md` records): what the networks' tasks pin.
+pub const MNIST_DATASET_HASH: DatasetHash = DatasetHash::from_bytes([
+    0xb2, 0xd8, 0xf5, 0xbf, 0x39, 0x17, 0x4e, 0xe5, 0xff, 0xee, 0xfa, 0x97, 0xe4, 0x2d, 0x67, 0x3c,
+    0x35, 0x43, 0x2b, 0x41, 0x1b, 0xb5, 0xd1, 0xf7, 0x4f, 0xbb, 0xed, 0xda, 0xe7, 0xf1, 0x69, 0x0a,
+]);
 
 /// The full MNIST data set: 60,000 training and 10,000 test images.
 #[derive(Clone, Debug)]
@@ -176,7 +176,7 @@ impl Mnist {
         let train_labels = read(FILE_NAMES[1], LABELS_MAGIC, &[TRAIN_SAMPLES as u32])?;
         let test_images = read(FILE_NAMES[2], IMAGES_MAGIC, &[TEST_SAMPLES as u32, 28, 28])?;
         let test_labels = read(FILE_NAMES[3], LABELS_MAGIC, &[TEST_SAMPLES as u32])?;
-        let hash = DatasetHash(hasher.finalize().into());
+        let hash = DatasetHash::from_bytes(hasher.finalize().into());
         Ok(Self {
             train: split(train_images, train_labels, &dir.join(FILE_NAMES[1]))?,
             test: split(test_images, test_labels, &dir.join(FILE_NAMES[3]))?,

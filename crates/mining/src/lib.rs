@@ -16,14 +16,16 @@
 //! use std::ops::ControlFlow;
 //! use std::sync::Arc;
 //! use ann_ledger::{BlockHash, BlockHeader, CompactTarget, MerkleRoot, ProofVerifier};
-//! use ann_mining::{ArtifactStore, Miner, Mnist, Task, TrainingVerifier};
+//! use ann_mining::{ArtifactStore, Miner, NetworkParams, TrainingVerifier};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let data_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist");
 //! # let artifacts = tempfile::tempdir()?;
-//! // The MNIST files (shipped in the repository's data/mnist) and a directory for artifacts.
-//! let data = Arc::new(Mnist::load(data_dir)?);
-//! let task = Task::mnist(data.hash());
+//! // The MNIST files (shipped in the repository's data/mnist, checked against the hash the
+//! // network pins) and a directory for artifacts.
+//! let network = NetworkParams::devnet();
+//! let data = Arc::new(network.load_data(data_dir)?);
+//! let task = network.task().clone();
 //! let store = ArtifactStore::open(artifacts.path())?;
 //! let template = BlockHeader {
 //!     version: 1,
@@ -61,6 +63,7 @@ pub mod backend;
 pub mod dataset;
 pub mod miner;
 pub mod model;
+pub mod network;
 pub mod prng;
 pub mod task;
 pub mod trace;
@@ -70,9 +73,10 @@ pub mod verifier;
 pub use arithmetic::{Arithmetic, ArithmeticError};
 pub use artifact::{ArtifactError, ArtifactStore};
 pub use backend::{Backend, UnknownBackend};
-pub use dataset::{DatasetError, DatasetHash, Mnist};
+pub use dataset::{DatasetError, DatasetHash, MNIST_DATASET_HASH, Mnist};
 pub use miner::{MinedBlock, Miner, MiningError, Progress};
-pub use model::{Mlp, Weights, WeightsHash, WeightsRangeError};
+pub use model::{Mlp, ModelHash, Weights, WeightsRangeError};
+pub use network::{NetworkError, NetworkParams};
 pub use task::{StepFloor, Task, TaskError};
 pub use trace::{AuditProof, Opening, Trace, checkpoint_root, segment_key};
 pub use training::SegmentStats;

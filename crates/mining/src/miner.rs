@@ -15,7 +15,7 @@ use ann_ledger::{BlockHeader, ModelHash, TrainingCommitment};
 use crate::artifact::{ArtifactError, ArtifactStore};
 use crate::backend::Backend;
 use crate::dataset::Mnist;
-use crate::model::{TensorReadError, Weights, WeightsHash};
+use crate::model::{TensorReadError, Weights};
 use crate::task::{Task, TaskError};
 use crate::trace::{AuditProof, Trace, segment_key};
 use crate::training::{Evaluator, Trainer};
@@ -62,9 +62,9 @@ pub enum MiningError {
         /// Position in the trace.
         index: usize,
         /// What the trace recorded.
-        recorded: WeightsHash,
+        recorded: ModelHash,
         /// What the replay gave.
-        rebuilt: WeightsHash,
+        rebuilt: ModelHash,
     },
     /// A segment of the trace was not live or left the weights unchanged, so no block can
     /// end this trace (every audited segment must be live; honest training stays far above
@@ -244,7 +244,7 @@ impl Miner {
             let mut accuracy_bp = None;
             if steps >= min_steps {
                 tickets += 1;
-                let ticket = ann_ledger::ticket(&seed, steps, &ModelHash::from_bytes(hash.0));
+                let ticket = ann_ledger::ticket(&seed, steps, &hash);
                 if template.bits.is_beaten_by(ticket.as_bytes()) {
                     let accuracy = evaluator.accuracy(&model)?;
                     accuracy_bp = Some(accuracy);
@@ -282,7 +282,7 @@ impl Miner {
         &self,
         template: &BlockHeader,
         trainer: &mut Trainer,
-        hashes: Vec<WeightsHash>,
+        hashes: Vec<ModelHash>,
         kept: &[(usize, Weights)],
         weights: Weights,
         accuracy_bp: u16,
@@ -298,7 +298,7 @@ impl Miner {
             task_id: self.task.id(),
             steps: segments as u64 * k,
             checkpoint_root,
-            model_hash: ModelHash::from_bytes(final_hash.0),
+            model_hash: final_hash,
         };
         let audited = audited_segments(
             &audit_challenge(&header),

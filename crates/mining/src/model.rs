@@ -31,22 +31,9 @@ pub const MASTER_LIMIT: i64 = 1 << 23;
 /// Domain tag of [`Weights::hash`] (v2: integer masters, `i32` little-endian).
 pub const WEIGHTS_TAG: &[u8] = b"blockchain-ann/weights/v2";
 
-/// SHA-256 of [`WEIGHTS_TAG`] and the canonical weight bytes: a checkpoint's identity and its
-/// artifact's file name.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WeightsHash(pub [u8; 32]);
-
-impl std::fmt::Display for WeightsHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl std::fmt::Debug for WeightsHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WeightsHash({self})")
-    }
-}
+/// A checkpoint's identity and its artifact's file name: SHA-256 of [`WEIGHTS_TAG`] and the
+/// canonical weight bytes, the ledger's [`ModelHash`] (a block commits its final model's).
+pub use ann_ledger::ModelHash;
 
 /// A byte string that is not the canonical form of [`Weights`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -235,7 +222,7 @@ impl Weights {
     }
 
     /// The checkpoint hash: `SHA-256(WEIGHTS_TAG || canonical bytes)`.
-    pub fn hash(&self) -> WeightsHash {
+    pub fn hash(&self) -> ModelHash {
         // Streamed through a small buffer: the same bytes as `to_bytes`, without building the
         // 1.6 MB vector (a miner hashes every checkpoint).
         let mut hasher = Sha256::new();
@@ -249,7 +236,7 @@ impl Weights {
                 hasher.update(&buffer[..4 * chunk.len()]);
             }
         }
-        WeightsHash(hasher.finalize().into())
+        ModelHash::from_bytes(hasher.finalize().into())
     }
 
     /// Whether every array has its canonical length (always true for values built by this
@@ -317,11 +304,11 @@ fn check_part(
 }
 
 /// Hashes canonical weight bytes that are already serialized (artifact files).
-pub fn hash_weight_bytes(bytes: &[u8]) -> WeightsHash {
+pub fn hash_weight_bytes(bytes: &[u8]) -> ModelHash {
     let mut hasher = Sha256::new();
     hasher.update(WEIGHTS_TAG);
     hasher.update(bytes);
-    WeightsHash(hasher.finalize().into())
+    ModelHash::from_bytes(hasher.finalize().into())
 }
 
 /// The master parameters of `n` models on a device, each as `m * 2^-f` in `f32`, with a

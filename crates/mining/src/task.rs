@@ -278,7 +278,7 @@ impl Task {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(TASK_TAG);
-        out.extend_from_slice(&self.dataset.0);
+        out.extend_from_slice(self.dataset.as_bytes());
         for text in [PREPROCESSING, ARCHITECTURE, OPTIMIZER, DATA_ORDER] {
             out.extend_from_slice(&(text.len() as u32).to_le_bytes());
             out.extend_from_slice(text.as_bytes());
@@ -360,7 +360,7 @@ mod tests {
     use super::*;
 
     fn task() -> Task {
-        Task::mnist(DatasetHash([7; 32]))
+        Task::mnist(DatasetHash::from_bytes([7; 32]))
     }
 
     #[test]

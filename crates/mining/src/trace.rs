@@ -3,10 +3,10 @@
 //! (an artifact a miner may keep), the key of each segment's data, and the Merkle openings
 //! ([`AuditProof`]) through which a verifier reads only the checkpoints it audits.
 
-use ann_ledger::CheckpointRoot;
+use ann_ledger::{CheckpointRoot, MerkleTags};
 use sha2::{Digest, Sha256};
 
-use crate::model::WeightsHash;
+use crate::model::ModelHash;
 
 /// Domain tag of Merkle leaves.
 pub const LEAF_TAG: &[u8] = b"blockchain-ann/checkpoint-leaf/v1";
@@ -14,6 +14,13 @@ pub const LEAF_TAG: &[u8] = b"blockchain-ann/checkpoint-leaf/v1";
 pub const NODE_TAG: &[u8] = b"blockchain-ann/checkpoint-node/v1";
 /// Domain tag of the root (which also commits the leaf count).
 pub const ROOT_TAG: &[u8] = b"blockchain-ann/checkpoint-root/v1";
+/// The checkpoint tree: the ledger's tagged Merkle tree under [`LEAF_TAG`], [`NODE_TAG`] and
+/// [`ROOT_TAG`].
+pub const CHECKPOINT_TREE: MerkleTags = MerkleTags {
+    leaf: LEAF_TAG,
+    node: NODE_TAG,
+    root: ROOT_TAG,
+};
 /// Domain tag of a segment's data key.
 pub const SEGMENT_KEY_TAG: &[u8] = b"blockchain-ann/segment-key/v2";
 /// Most openings an [`AuditProof`] may hold (W0, and both ends of up to 63 audited segments).
@@ -42,17 +49,17 @@ pub enum TraceDecodeError {
 /// The checkpoint hashes of one training run, W0's first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trace {
-    checkpoints: Vec<WeightsHash>,
+    checkpoints: Vec<ModelHash>,
 }
 
 impl Trace {
     /// Wraps checkpoint hashes (W0's first).
-    pub fn new(checkpoints: Vec<WeightsHash>) -> Self {
+    pub fn new(checkpoints: Vec<ModelHash>) -> Self {
         Self { checkpoints }
     }
 
     /// The checkpoint hashes.
-    pub fn checkpoints(&self) -> &[WeightsHash] {
+    pub fn checkpoints(&self) -> &[ModelHash] {
         &self.checkpoints
     }
 
@@ -66,7 +73,7 @@ impl Trace {
         let mut out = Vec::with_capacity(8 + 32 * self.checkpoints.len());
         out.extend_from_slice(&(self.checkpoints.len() as u64).to_le_bytes());
         for c in &self.checkpoints {
-            out.extend_from_slice(&c.0);
+            out.extend_from_slice(c.as_bytes());
         }
         out
     }
@@ -102,7 +109,7 @@ impl Trace {
             .map(|c| {
                 let mut h = [0u8; 32];
                 h.copy_from_slice(c);
-                WeightsHash(h)
+                ModelHash::from_bytes(h)
             })
             .collect();
         Ok(Self { checkpoints })
@@ -126,17 +133,7 @@ impl Trace {
     /// The Merkle opening of checkpoint `index`, or `None` past the end.
     pub fn open(&self, index: usize) -> Option<Opening> {
         let checkpoint = *self.checkpoints.get(index)?;
-        let mut level: Vec<[u8; 32]> = self.checkpoints.iter().map(leaf_hash).collect();
-        let mut position = index;
-        let mut path = Vec::new();
-        while level.len() > 1 {
-            let sibling = position ^ 1;
-            if let Some(hash) = level.get(sibling) {
-                path.push(*hash);
-            }
-            level = next_level(&level);
-            position /= 2;
-        }
+        let path = CHECKPOINT_TREE.path(&leaves(&self.checkpoints), index)?;
         Some(Opening {
             index: index as u64,
             checkpoint,
@@ -149,47 +146,13 @@ impl Trace {
 /// `SHA-256(SEGMENT_KEY_TAG || seed || j (u64 LE) || c_j)`. Its samples are unknown until its
 /// start checkpoint `c_j` exists, so segments can only be trained in order, and a verifier
 /// needs only `c_j` (not the trace before it) to replay segment `j`.
-pub fn segment_key(seed: &[u8; 32], index: u64, checkpoint: &WeightsHash) -> [u8; 32] {
+pub fn segment_key(seed: &[u8; 32], index: u64, checkpoint: &ModelHash) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(SEGMENT_KEY_TAG);
     hasher.update(seed);
     hasher.update(index.to_le_bytes());
-    hasher.update(checkpoint.0);
+    hasher.update(checkpoint.as_bytes());
     hasher.finalize().into()
-}
-
-fn leaf_hash(checkpoint: &WeightsHash) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(LEAF_TAG);
-    h.update(checkpoint.0);
-    h.finalize().into()
-}
-
-fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(NODE_TAG);
-    h.update(left);
-    h.update(right);
-    h.finalize().into()
-}
-
-fn next_level(level: &[[u8; 32]]) -> Vec<[u8; 32]> {
-    level
-        .chunks(2)
-        .map(|pair| match pair {
-            [left, right] => node_hash(left, right),
-            [single] => *single,
-            _ => [0u8; 32],
-        })
-        .collect()
-}
-
-fn root_from_top(count: u64, top: &[u8; 32]) -> CheckpointRoot {
-    let mut h = Sha256::new();
-    h.update(ROOT_TAG);
-    h.update(count.to_le_bytes());
-    h.update(top);
-    CheckpointRoot::from_bytes(h.finalize().into())
 }
 
 /// A checkpoint hash with its Merkle path: what a verifier reads instead of the trace.
@@ -198,7 +161,7 @@ pub struct Opening {
     /// Position in the trace (0 is W0).
     pub index: u64,
     /// The checkpoint hash there.
-    pub checkpoint: WeightsHash,
+    pub checkpoint: ModelHash,
     /// Sibling hashes from the leaf level up (a level where the node is carried up unpaired
     /// contributes none).
     pub path: Vec<[u8; 32]>,
@@ -208,29 +171,9 @@ impl Opening {
     /// The root of a trace of `count` checkpoints that this opening proves, or `None` if the
     /// index is out of range or the path has the wrong length for it.
     pub fn root(&self, count: u64) -> Option<CheckpointRoot> {
-        if self.index >= count {
-            return None;
-        }
-        let mut hash = leaf_hash(&self.checkpoint);
-        let (mut position, mut width) = (self.index, count);
-        let mut siblings = self.path.iter();
-        while width > 1 {
-            let sibling = position ^ 1;
-            if sibling < width {
-                let other = siblings.next()?;
-                hash = if position % 2 == 0 {
-                    node_hash(&hash, other)
-                } else {
-                    node_hash(other, &hash)
-                };
-            }
-            position /= 2;
-            width = width.div_ceil(2);
-        }
-        if siblings.next().is_some() {
-            return None;
-        }
-        Some(root_from_top(count, &hash))
+        CHECKPOINT_TREE
+            .root_from_path(count, self.index, self.checkpoint.as_bytes(), &self.path)
+            .map(CheckpointRoot::from_bytes)
     }
 }
 
@@ -281,7 +224,7 @@ impl AuditProof {
     }
 
     /// The checkpoint hash at `index`, if the proof opens it.
-    pub fn checkpoint(&self, index: u64) -> Option<WeightsHash> {
+    pub fn checkpoint(&self, index: u64) -> Option<ModelHash> {
         self.openings
             .binary_search_by_key(&index, |o| o.index)
             .ok()
@@ -295,7 +238,7 @@ impl AuditProof {
         out.extend_from_slice(&(self.openings.len() as u32).to_le_bytes());
         for o in &self.openings {
             out.extend_from_slice(&o.index.to_le_bytes());
-            out.extend_from_slice(&o.checkpoint.0);
+            out.extend_from_slice(o.checkpoint.as_bytes());
             out.push(o.path.len() as u8);
             for h in &o.path {
                 out.extend_from_slice(h);
@@ -348,7 +291,7 @@ impl AuditProof {
                 .collect();
             openings.push(Opening {
                 index,
-                checkpoint: WeightsHash(checkpoint),
+                checkpoint: ModelHash::from_bytes(checkpoint),
                 path,
             });
         }
@@ -365,21 +308,27 @@ impl AuditProof {
 /// an odd node at the end of a level is carried up unchanged (never paired with itself, so no
 /// two different lists share a tree), and the root is `SHA-256(ROOT_TAG || count (u64 LE) ||
 /// tree top)`, which also commits the length. The empty list's tree top is 32 zero bytes.
-pub fn checkpoint_root(checkpoints: &[WeightsHash]) -> CheckpointRoot {
-    let mut level: Vec<[u8; 32]> = checkpoints.iter().map(leaf_hash).collect();
-    while level.len() > 1 {
-        level = next_level(&level);
-    }
-    let top = level.first().copied().unwrap_or([0u8; 32]);
-    root_from_top(checkpoints.len() as u64, &top)
+pub fn checkpoint_root(checkpoints: &[ModelHash]) -> CheckpointRoot {
+    CheckpointRoot::from_bytes(CHECKPOINT_TREE.root(&leaves(checkpoints)))
+}
+
+fn leaves(checkpoints: &[ModelHash]) -> Vec<[u8; 32]> {
+    checkpoints.iter().map(|c| c.to_bytes()).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hashes(n: u8) -> Vec<WeightsHash> {
-        (0..n).map(|i| WeightsHash([i; 32])).collect()
+    fn hashes(n: u8) -> Vec<ModelHash> {
+        (0..n).map(|i| ModelHash::from_bytes([i; 32])).collect()
+    }
+
+    /// `hash` with bit 0 of byte `byte` flipped.
+    fn flipped(hash: ModelHash, byte: usize) -> ModelHash {
+        let mut bytes = hash.to_bytes();
+        bytes[byte] ^= 1;
+        ModelHash::from_bytes(bytes)
     }
 
     #[test]
@@ -397,7 +346,7 @@ mod tests {
         let root = checkpoint_root(&base);
         for i in 0..base.len() {
             let mut changed = base.clone();
-            changed[i].0[31] ^= 1;
+            changed[i] = flipped(changed[i], 31);
             assert_ne!(checkpoint_root(&changed), root, "leaf {i}");
         }
         let mut swapped = base.clone();
@@ -438,7 +387,7 @@ mod tests {
         let keys = trace.segment_keys(&[9; 32]);
         assert_eq!(keys.len(), 3);
         let mut changed = hashes(4);
-        changed[1].0[0] ^= 1;
+        changed[1] = flipped(changed[1], 0);
         let other = Trace::new(changed).segment_keys(&[9; 32]);
         assert_eq!(keys[0], other[0]);
         assert_ne!(keys[1], other[1]);
@@ -462,7 +411,7 @@ mod tests {
                 moved.index ^= 1;
                 assert_ne!(moved.root(u64::from(n)), Some(root));
                 let mut forged = opening.clone();
-                forged.checkpoint.0[0] ^= 1;
+                forged.checkpoint = flipped(forged.checkpoint, 0);
                 assert_ne!(forged.root(u64::from(n)), Some(root));
                 if let Some(first) = opening.path.first() {
                     let mut bent = opening.clone();

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::artifact::{ArtifactError, ArtifactStore};
 use crate::backend::Backend;
 use crate::dataset::Mnist;
-use crate::model::{TensorReadError, Weights, WeightsHash, WeightsRangeError};
+use crate::model::{ModelHash, TensorReadError, Weights, WeightsRangeError};
 use crate::prng;
 use crate::task::{Task, TaskError};
 use crate::trace::{AuditProof, segment_key};
@@ -90,7 +90,7 @@ pub enum ProofError {
         /// The header's model hash.
         model: String,
         /// The trace's last checkpoint.
-        last: WeightsHash,
+        last: ModelHash,
     },
     /// Rule: training starts from the W0 derived from this block's seed (property 1). Fails
     /// for a proof made for another block, another coinbase, another timestamp, or a model
@@ -100,9 +100,9 @@ pub enum ProofError {
     )]
     NotFromInitialWeights {
         /// Hash of the W0 the seed gives.
-        expected: WeightsHash,
+        expected: ModelHash,
         /// The trace's first checkpoint.
-        found: WeightsHash,
+        found: ModelHash,
     },
     /// Rule: every checkpoint the verifier needs is available and intact.
     #[error("checkpoint {index} unavailable or invalid: {source}")]
@@ -147,9 +147,9 @@ pub enum ProofError {
         /// One past its last step.
         end_step: u64,
         /// The committed checkpoint after it.
-        committed: WeightsHash,
+        committed: ModelHash,
         /// What the replay produced.
-        replayed: WeightsHash,
+        replayed: ModelHash,
     },
     /// Rule: every audited segment changes the weights (a fixed point of training would
     /// give free segments to pad a trace with, and free tickets if it ended one).
@@ -158,7 +158,7 @@ pub enum ProofError {
         /// The segment's index.
         segment: u64,
         /// The weights it starts and ends at.
-        weights: WeightsHash,
+        weights: ModelHash,
     },
     /// Rule: every audited segment is live: at least the task's floor of backward entries
     /// are nonzero, so it cost a dense backward pass (dead, saturated or over-confident
@@ -383,7 +383,7 @@ impl TrainingVerifier {
                 .ok_or(ProofError::MissingOpening { index })
         };
         let last = opened(segments)?;
-        if last.0 != *t.model_hash.as_bytes() {
+        if last != t.model_hash {
             return Err(ProofError::ModelNotLastCheckpoint {
                 model: t.model_hash.to_string(),
                 last,
@@ -491,7 +491,7 @@ impl TrainingVerifier {
         })
     }
 
-    fn load(&self, index: u64, hash: &WeightsHash) -> Result<Weights, ProofError> {
+    fn load(&self, index: u64, hash: &ModelHash) -> Result<Weights, ProofError> {
         let weights = self
             .store
             .get_checkpoint(hash)

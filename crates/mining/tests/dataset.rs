@@ -71,7 +71,12 @@ fn dataset_hash_is_sha256_of_the_decompressed_files() {
         hasher.update(decompress(name));
     }
     let expected: [u8; 32] = hasher.finalize().into();
-    assert_eq!(common::data().hash().0, expected);
+    assert_eq!(common::data().hash().to_bytes(), expected);
+    assert_eq!(
+        common::data().hash(),
+        ann_mining::MNIST_DATASET_HASH,
+        "the pinned hash"
+    );
     // Recompressing does not change the identity; changing one pixel does.
     let recompressed = with_edited(2, |_| {}).unwrap();
     assert_eq!(recompressed.hash(), common::data().hash());
@@ -161,7 +166,9 @@ fn a_task_for_other_data_is_refused_by_miner_and_verifier() {
         Mnist::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")).unwrap(),
     );
     let mut task = ann_mining::Task::mnist(data.hash());
-    task.dataset.0[0] ^= 1;
+    let mut other = task.dataset.to_bytes();
+    other[0] ^= 1;
+    task.dataset = ann_mining::DatasetHash::from_bytes(other);
     let store = ann_mining::ArtifactStore::open(tempfile::tempdir().unwrap().path()).unwrap();
     let wrong = |e: &ann_mining::TaskError| matches!(e, ann_mining::TaskError::WrongDataset { .. });
     match ann_mining::Miner::new(task.clone(), Arc::clone(&data), store.clone()) {
@@ -172,4 +179,57 @@ fn a_task_for_other_data_is_refused_by_miner_and_verifier() {
         Err(ann_mining::VerifierSetupError::Task(e)) => assert!(wrong(&e), "{e}"),
         other => panic!("expected a wrong-dataset error, got {other:?}"),
     }
+}
+
+#[test]
+fn the_networks_pin_the_real_mnist_and_refuse_other_data() {
+    let data = common::data();
+    for network in [
+        ann_mining::NetworkParams::main(),
+        ann_mining::NetworkParams::devnet(),
+        ann_mining::NetworkParams::regtest(),
+    ] {
+        assert_eq!(network.dataset(), data.hash(), "{}", network.name());
+        assert_eq!(
+            network.task().id(),
+            ann_mining::Task::mnist(data.hash()).id()
+        );
+        network.check_data(&data).unwrap();
+    }
+    let devnet = ann_mining::NetworkParams::devnet();
+    assert_eq!(devnet.chain(), &ann_ledger::ChainParams::devnet());
+    devnet.load_data(common::mnist_dir()).unwrap();
+
+    // One label changed: valid MNIST files, other data, refused by name.
+    let dir = tempfile::tempdir().unwrap();
+    for (i, name) in FILE_NAMES.iter().enumerate() {
+        if i == 3 {
+            let mut bytes = decompress(name);
+            let last = bytes.len() - 1;
+            bytes[last] = (bytes[last] + 1) % 10;
+            write_gz(&dir.path().join(name), &bytes);
+        } else {
+            std::fs::copy(common::mnist_dir().join(name), dir.path().join(name)).unwrap();
+        }
+    }
+    match devnet.load_data(dir.path()) {
+        Err(ann_mining::NetworkError::WrongDataset {
+            network: "devnet",
+            expected,
+            found,
+        }) => {
+            assert_eq!(expected, data.hash());
+            assert_ne!(found, expected);
+        }
+        other => panic!("expected WrongDataset, got {other:?}"),
+    }
+    // Files that are not MNIST at all: the loader's own error, under the network's name.
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        devnet.load_data(empty.path()),
+        Err(ann_mining::NetworkError::Data {
+            network: "devnet",
+            ..
+        })
+    ));
 }

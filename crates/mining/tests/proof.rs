@@ -51,7 +51,7 @@ fn honest_block_passes_and_reaches_its_target() {
     );
     assert_eq!(
         header.training.model_hash.as_bytes(),
-        &mined.block.weights.hash().0
+        mined.block.weights.hash().as_bytes()
     );
     // Through the ledger's trait too.
     verifier(mined.store()).verify_proof(header).unwrap();
@@ -161,7 +161,9 @@ fn a_missing_or_malformed_audit_proof_is_rejected_by_the_prechecks() {
     // A proof whose openings were made for another root.
     let proof = ann_mining::AuditProof::from_bytes(&bytes).unwrap();
     let mut openings = proof.openings().to_vec();
-    openings[1].checkpoint.0[0] ^= 1;
+    let mut flipped = openings[1].checkpoint.to_bytes();
+    flipped[0] ^= 1;
+    openings[1].checkpoint = ann_ledger::ModelHash::from_bytes(flipped);
     let other = ann_mining::Trace::new(mined.block.trace.checkpoints().to_vec());
     let mut forged = other.checkpoints().to_vec();
     forged[openings[1].index as usize] = openings[1].checkpoint;

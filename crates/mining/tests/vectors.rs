@@ -14,7 +14,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use ann_ledger::BlockHash;
-use ann_mining::model::WeightsHash;
+use ann_mining::model::ModelHash;
 use ann_mining::trace::{AuditProof, Trace, checkpoint_root, segment_key};
 use ann_mining::training::{Trainer, input_table, segment_samples};
 use ann_mining::verifier::audited_segments;
@@ -58,7 +58,7 @@ fn actual() -> BTreeMap<&'static str, String> {
         .collect();
     v.insert("segment0_first_samples", samples.join(" "));
 
-    let hashes: Vec<WeightsHash> = (0..5u8).map(|i| WeightsHash([i; 32])).collect();
+    let hashes: Vec<ModelHash> = (0..5u8).map(|i| ModelHash::from_bytes([i; 32])).collect();
     v.insert(
         "checkpoint_root_of_0_to_4",
         checkpoint_root(&hashes).to_string(),

@@ -52,19 +52,12 @@ pub use training::{TrainingArtifacts, TrainingMiner, TrainingNode};
 
 /// The local development network's parameters.
 pub mod devnet {
-    use ann_ledger::{ChainParams, Difficulty};
+    use ann_ledger::ChainParams;
 
-    /// 2026-01-01T00:00:00Z, the devnet's genesis time.
-    pub const GENESIS_TIME: u64 = 1_767_225_600;
+    pub use ann_ledger::chain::DEVNET_GENESIS_TIME as GENESIS_TIME;
 
-    /// The devnet: no genesis allocations (coins come from mining), the devnet difficulty
-    /// preset, reorganisations up to 20 blocks deep. Fixed, so that a store made by one run
-    /// resumes in the next and nodes started apart share one genesis. Its genesis lies in
-    /// the past, so ASERT holds the target at the devnet's limit until the chain catches up
-    /// with its schedule.
+    /// The devnet's chain parameters ([`ChainParams::devnet`]).
     pub fn params() -> ChainParams {
-        let mut params = ChainParams::new(Vec::new(), GENESIS_TIME, Difficulty::devnet());
-        params.max_reorg_depth = 20;
-        params
+        ChainParams::devnet()
     }
 }

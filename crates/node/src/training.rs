@@ -12,8 +12,8 @@ use ann_ledger::{Block, BlockHeader, Chain, ChainError, ChainParams, CheckpointR
 use ann_mining::model::hash_weight_bytes;
 use ann_mining::verifier::{audit_challenge, audited_segments};
 use ann_mining::{
-    ArtifactStore, AuditProof, Backend, MinedBlock, Miner, MiningError, Mnist, Progress, Task,
-    TrainingVerifier, VerifierSetupError, Weights, WeightsHash,
+    ArtifactStore, AuditProof, Backend, MinedBlock, Miner, MiningError, Mnist, ModelHash, Progress,
+    Task, TrainingVerifier, VerifierSetupError, Weights,
 };
 use ann_net::ArtifactKind;
 use ann_net::wire::MAX_ARTIFACT;
@@ -80,7 +80,7 @@ impl Artifacts for TrainingArtifacts {
             .filter(|hash| !self.store.checkpoint_path(hash).exists())
             .map(|hash| ArtifactId {
                 kind: ArtifactKind::Checkpoint,
-                hash: hash.0,
+                hash: hash.to_bytes(),
             })
             .collect()
     }
@@ -88,7 +88,7 @@ impl Artifacts for TrainingArtifacts {
     fn get(&self, id: &ArtifactId) -> Option<Vec<u8>> {
         match id.kind {
             ArtifactKind::Checkpoint => {
-                Self::read_capped(&self.store.checkpoint_path(&WeightsHash(id.hash)))
+                Self::read_capped(&self.store.checkpoint_path(&ModelHash::from_bytes(id.hash)))
             }
             ArtifactKind::AuditProof => {
                 Self::read_capped(&self.store.proof_path(&CheckpointRoot::from_bytes(id.hash)))
@@ -106,7 +106,7 @@ impl Artifacts for TrainingArtifacts {
         match id.kind {
             ArtifactKind::Checkpoint => {
                 let hash = hash_weight_bytes(bytes);
-                if hash.0 != id.hash {
+                if hash.to_bytes() != id.hash {
                     return Err(ArtifactRefused::Wrong(format!(
                         "a checkpoint asked for as {} hashes to {hash}",
                         hex::encode(id.hash)
@@ -225,7 +225,7 @@ pub fn stage_artifacts(
     header: &BlockHeader,
 ) -> Result<(), StageError> {
     let training = &header.training;
-    let model = WeightsHash(*training.model_hash.as_bytes());
+    let model = training.model_hash;
     let mut files = vec![
         store.artifact_file(ArtifactRole::Model, artifacts.checkpoint_path(&model))?,
         store.artifact_file(
@@ -240,13 +240,13 @@ pub fn stage_artifacts(
     let proof = artifacts
         .get_proof(&training.checkpoint_root)
         .map_err(StageError::Proof)?;
-    let mut opened: Vec<WeightsHash> = proof
+    let mut opened: Vec<ModelHash> = proof
         .openings()
         .iter()
         .filter(|o| o.index != 0 && o.checkpoint != model)
         .map(|o| o.checkpoint)
         .collect();
-    opened.sort_unstable_by_key(|hash| hash.0);
+    opened.sort_unstable();
     opened.dedup();
     for hash in opened {
         let path = artifacts.checkpoint_path(&hash);

@@ -125,7 +125,7 @@ fn a_block_mined_into_a_store_keeps_its_side_chain_record_across_a_restart() {
         let proof = artifacts
             .get_proof(&block.header.training.checkpoint_root)
             .unwrap();
-        let model = ann_mining::WeightsHash(*block.header.training.model_hash.as_bytes());
+        let model = block.header.training.model_hash;
         let mut opened: Vec<_> = proof
             .openings()
             .iter()
@@ -194,7 +194,7 @@ fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_i
     // B fetched what the audit reads: the proof and the final model at least.
     let root = block.header.training.checkpoint_root;
     assert!(dir_b.path().join(ArtifactStore::proof_name(&root)).exists());
-    let model = ann_mining::WeightsHash(*block.header.training.model_hash.as_bytes());
+    let model = block.header.training.model_hash;
     assert!(
         dir_b
             .path()
@@ -234,7 +234,7 @@ fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_i
                         hash,
                     } => {
                         let path = dir_a.path().join(ArtifactStore::checkpoint_name(
-                            &ann_mining::WeightsHash(hash),
+                            &ann_mining::ModelHash::from_bytes(hash),
                         ));
                         let mut bytes = std::fs::read(path).unwrap();
                         bytes[100] ^= 1;
@@ -286,7 +286,7 @@ fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_i
     assert!(!wanted.is_empty() && wanted.iter().all(|id| id.kind == ArtifactKind::Checkpoint));
     assert!(wanted.contains(&ArtifactId {
         kind: ArtifactKind::Checkpoint,
-        hash: model.0
+        hash: model.to_bytes()
     }));
     let model_bytes =
         std::fs::read(dir_a.path().join(ArtifactStore::checkpoint_name(&model))).unwrap();
@@ -312,11 +312,9 @@ fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_i
 }
 
 fn keeper_source(dir: &Path, id: &ArtifactId) -> Vec<u8> {
-    std::fs::read(
-        dir.join(ArtifactStore::checkpoint_name(&ann_mining::WeightsHash(
-            id.hash,
-        ))),
-    )
+    std::fs::read(dir.join(ArtifactStore::checkpoint_name(
+        &ann_mining::ModelHash::from_bytes(id.hash),
+    )))
     .unwrap()
 }
 

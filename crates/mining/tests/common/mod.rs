@@ -162,7 +162,7 @@ pub fn commit_trace(
     header.training.task_id = t.id();
     header.training.steps = segments as u64 * u64::from(t.checkpoint_interval);
     header.training.checkpoint_root = store.put_trace(trace).unwrap();
-    header.training.model_hash = ann_ledger::ModelHash::from_bytes(trace.checkpoints()[segments].0);
+    header.training.model_hash = trace.checkpoints()[segments];
     let audited = audited_segments(&audit_challenge(&header), segments as u64, t.audit_segments);
     let mut indices = vec![0, segments];
     for segment in audited {

@@ -101,7 +101,7 @@ fn block_of_spends(kind: KeyKind) -> (Chain, Block) {
     let miner = Wallet::new(key(usize::MAX - 1));
     let block = chain
         .block_template(&mempool, miner.address(), GENESIS_TIME + 600)
-        .unwrap();
+        .expect("chain store");
     assert_eq!(block.transactions.len(), TRANSACTIONS + 1);
     (chain, block)
 }
@@ -292,7 +292,12 @@ fn template(c: &mut Criterion) {
         Difficulty::regtest(),
     ))
     .expect("genesis");
-    let genesis = chain.block_at(0).unwrap().expect("genesis").transactions[0].clone();
+    let genesis = chain
+        .block_at(0)
+        .expect("chain store")
+        .expect("genesis")
+        .transactions[0]
+        .clone();
     let mut pool = Mempool::new();
     let mut fees = Vec::new();
     for c in 0..chains {

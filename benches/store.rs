@@ -68,7 +68,7 @@ fn fixture() -> (ChainParams, Vec<Block>) {
         let timestamp = GENESIS_TIME + 600 * height as u64;
         let block = chain
             .block_template(&mempool, wallets[0].address(), timestamp)
-            .unwrap();
+            .expect("chain store");
         assert_eq!(block.transactions.len(), PAYMENTS_PER_BLOCK + 1);
         chain
             .submit_block(block.clone(), NOW, &NoProof)

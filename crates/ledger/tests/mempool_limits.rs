@@ -27,7 +27,12 @@ fn funded(outputs: usize) -> Chain {
 }
 
 fn genesis_coin(chain: &Chain, i: u32) -> OutPoint {
-    chain.block_at(0).unwrap().expect("genesis").transactions[0].outpoint(i)
+    chain
+        .block_at(0)
+        .expect("chain store")
+        .expect("genesis")
+        .transactions[0]
+        .outpoint(i)
 }
 
 fn key() -> SigningKey {

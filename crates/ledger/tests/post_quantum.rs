@@ -30,7 +30,12 @@ fn fixture() -> (Chain, Wallet, Wallet, Wallet) {
 }
 
 fn genesis_coin(chain: &Chain, vout: u32) -> OutPoint {
-    chain.block_at(0).unwrap().expect("genesis").transactions[0].outpoint(vout)
+    chain
+        .block_at(0)
+        .expect("chain store")
+        .expect("genesis")
+        .transactions[0]
+        .outpoint(vout)
 }
 
 /// The first error of a block holding `tx` after the coinbase.

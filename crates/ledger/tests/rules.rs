@@ -35,7 +35,11 @@ fn fixture() -> Fixture {
 impl Fixture {
     /// The genesis output of wallet `i`.
     fn genesis_coin(&self, i: usize) -> OutPoint {
-        let genesis = self.chain.block_at(0).unwrap().expect("genesis");
+        let genesis = self
+            .chain
+            .block_at(0)
+            .expect("chain store")
+            .expect("genesis");
         genesis.transactions[0].outpoint(u32::try_from(i).expect("small"))
     }
 

@@ -26,7 +26,10 @@ fn empty_on<S: ChainStore>(
     miner: &Wallet,
     salt: u8,
 ) -> Block {
-    let header = chain.header(parent).unwrap().expect("known parent");
+    let header = chain
+        .header(parent)
+        .expect("chain store")
+        .expect("known parent");
     let mut block = child_of(&header, Vec::new(), miner, salt);
     grind(&mut block);
     block
@@ -36,14 +39,16 @@ fn extend<S: ChainStore>(chain: &mut Chain<S>, miner: &Wallet, salt: u8) -> Bloc
     let block = empty_on(chain, &chain.tip(), miner, salt);
     let hash = block.hash();
     assert_eq!(
-        chain.submit_block(block, NOW, &VERIFIER).unwrap(),
+        chain
+            .submit_block(block, NOW, &VERIFIER)
+            .expect("chain store"),
         ImportOutcome::Extended
     );
     hash
 }
 
 fn opened(params: &ChainParams, store: MemoryChainStore) -> Chain<CountingStore<MemoryChainStore>> {
-    Chain::open(params.clone(), CountingStore::new(store)).unwrap()
+    Chain::open(params.clone(), CountingStore::new(store)).expect("chain store")
 }
 
 #[test]

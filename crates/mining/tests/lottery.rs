@@ -46,7 +46,7 @@ fn tickets_are_drawn_one_per_checkpoint_until_one_wins() {
         if steps < floor || steps == mined.header.training.steps {
             continue;
         }
-        let ticket = ann_ledger::ticket(&seed, steps, &hash);
+        let ticket = ann_ledger::ticket(&seed, steps, hash);
         winners_before += u64::from(header.bits.is_beaten_by(ticket.as_bytes()));
     }
     // Those winners were evaluated below the gate (the accuracy climbs past 90 % within a

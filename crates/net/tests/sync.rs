@@ -32,7 +32,7 @@ fn chain_of(blocks: u64) -> Chain {
     for i in 0..blocks {
         let mut block = chain
             .block_template(&Mempool::new(), miner.address(), 1_700_000_600 + i)
-            .unwrap();
+            .expect("chain store");
         block.header.training = TrainingCommitment {
             task_id: TaskId::from_bytes([1; 32]),
             steps: 10,

@@ -536,7 +536,7 @@ impl ChainStore for Store {
     fn block_count(&self) -> Result<u64, Self::Error> {
         let txn = self.db.begin_read().map_err(dbe_load)?;
         let blocks = open_read(&txn, BLOCKS)?;
-        Ok(blocks.len().map_err(dbe_load)?)
+        blocks.len().map_err(dbe_load)
     }
 
     fn utxo(&self, outpoint: &OutPoint) -> Result<Option<UtxoEntry>, Self::Error> {

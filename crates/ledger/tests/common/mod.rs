@@ -99,7 +99,7 @@ pub fn mine<S: ChainStore>(chain: &Chain<S>, mempool: &Mempool, miner: &Wallet, 
     let timestamp = chain.tip_block().header.timestamp + BLOCK_INTERVAL;
     let mut block = chain
         .block_template(mempool, miner.address(), timestamp)
-        .unwrap();
+        .expect("chain store");
     block.header.training = commitment(salt);
     block
 }

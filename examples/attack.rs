@@ -97,8 +97,9 @@ fn run(args: Args) -> Result<()> {
         &chain,
     )?;
     let template = chain.block_template(&mempool, mallory.address(), now)?;
-    let (block1, _) = common::mine_block(&chain, &data, &task, Backend::DEFAULT, template)?;
-    chain.submit_block(block1.clone(), now, &verifier)?;
+    let mined1 = common::mine_block(&chain, &data, &task, Backend::DEFAULT, template)?;
+    let block1 = mined1.block.clone();
+    chain.submit_block_with(mined1.block, mined1.record, now, &verifier)?;
     println!("block 1 {} accepted\n", chain.tip());
 
     // 1. The original's flaw: one trained model presented again for the next block.
@@ -135,8 +136,8 @@ fn run(args: Args) -> Result<()> {
     // reorganisation window of 1) whose input never existed: refused on its work alone,
     // before its transactions are looked at, and not stored.
     let template = chain.block_template(&Mempool::new(), mallory.address(), now + 1)?;
-    let (block2, _) = common::mine_block(&chain, &data, &task, Backend::DEFAULT, template)?;
-    chain.submit_block(block2, now + 1, &verifier)?;
+    let mined2 = common::mine_block(&chain, &data, &task, Backend::DEFAULT, template)?;
+    chain.submit_block_with(mined2.block, mined2.record, now + 1, &verifier)?;
     let genesis = chain.block_at(0)?.context("genesis")?.clone();
     let mut deep = block1.clone();
     deep.header.prev_hash = genesis.hash();

@@ -153,7 +153,11 @@ fn run(args: Args) -> Result<()> {
     );
     let template = chain.block_template(&mempool, miner.address(), now)?;
     let started = Instant::now();
-    let (block, mined) = common::mine_block(&chain, &data, &task, args.backend, template)?;
+    let common::MinedIntoStore {
+        block,
+        mined,
+        record,
+    } = common::mine_block(&chain, &data, &task, args.backend, template)?;
     println!(
         "trained {} steps in {:.1} s on {}: ticket {} of this attempt won, test accuracy {:.2} % >= {gate:.2} %",
         mined.header.training.steps,
@@ -169,7 +173,7 @@ fn run(args: Args) -> Result<()> {
         Backend::DEFAULT,
     )?;
     let started = Instant::now();
-    chain.submit_block(block, now, &verifier)?;
+    chain.submit_block_with(block, record, now, &verifier)?;
     mempool.remove_for_block(chain.tip_block());
     let audit = verifier
         .take(&chain.tip())

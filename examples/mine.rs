@@ -68,10 +68,14 @@ fn run(args: Args) -> Result<()> {
         let now = common::now()?;
         let template = chain.block_template(&Mempool::new(), miner.address(), now)?;
         let started = Instant::now();
-        let (block, mined) = common::mine_block(&chain, &data, &task, args.backend, template)?;
+        let common::MinedIntoStore {
+            block,
+            mined,
+            record,
+        } = common::mine_block(&chain, &data, &task, args.backend, template)?;
         let mined_in = started.elapsed();
         let started = Instant::now();
-        chain.submit_block(block, now, &verifier)?;
+        chain.submit_block_with(block, record, now, &verifier)?;
         let audit = verifier
             .take(&chain.tip())
             .context("the block was verified")?;

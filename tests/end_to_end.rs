@@ -87,7 +87,11 @@ fn run_scenario(mining: Backend, auditing: Backend) {
         5,
         "coinbase and the four payments"
     );
-    let (block, mined) = common::mine_block(&chain, &data, &task, mining, template).unwrap();
+    let common::MinedIntoStore {
+        block,
+        mined,
+        record,
+    } = common::mine_block(&chain, &data, &task, mining, template).unwrap();
     assert!(
         mined.accuracy_bp >= task.accuracy_gate.basis_points(),
         "mined to {} bp",
@@ -96,7 +100,9 @@ fn run_scenario(mining: Backend, auditing: Backend) {
     assert!(mined.header.meets_target());
     let verifier =
         common::recording_verifier(&data, &task, &chain.store().artifact_dir(), auditing).unwrap();
-    chain.submit_block(block, now, &verifier).unwrap();
+    chain
+        .submit_block_with(block, record, now, &verifier)
+        .unwrap();
     let audit = verifier.take(&chain.tip()).expect("the proof was audited");
     assert_eq!(
         audit.accuracy_bp, mined.accuracy_bp,

@@ -15,10 +15,11 @@ use anyhow::{Context, Result};
 use blockchain_ann::ledger::replay::replay;
 use blockchain_ann::ledger::{Address, Block, BlockHash, Chain, ChainParams, ChainStore};
 use blockchain_ann::mining::{
-    ArtifactStore, Backend, MinedBlock, Miner, Mnist, NetworkParams, RecordingVerifier, Task,
-    TrainingVerifier, Verified,
+    ArtifactStore, Backend, Miner, Mnist, NetworkParams, RecordingVerifier, Task, TrainingVerifier,
+    Verified,
 };
 use blockchain_ann::node::TrainingNode;
+pub use blockchain_ann::node::training::MinedIntoStore;
 use blockchain_ann::node::training::mine_into_store;
 use blockchain_ann::store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -102,20 +103,21 @@ pub fn mining_progress_bar(expected_tickets: u128) -> ProgressBar {
     bar
 }
 
-/// Mines `template` on `backend` with a progress bar and stages its artifacts in the chain's
-/// store ([`blockchain_ann::node::training::mine_into_store`]). Returns the mined block.
+/// Mines `template` on `backend` with a progress bar and makes its artifact record
+/// ([`blockchain_ann::node::training::mine_into_store`]): submit the block with it,
+/// `chain.submit_block_with(mined.block, mined.record, ..)`.
 pub fn mine_block(
     chain: &Chain<Store>,
     data: &Arc<Mnist>,
     task: &Task,
     backend: Backend,
     template: Block,
-) -> Result<(Block, MinedBlock)> {
+) -> Result<MinedIntoStore> {
     let artifacts = ArtifactStore::open(chain.store().artifact_dir())?;
     let miner = Miner::with_backend(task.clone(), Arc::clone(data), artifacts, backend)?;
     let bar = mining_progress_bar(template.header.bits.work());
     let started = Instant::now();
-    let (block, mined) = mine_into_store(chain, &miner, template, |p| {
+    let mined = mine_into_store(chain, &miner, template, |p| {
         bar.set_position(p.tickets);
         let accuracy = p
             .accuracy_bp
@@ -125,15 +127,15 @@ pub fn mine_block(
     })?;
     bar.finish_and_clear();
     tracing::info!(
-        steps = mined.header.training.steps,
-        tickets = mined.tickets,
-        expected_tickets = %mined.header.bits.work(),
-        accuracy_bp = mined.accuracy_bp,
+        steps = mined.mined.header.training.steps,
+        tickets = mined.mined.tickets,
+        expected_tickets = %mined.mined.header.bits.work(),
+        accuracy_bp = mined.mined.accuracy_bp,
         backend = %backend,
         seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
         "trained"
     );
-    Ok((block, mined))
+    Ok(mined)
 }
 
 /// The full training audit on `backend` with the artifacts in `artifact_dir`, remembering

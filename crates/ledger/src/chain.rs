@@ -361,7 +361,7 @@ impl<S: ChainStore> Chain<S> {
             best_added: vec![genesis_hash],
             tip: genesis_hash,
         };
-        store.commit(&changes).map_err(store_error)?;
+        store.commit(&changes, None).map_err(store_error)?;
         let mut nodes = HashMap::new();
         nodes.insert(
             genesis_hash,
@@ -837,6 +837,29 @@ impl<S: ChainStore> Chain<S> {
         now: u64,
         verifier: &V,
     ) -> Result<ImportOutcome, ChainError> {
+        self.submit(block, None, now, verifier)
+    }
+
+    /// [`Chain::submit_block`], with `attachment` written in the same commit as the block (for
+    /// `ann-store`, the block's artifact record). Nothing is written for a block that is
+    /// refused or already known.
+    pub fn submit_block_with<V: ProofVerifier + ?Sized>(
+        &mut self,
+        block: Block,
+        attachment: S::Attachment,
+        now: u64,
+        verifier: &V,
+    ) -> Result<ImportOutcome, ChainError> {
+        self.submit(block, Some(attachment), now, verifier)
+    }
+
+    fn submit<V: ProofVerifier + ?Sized>(
+        &mut self,
+        block: Block,
+        attachment: Option<S::Attachment>,
+        now: u64,
+        verifier: &V,
+    ) -> Result<ImportOutcome, ChainError> {
         let hash = block.hash();
         if let Some(known) = self.block_meta(&hash)? {
             if known.status == BlockStatus::Invalid {
@@ -855,7 +878,7 @@ impl<S: ChainStore> Chain<S> {
                 source: Box::new(BlockError::Proof(Box::new(e))),
             })?;
         let saved = self.window.clone();
-        match self.import(block, hash, txids) {
+        match self.import(block, hash, txids, attachment) {
             Ok(committed) => committed,
             Err(error) => {
                 // Keep memory equal to what is persisted: nothing of this import happened.
@@ -874,6 +897,7 @@ impl<S: ChainStore> Chain<S> {
         block: Block,
         hash: BlockHash,
         txids: Vec<Txid>,
+        attachment: Option<S::Attachment>,
     ) -> Result<Result<ImportOutcome, ChainError>, ChainError> {
         let parent = self
             .window
@@ -962,7 +986,9 @@ impl<S: ChainStore> Chain<S> {
             best_added,
             tip: new_tip,
         };
-        self.store.commit(&changes).map_err(store_error)?;
+        self.store
+            .commit(&changes, attachment.as_ref())
+            .map_err(store_error)?;
         if new_tip == hash {
             self.window.tip_block = Arc::new(changes.new_block.block);
             self.window.tip_block_hash = new_tip;

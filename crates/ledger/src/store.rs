@@ -96,9 +96,20 @@ pub trait ChainStore {
     /// Why the store failed.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Writes one import's changes atomically: after a crash, either all of them or none are
-    /// visible to the queries.
-    fn commit(&mut self, changes: &ChangeSet) -> Result<(), Self::Error>;
+    /// What a caller may attach to a block it imports
+    /// ([`crate::Chain::submit_block_with`]), for the store to write in that block's commit:
+    /// `ann-store`'s artifact record (the block's entry in the mining side chain); `()` for a
+    /// store that keeps only the chain.
+    type Attachment;
+
+    /// Writes one import's changes, and `attachment` if the caller gave one for
+    /// `changes.new_block`, atomically: after a crash, either all of them or none are visible
+    /// to the queries.
+    fn commit(
+        &mut self,
+        changes: &ChangeSet,
+        attachment: Option<&Self::Attachment>,
+    ) -> Result<(), Self::Error>;
 
     /// The best block, or `None` for a store that never saw a commit.
     fn tip(&self) -> Result<Option<BlockHash>, Self::Error>;
@@ -162,8 +173,9 @@ impl MemoryChainStore {
 
 impl ChainStore for MemoryChainStore {
     type Error = Infallible;
+    type Attachment = ();
 
-    fn commit(&mut self, changes: &ChangeSet) -> Result<(), Infallible> {
+    fn commit(&mut self, changes: &ChangeSet, _: Option<&()>) -> Result<(), Infallible> {
         let stored = &changes.new_block;
         let hash = stored.block.hash();
         self.by_height.insert((stored.meta.height, hash));
@@ -246,8 +258,13 @@ impl ChainStore for MemoryChainStore {
 
 impl<S: ChainStore + ?Sized> ChainStore for &mut S {
     type Error = S::Error;
-    fn commit(&mut self, changes: &ChangeSet) -> Result<(), Self::Error> {
-        (**self).commit(changes)
+    type Attachment = S::Attachment;
+    fn commit(
+        &mut self,
+        changes: &ChangeSet,
+        attachment: Option<&Self::Attachment>,
+    ) -> Result<(), Self::Error> {
+        (**self).commit(changes, attachment)
     }
     fn tip(&self) -> Result<Option<BlockHash>, Self::Error> {
         (**self).tip()
@@ -357,9 +374,14 @@ impl<S> CountingStore<S> {
 
 impl<S: ChainStore> ChainStore for CountingStore<S> {
     type Error = S::Error;
-    fn commit(&mut self, changes: &ChangeSet) -> Result<(), Self::Error> {
+    type Attachment = S::Attachment;
+    fn commit(
+        &mut self,
+        changes: &ChangeSet,
+        attachment: Option<&Self::Attachment>,
+    ) -> Result<(), Self::Error> {
         self.commits = self.commits.saturating_add(1);
-        self.inner.commit(changes)
+        self.inner.commit(changes, attachment)
     }
     fn tip(&self) -> Result<Option<BlockHash>, Self::Error> {
         self.count();

@@ -326,11 +326,12 @@ struct DiskFull;
 
 impl ChainStore for FlakyStore {
     type Error = DiskFull;
-    fn commit(&mut self, changes: &ChangeSet) -> Result<(), DiskFull> {
+    type Attachment = ();
+    fn commit(&mut self, changes: &ChangeSet, _: Option<&()>) -> Result<(), DiskFull> {
         if std::mem::take(&mut self.fail_next) {
             return Err(DiskFull);
         }
-        let Ok(()) = self.inner.commit(changes);
+        let Ok(()) = self.inner.commit(changes, None);
         Ok(())
     }
     fn tip(&self) -> Result<Option<BlockHash>, DiskFull> {

@@ -17,7 +17,7 @@ use ann_mining::{
 };
 use ann_net::ArtifactKind;
 use ann_net::wire::MAX_ARTIFACT;
-use ann_store::{ArtifactRole, Store};
+use ann_store::{ArtifactRecord, ArtifactRole, Store};
 
 use crate::artifacts::{ArtifactId, ArtifactRefused, Artifacts};
 use crate::miner::{BlockMiner, MinerError};
@@ -200,30 +200,30 @@ impl BlockMiner for TrainingMiner {
     }
 }
 
-/// Why a mined block's artifacts could not be staged in a store.
+/// Why a mined block's artifact record could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum StageError {
+pub enum RecordError {
     /// The block's audit proof is not in the artifact directory, or does not read.
     #[error("reading the block's audit proof: {0}")]
     Proof(#[source] ann_mining::ArtifactError),
     /// A file could not be described or recorded (missing, outside the store, ...).
     #[error("recording the block's artifact files: {0}")]
-    Record(#[from] ann_store::ArtifactError),
+    Record(#[from] ann_store::ArtifactRecordError),
 }
 
-/// Stages in `store` the mining side-chain record of the block with `header`, whose artifacts
-/// a miner wrote into `artifacts` (which must lie inside the store's directory): the final
-/// model, the audit proof, the trace if it was kept, and every checkpoint the proof opens that
-/// is on disk (W0 is regenerated from the header, so it is never a file). The record is then
-/// written in the same transaction as the block, when the chain commits it.
+/// The mining side-chain record of the block with `header`, whose artifacts a miner wrote
+/// into `artifacts` (which must lie inside `store`'s directory): the final model, the audit
+/// proof, the trace if it was kept, and every checkpoint the proof opens that is on disk (W0
+/// is regenerated from the header, so it is never a file). Commit it with the block:
+/// `chain.submit_block_with(block, record, ..)`.
 ///
 /// # Errors
-/// [`StageError`]: the proof is missing, or a file is missing or outside the store.
-pub fn stage_artifacts(
+/// [`RecordError`]: the proof is missing, or a file is missing or outside the store.
+pub fn artifact_record(
     store: &Store,
     artifacts: &ArtifactStore,
     header: &BlockHeader,
-) -> Result<(), StageError> {
+) -> Result<ArtifactRecord, RecordError> {
     let training = &header.training;
     let model = training.model_hash;
     let mut files = vec![
@@ -239,7 +239,7 @@ pub fn stage_artifacts(
     }
     let proof = artifacts
         .get_proof(&training.checkpoint_root)
-        .map_err(StageError::Proof)?;
+        .map_err(RecordError::Proof)?;
     let mut opened: Vec<ModelHash> = proof
         .openings()
         .iter()
@@ -254,8 +254,7 @@ pub fn stage_artifacts(
             files.push(store.artifact_file(ArtifactRole::Checkpoint, path)?);
         }
     }
-    store.stage_artifacts(header, files)?;
-    Ok(())
+    Ok(store.artifact_record(header, files)?)
 }
 
 /// Why [`mine_into_store`] failed.
@@ -264,29 +263,44 @@ pub enum MineIntoStoreError {
     /// Training failed or was stopped by the observer.
     #[error(transparent)]
     Mining(#[from] MiningError),
-    /// The artifacts could not be staged.
+    /// The block's artifact record could not be made.
     #[error(transparent)]
-    Stage(#[from] StageError),
+    Record(#[from] RecordError),
+}
+
+/// A block mined by [`mine_into_store`]: submit it with its record,
+/// `chain.submit_block_with(mined.block, mined.record, ..)`, to commit both in one
+/// transaction.
+#[derive(Debug)]
+pub struct MinedIntoStore {
+    /// The block.
+    pub block: Block,
+    /// What the miner reports (tickets, accuracy, the trace, ...).
+    pub mined: MinedBlock,
+    /// The block's mining side-chain record.
+    pub record: ArtifactRecord,
 }
 
 /// Mines `template` (a block template on `chain`'s tip) with `miner`, calling `observer`
-/// after every checkpoint, and stages the block's artifacts in the chain's store, so that
-/// submitting the returned block commits the block and its side-chain record in one
-/// transaction. `miner` must write into the store's artifact directory
-/// ([`Store::artifact_dir`]).
+/// after every checkpoint, and makes the block's artifact record. `miner` must write into the
+/// store's artifact directory ([`Store::artifact_dir`]).
 ///
 /// # Errors
-/// [`MineIntoStoreError`]: mining failed or was stopped, or the artifacts could not be staged.
+/// [`MineIntoStoreError`]: mining failed or was stopped, or the record could not be made.
 pub fn mine_into_store(
     chain: &Chain<Store>,
     miner: &Miner,
     mut template: Block,
     observer: impl FnMut(&Progress) -> ControlFlow<()>,
-) -> Result<(Block, MinedBlock), MineIntoStoreError> {
+) -> Result<MinedIntoStore, MineIntoStoreError> {
     let mined = miner.mine(&template.header, observer)?;
     template.header = mined.header.clone();
-    stage_artifacts(chain.store(), miner.store(), &template.header)?;
-    Ok((template, mined))
+    let record = artifact_record(chain.store(), miner.store(), &template.header)?;
+    Ok(MinedIntoStore {
+        block: template,
+        mined,
+        record,
+    })
 }
 
 /// Why a [`TrainingNode`] could not be opened.

@@ -15,7 +15,9 @@ use ann_ledger::{Block, BlockHash, Chain, ChainParams, Decode, Difficulty, Mempo
 use ann_mining::{ArtifactStore, Backend, Miner, Mnist, Task, TrainingVerifier};
 use ann_net::wire::Status;
 use ann_net::{ArtifactKind, NetEvent, Request, Response};
-use ann_node::training::{MineIntoStoreError, OpenError, StageError, mine_into_store};
+use ann_node::training::{
+    MineIntoStoreError, MinedIntoStore, OpenError, RecordError, mine_into_store,
+};
 use ann_node::{
     ArtifactId, ArtifactRefused, Artifacts, BlockMiner, Node, NodeConfig, TrainingArtifacts,
     TrainingMiner, TrainingNode,
@@ -90,10 +92,15 @@ fn a_block_mined_into_a_store_keeps_its_side_chain_record_across_a_restart() {
     let template = chain
         .block_template(&Mempool::new(), wallet(1).address(), now())
         .unwrap();
-    let (block, mined) =
-        mine_into_store(&chain, &miner, template, |_| ControlFlow::Continue(())).unwrap();
+    let MinedIntoStore {
+        block,
+        mined,
+        record,
+    } = mine_into_store(&chain, &miner, template, |_| ControlFlow::Continue(())).unwrap();
     assert_eq!(block.header, mined.header);
-    chain.submit_block(block.clone(), now(), &verifier).unwrap();
+    chain
+        .submit_block_with(block.clone(), record, now(), &verifier)
+        .unwrap();
     assert_eq!(chain.tip(), block.hash());
 
     let check = |chain: &Chain<ann_store::Store>| {
@@ -155,7 +162,7 @@ fn a_block_mined_into_a_store_keeps_its_side_chain_record_across_a_restart() {
     let other = ChainParams::new(Vec::new(), 1_767_225_601, Difficulty::devnet());
     assert!(matches!(open(other), Err(OpenError::Chain(_))));
 
-    // A miner writing outside the store: the block cannot be staged, and says why.
+    // A miner writing outside the store: the block's record cannot be made, and says why.
     let TrainingNode { chain, .. } = open(params()).unwrap();
     let outside = tempfile::tempdir().unwrap();
     let stray = Miner::new(
@@ -169,9 +176,8 @@ fn a_block_mined_into_a_store_keeps_its_side_chain_record_across_a_restart() {
         .unwrap();
     assert!(matches!(
         mine_into_store(&chain, &stray, template, |_| ControlFlow::Continue(())),
-        Err(MineIntoStoreError::Stage(StageError::Record(_)))
+        Err(MineIntoStoreError::Record(RecordError::Record(_)))
     ));
-    assert!(chain.store().staged_artifacts().is_none());
 }
 
 #[test]

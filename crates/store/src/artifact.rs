@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use ann_ledger::encoding::Reader;
 use ann_ledger::{BlockHash, BlockHeader, CheckpointRoot, DecodeError, ModelHash, TaskId};
 
-use crate::error::ArtifactError;
+use crate::error::ArtifactRecordError;
 
 /// Most files one record may list.
 pub const MAX_ARTIFACT_FILES: usize = 4096;
@@ -101,11 +101,14 @@ impl ArtifactRecord {
     /// block cannot disagree.
     ///
     /// # Errors
-    /// [`ArtifactError::TooManyFiles`], or [`ArtifactError::InvalidPath`] for a path that is
+    /// [`ArtifactRecordError::TooManyFiles`], or [`ArtifactRecordError::InvalidPath`] for a path that is
     /// not a plain relative path of at most [`MAX_ARTIFACT_PATH`] bytes.
-    pub fn new(header: &BlockHeader, files: Vec<ArtifactFile>) -> Result<Self, ArtifactError> {
+    pub fn new(
+        header: &BlockHeader,
+        files: Vec<ArtifactFile>,
+    ) -> Result<Self, ArtifactRecordError> {
         if files.len() > MAX_ARTIFACT_FILES {
-            return Err(ArtifactError::TooManyFiles(files.len()));
+            return Err(ArtifactRecordError::TooManyFiles(files.len()));
         }
         for file in &files {
             validate_relative_path(&file.path)?;
@@ -232,9 +235,9 @@ pub struct SideChainEntry {
 /// always resolves inside the store directory.
 ///
 /// # Errors
-/// [`ArtifactError::InvalidPath`] naming the rule.
-pub fn validate_relative_path(path: &str) -> Result<(), ArtifactError> {
-    let invalid = |reason| ArtifactError::InvalidPath {
+/// [`ArtifactRecordError::InvalidPath`] naming the rule.
+pub fn validate_relative_path(path: &str) -> Result<(), ArtifactRecordError> {
+    let invalid = |reason| ArtifactRecordError::InvalidPath {
         path: PathBuf::from(path),
         reason,
     };

@@ -1,5 +1,5 @@
 //! One error type per operation ([`OpenError`], [`CommitError`], [`LoadError`],
-//! [`ArtifactError`]), all converting into the umbrella [`StoreError`].
+//! [`ArtifactRecordError`]), all converting into the umbrella [`StoreError`].
 
 use std::path::PathBuf;
 
@@ -119,6 +119,14 @@ pub enum CommitError {
     /// The change-set refers to a block the store does not hold.
     #[error("change-set refers to unknown block {0} (a change-set may only update stored blocks)")]
     UnknownBlock(BlockHash),
+    /// The artifact record given with a block is another block's.
+    #[error("the artifact record of block {record} was given with block {block}")]
+    RecordOfAnotherBlock {
+        /// The block the record describes.
+        record: BlockHash,
+        /// The block being committed.
+        block: BlockHash,
+    },
     /// The change-set's best-chain entries do not end at its tip.
     #[error("change-set's best chain does not end at its tip {0}")]
     BestChainMismatch(BlockHash),
@@ -168,7 +176,7 @@ pub enum LoadError {
 
 /// Why artifact files could not be described or recorded.
 #[derive(Debug, thiserror::Error)]
-pub enum ArtifactError {
+pub enum ArtifactRecordError {
     /// The path is not a plain relative path inside the store directory.
     #[error("artifact path {path:?} is invalid: {reason}")]
     InvalidPath {
@@ -224,7 +232,7 @@ pub enum StoreError {
     Load(#[from] LoadError),
     /// Describing or recording artifacts failed.
     #[error(transparent)]
-    Artifact(#[from] ArtifactError),
+    Artifact(#[from] ArtifactRecordError),
 }
 
 impl From<LoadError> for CommitError {

@@ -32,12 +32,12 @@
 //! let block = chain.block_template(&Mempool::new(), miner.address(), 1_700_000_600)?;
 //!
 //! // Artifact files go into the store's artifact directory first (ann-mining's ArtifactStore
-//! // writes them content-addressed), then their record is staged and committed with the block.
+//! // writes them content-addressed), then their record is committed with the block.
 //! let model = chain.store().artifact_dir().join("checkpoint-example.f32le");
 //! std::fs::write(&model, [0u8; 64])?;
 //! let file = chain.store().artifact_file(ArtifactRole::Model, &model)?;
-//! chain.store().stage_artifacts(&block.header, vec![file])?;
-//! chain.submit_block(block, 1_700_000_600, &AcceptAnyProof)?;
+//! let record = chain.store().artifact_record(&block.header, vec![file])?;
+//! chain.submit_block_with(block, record, 1_700_000_600, &AcceptAnyProof)?;
 //! let tip = chain.tip();
 //! drop(chain);
 //!
@@ -60,6 +60,6 @@ pub mod store;
 pub use artifact::{
     ArtifactDecodeError, ArtifactFile, ArtifactRecord, ArtifactRole, SideChainEntry,
 };
-pub use error::{ArtifactError, CommitError, LoadError, OpenError, StoreError};
+pub use error::{ArtifactRecordError, CommitError, LoadError, OpenError, StoreError};
 pub use schema::{MAGIC, SCHEMA_VERSION};
 pub use store::Store;

@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
 
 use ann_ledger::encoding::HEADER_SIZE;
 use ann_ledger::{
@@ -16,7 +15,7 @@ use redb::{
 };
 
 use crate::artifact::{ArtifactFile, ArtifactRecord, ArtifactRole, SideChainEntry};
-use crate::error::{ArtifactError, CommitError, LoadError, OpenError, dbe};
+use crate::error::{ArtifactRecordError, CommitError, LoadError, OpenError, dbe};
 use crate::schema::{
     ARTIFACT_DIR, ARTIFACTS, BEST_CHAIN, BLOCK_META, BLOCKS, BLOCKS_BY_HEIGHT, CHAIN_STATE,
     CREATING_FILE, DATABASE_FILE, FORMAT, FORMAT_MAGIC, FORMAT_SCHEMA_VERSION, MAGIC,
@@ -36,8 +35,6 @@ use crate::schema::{
 pub struct Store {
     dir: PathBuf,
     db: Database,
-    /// The artifact record to write with the next commit of its block.
-    staged: Mutex<Option<ArtifactRecord>>,
     /// Every this many commits, one is made durable ([`Store::set_durable_every`]).
     durable_every: u32,
     /// Commits since the last durable one.
@@ -78,7 +75,6 @@ impl Store {
         Ok(Store {
             dir,
             db,
-            staged: Mutex::new(None),
             durable_every: 1,
             since_durable: 0,
         })
@@ -129,25 +125,25 @@ impl Store {
     /// current directory) must lie inside the store directory; its size is read from disk.
     ///
     /// # Errors
-    /// [`ArtifactError`]: the file is outside the store, missing, or not a regular file.
+    /// [`ArtifactRecordError`]: the file is outside the store, missing, or not a regular file.
     pub fn artifact_file(
         &self,
         role: ArtifactRole,
         path: impl AsRef<Path>,
-    ) -> Result<ArtifactFile, ArtifactError> {
+    ) -> Result<ArtifactFile, ArtifactRecordError> {
         let path = path.as_ref();
-        let io = |source| ArtifactError::Io {
+        let io = |source| ArtifactRecordError::Io {
             path: path.to_path_buf(),
             source,
         };
         let file = fs::canonicalize(path).map_err(io)?;
-        let root = fs::canonicalize(&self.dir).map_err(|source| ArtifactError::Io {
+        let root = fs::canonicalize(&self.dir).map_err(|source| ArtifactRecordError::Io {
             path: self.dir.clone(),
             source,
         })?;
         let relative = file
             .strip_prefix(&root)
-            .map_err(|_| ArtifactError::InvalidPath {
+            .map_err(|_| ArtifactRecordError::InvalidPath {
                 path: path.to_path_buf(),
                 reason: "lies outside the store directory",
             })?;
@@ -156,7 +152,7 @@ impl Store {
             .map(|c| c.as_os_str().to_str())
             .collect();
         let relative = parts
-            .ok_or(ArtifactError::InvalidPath {
+            .ok_or(ArtifactRecordError::InvalidPath {
                 path: path.to_path_buf(),
                 reason: "is not UTF-8",
             })?
@@ -164,7 +160,7 @@ impl Store {
         crate::artifact::validate_relative_path(&relative)?;
         let meta = fs::metadata(&file).map_err(io)?;
         if !meta.is_file() {
-            return Err(ArtifactError::NotAFile {
+            return Err(ArtifactRecordError::NotAFile {
                 path: path.to_path_buf(),
             });
         }
@@ -186,19 +182,19 @@ impl Store {
     /// checked by `ann-mining`, which knows how to hash it).
     ///
     /// # Errors
-    /// [`ArtifactError`]: missing, not a file, or a different size.
-    pub fn check_artifact_file(&self, file: &ArtifactFile) -> Result<(), ArtifactError> {
+    /// [`ArtifactRecordError`]: missing, not a file, or a different size.
+    pub fn check_artifact_file(&self, file: &ArtifactFile) -> Result<(), ArtifactRecordError> {
         crate::artifact::validate_relative_path(&file.path)?;
         let path = self.artifact_path(file);
-        let meta = fs::metadata(&path).map_err(|source| ArtifactError::Io {
+        let meta = fs::metadata(&path).map_err(|source| ArtifactRecordError::Io {
             path: path.clone(),
             source,
         })?;
         if !meta.is_file() {
-            return Err(ArtifactError::NotAFile { path });
+            return Err(ArtifactRecordError::NotAFile { path });
         }
         if meta.len() != file.size {
-            return Err(ArtifactError::SizeMismatch {
+            return Err(ArtifactRecordError::SizeMismatch {
                 path,
                 expected: file.size,
                 found: meta.len(),
@@ -207,52 +203,39 @@ impl Store {
         Ok(())
     }
 
-    /// Stages the artifact record of the block with `header`, to be written in the same
-    /// transaction as that block when the chain commits it (`chain.store().stage_artifacts(..)`
-    /// then `chain.submit_block(..)`). `header` must be final (training commitment and
-    /// timestamp set): the record is keyed by its hash. Replaces any record staged before; a
-    /// staged record whose block is never committed is simply never written.
+    /// The artifact record (the mining side-chain entry) of the block with `header`, to be
+    /// written in the same transaction as that block: `chain.submit_block_with(block, record,
+    /// ..)`. `header` must be final (training commitment and timestamp set): the record is
+    /// keyed by its hash, and a commit of another block with it is refused.
     ///
     /// Each file must already be on disk with its size: artifacts are written before the block.
     ///
     /// # Errors
-    /// [`ArtifactError`] for an invalid path, a missing file, or a size mismatch.
-    pub fn stage_artifacts(
+    /// [`ArtifactRecordError`] for an invalid path, a missing file, or a size mismatch.
+    pub fn artifact_record(
         &self,
         header: &BlockHeader,
         files: Vec<ArtifactFile>,
-    ) -> Result<(), ArtifactError> {
+    ) -> Result<ArtifactRecord, ArtifactRecordError> {
         let record = ArtifactRecord::new(header, files)?;
         for file in &record.files {
             self.check_artifact_file(file)?;
         }
-        *self.staged.lock().unwrap_or_else(PoisonError::into_inner) = Some(record);
-        Ok(())
-    }
-
-    /// The record staged by [`Store::stage_artifacts`] and not yet committed.
-    pub fn staged_artifacts(&self) -> Option<ArtifactRecord> {
-        self.staged
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        Ok(record)
     }
 
     /// Records (or replaces) the artifacts of a block already in the store, in a transaction of
     /// its own.
     ///
     /// # Errors
-    /// [`ArtifactError`] for a bad file or an unknown block (as [`crate::StoreError`]), or a
+    /// [`ArtifactRecordError`] for a bad file or an unknown block (as [`crate::StoreError`]), or a
     /// database failure.
     pub fn record_artifacts(
         &self,
         header: &BlockHeader,
         files: Vec<ArtifactFile>,
     ) -> Result<(), crate::StoreError> {
-        let record = ArtifactRecord::new(header, files)?;
-        for file in &record.files {
-            self.check_artifact_file(file)?;
-        }
+        let record = self.artifact_record(header, files)?;
         let mut txn = self
             .db
             .begin_write()
@@ -267,7 +250,7 @@ impl Store {
                 .map_err(|e| CommitError::Database(dbe(e)))?
                 .is_some();
             if !known {
-                return Err(ArtifactError::UnknownBlock(record.block_hash).into());
+                return Err(ArtifactRecordError::UnknownBlock(record.block_hash).into());
             }
             let mut artifacts = txn
                 .open_table(ARTIFACTS)
@@ -364,13 +347,20 @@ impl Store {
         Ok(entries)
     }
 
-    fn write_changes(&mut self, changes: &ChangeSet) -> Result<bool, CommitError> {
-        let staged = self
-            .staged
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
+    fn write_changes(
+        &mut self,
+        changes: &ChangeSet,
+        record: Option<&ArtifactRecord>,
+    ) -> Result<(), CommitError> {
         let new_hash = changes.new_block.block.hash();
-        let record = staged.as_ref().filter(|r| r.block_hash == new_hash);
+        if let Some(record) = record
+            && record.block_hash != new_hash
+        {
+            return Err(CommitError::RecordOfAnotherBlock {
+                record: record.block_hash,
+                block: new_hash,
+            });
+        }
         let mut txn = self.db.begin_write().map_err(dbe)?;
         // Block contents come from other parties: redb's two-phase commit closes the
         // theoretical attack on its default single-fsync commit (a crafted partial write whose
@@ -440,19 +430,20 @@ impl Store {
         }
         txn.commit().map_err(dbe)?;
         self.since_durable = if durable { 0 } else { self.since_durable + 1 };
-        let wrote_record = record.is_some();
-        if wrote_record {
-            *staged = None;
-        }
-        Ok(wrote_record)
+        Ok(())
     }
 }
 
 impl ChainStore for Store {
     type Error = crate::StoreError;
+    type Attachment = ArtifactRecord;
 
-    fn commit(&mut self, changes: &ChangeSet) -> Result<(), Self::Error> {
-        self.write_changes(changes)?;
+    fn commit(
+        &mut self,
+        changes: &ChangeSet,
+        record: Option<&ArtifactRecord>,
+    ) -> Result<(), Self::Error> {
+        self.write_changes(changes, record)?;
         Ok(())
     }
 

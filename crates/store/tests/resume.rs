@@ -9,7 +9,7 @@ use ann_ledger::{
     Amount, BlockStatus, Chain, ChainError, ImportOutcome, Mempool, OutPoint, Transaction, TxOut,
     merkle_root,
 };
-use ann_store::{ArtifactError, ArtifactRole, Store};
+use ann_store::{ArtifactRecordError, ArtifactRole, Store};
 use common::*;
 use ed25519_dalek::SigningKey;
 
@@ -240,11 +240,10 @@ fn artifact_records_are_committed_with_their_block_and_listed_in_chain_order() {
         ];
         assert_eq!(files[0].size, 4000);
         assert!(files[0].path.starts_with("artifacts/model-"));
-        store.stage_artifacts(&block.header, files).unwrap();
+        let record = store.artifact_record(&block.header, files).unwrap();
         chain
-            .submit_block(block.clone(), now(), &SeedBoundVerifier)
+            .submit_block_with(block.clone(), record, now(), &SeedBoundVerifier)
             .unwrap();
-        assert_eq!(chain.store().staged_artifacts(), None);
         mined.push(block);
     }
     drop(chain);
@@ -285,7 +284,7 @@ fn artifact_records_are_committed_with_their_block_and_listed_in_chain_order() {
     std::fs::write(store.artifact_path(&model), [0u8; 10]).unwrap();
     assert!(matches!(
         store.check_artifact_file(&model),
-        Err(ArtifactError::SizeMismatch {
+        Err(ArtifactRecordError::SizeMismatch {
             expected: 4000,
             found: 10,
             ..
@@ -305,40 +304,53 @@ fn artifacts_are_only_recorded_for_their_own_committed_block() {
         .artifact_file(ArtifactRole::Model, &model)
         .unwrap();
 
-    // A file that is not there yet, or lies outside the store, cannot be staged.
+    // A file that is not there yet, or lies outside the store, cannot be recorded.
     let mut missing = file.clone();
     missing.path = "artifacts/not-written-yet.bin".into();
     assert!(matches!(
-        chain.store().stage_artifacts(&block.header, vec![missing]),
-        Err(ArtifactError::Io { .. })
+        chain.store().artifact_record(&block.header, vec![missing]),
+        Err(ArtifactRecordError::Io { .. })
     ));
     let outside = tempfile::NamedTempFile::new().unwrap();
     assert!(matches!(
         chain
             .store()
             .artifact_file(ArtifactRole::Model, outside.path()),
-        Err(ArtifactError::InvalidPath { .. })
+        Err(ArtifactRecordError::InvalidPath { .. })
     ));
 
-    // A rejected block writes nothing; its record stays staged and is not attached to
-    // another block.
+    // A rejected block writes nothing, its record neither; a record given with another
+    // block than its own is refused, and nothing of that import is written.
     let mut forged = block.clone();
     forged.header.training.steps = 0;
-    chain
+    let forged_record = chain
         .store()
-        .stage_artifacts(&forged.header, vec![file.clone()])
+        .artifact_record(&forged.header, vec![file.clone()])
         .unwrap();
     assert!(
         chain
-            .submit_block(forged.clone(), now(), &SeedBoundVerifier)
+            .submit_block_with(
+                forged.clone(),
+                forged_record.clone(),
+                now(),
+                &SeedBoundVerifier
+            )
             .is_err()
+    );
+    assert!(matches!(
+        chain.submit_block_with(block.clone(), forged_record, now(), &SeedBoundVerifier),
+        Err(ann_ledger::ChainError::Store(_))
+    ));
+    assert_eq!(
+        chain.block_count().unwrap(),
+        1,
+        "the mismatched import wrote nothing"
     );
     chain
         .submit_block(block.clone(), now(), &SeedBoundVerifier)
         .unwrap();
     assert_eq!(chain.store().artifacts(&block.hash()).unwrap(), None);
     assert_eq!(chain.store().artifacts(&forged.hash()).unwrap(), None);
-    assert!(chain.store().staged_artifacts().is_some());
 
     // Artifacts of a stored block can be recorded afterwards; of an unknown one, not.
     chain
@@ -350,7 +362,7 @@ fn artifacts_are_only_recorded_for_their_own_committed_block() {
     assert!(matches!(
         chain.store().record_artifacts(&forged.header, vec![file]),
         Err(ann_store::StoreError::Artifact(
-            ArtifactError::UnknownBlock(_)
+            ArtifactRecordError::UnknownBlock(_)
         ))
     ));
 }

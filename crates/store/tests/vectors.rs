@@ -72,14 +72,18 @@ fn build_store_vector(dir: &Path) -> Chain<Store> {
                 .store()
                 .artifact_file(ArtifactRole::Model, &path)
                 .unwrap();
-            chain
+            let record = chain
                 .store()
-                .stage_artifacts(&block.header, vec![file])
+                .artifact_record(&block.header, vec![file])
+                .unwrap();
+            chain
+                .submit_block_with(block, record, now(), &SeedBoundVerifier)
+                .unwrap();
+        } else {
+            chain
+                .submit_block(block, now(), &SeedBoundVerifier)
                 .unwrap();
         }
-        chain
-            .submit_block(block, now(), &SeedBoundVerifier)
-            .unwrap();
     }
     let side = block_on(&chain, chain.best_chain().unwrap()[1], &people[2], 77);
     assert_eq!(

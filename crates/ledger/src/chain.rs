@@ -572,10 +572,12 @@ impl<S: ChainStore> Chain<S> {
         &self,
         outpoints: impl IntoIterator<Item = &'a OutPoint>,
     ) -> Result<UtxoSet, ChainError> {
+        let outpoints: Vec<OutPoint> = outpoints.into_iter().copied().collect();
+        let entries = self.store.utxos(&outpoints).map_err(store_error)?;
         let mut set = UtxoSet::new();
-        for outpoint in outpoints {
-            if let Some(entry) = self.utxo(outpoint)? {
-                set.insert(*outpoint, entry);
+        for (outpoint, entry) in outpoints.into_iter().zip(entries) {
+            if let Some(entry) = entry {
+                set.insert(outpoint, entry);
             }
         }
         Ok(set)
@@ -1351,11 +1353,18 @@ fn load_touched<S: ChainStore>(
     txids: &[Txid],
 ) -> Result<UtxoSet, ChainError> {
     let mut set = UtxoSet::new();
+    let mut unchanged = Vec::new();
     for outpoint in touched(block, txids) {
-        let entry = match changes.get(&outpoint) {
-            Some(change) => *change,
-            None => store.utxo(&outpoint).map_err(store_error)?,
-        };
+        match changes.get(&outpoint) {
+            Some(Some(entry)) => {
+                set.insert(outpoint, *entry);
+            }
+            Some(None) => {}
+            None => unchanged.push(outpoint),
+        }
+    }
+    let entries = store.utxos(&unchanged).map_err(store_error)?;
+    for (outpoint, entry) in unchanged.into_iter().zip(entries) {
         if let Some(entry) = entry {
             set.insert(outpoint, entry);
         }

@@ -140,6 +140,15 @@ pub trait ChainStore {
     /// The unspent output at `outpoint`, at the tip.
     fn utxo(&self, outpoint: &OutPoint) -> Result<Option<UtxoEntry>, Self::Error>;
 
+    /// The unspent outputs at `outpoints`, in order (a store answers them from one snapshot
+    /// and at less cost than one [`ChainStore::utxo`] each).
+    fn utxos(&self, outpoints: &[OutPoint]) -> Result<Vec<Option<UtxoEntry>>, Self::Error> {
+        outpoints
+            .iter()
+            .map(|outpoint| self.utxo(outpoint))
+            .collect()
+    }
+
     /// Calls `visit` with every unspent output at the tip, in an order the store chooses.
     fn for_each_utxo(
         &self,
@@ -154,7 +163,7 @@ pub struct MemoryChainStore {
     by_height: BTreeSet<(u64, BlockHash)>,
     best: Vec<BlockHash>,
     undo: HashMap<BlockHash, BlockUndo>,
-    utxos: std::collections::BTreeMap<OutPoint, UtxoEntry>,
+    utxos: HashMap<OutPoint, UtxoEntry>,
     tip: Option<BlockHash>,
     commits: u64,
 }
@@ -293,6 +302,9 @@ impl<S: ChainStore + ?Sized> ChainStore for &mut S {
     fn utxo(&self, outpoint: &OutPoint) -> Result<Option<UtxoEntry>, Self::Error> {
         (**self).utxo(outpoint)
     }
+    fn utxos(&self, outpoints: &[OutPoint]) -> Result<Vec<Option<UtxoEntry>>, Self::Error> {
+        (**self).utxos(outpoints)
+    }
     fn for_each_utxo(
         &self,
         visit: &mut dyn FnMut(&OutPoint, &UtxoEntry),
@@ -418,6 +430,10 @@ impl<S: ChainStore> ChainStore for CountingStore<S> {
     fn utxo(&self, outpoint: &OutPoint) -> Result<Option<UtxoEntry>, Self::Error> {
         self.count();
         self.inner.utxo(outpoint)
+    }
+    fn utxos(&self, outpoints: &[OutPoint]) -> Result<Vec<Option<UtxoEntry>>, Self::Error> {
+        self.count();
+        self.inner.utxos(outpoints)
     }
     fn for_each_utxo(
         &self,

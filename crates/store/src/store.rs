@@ -540,6 +540,20 @@ impl ChainStore for Store {
         Ok(Some(decode_record("utxos", &key, bytes.value())?))
     }
 
+    fn utxos(&self, outpoints: &[OutPoint]) -> Result<Vec<Option<UtxoEntry>>, Self::Error> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let utxos = open_read(&txn, UTXOS)?;
+        let mut entries = Vec::with_capacity(outpoints.len());
+        for outpoint in outpoints {
+            let key = outpoint_key(outpoint);
+            entries.push(match utxos.get(&key).map_err(dbe_load)? {
+                Some(bytes) => Some(decode_record("utxos", &key, bytes.value())?),
+                None => None,
+            });
+        }
+        Ok(entries)
+    }
+
     fn for_each_utxo(
         &self,
         visit: &mut dyn FnMut(&OutPoint, &UtxoEntry),

@@ -42,10 +42,16 @@ pub fn default_data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
 }
 
-/// Logs through `tracing` to stderr; `RUST_LOG` overrides the level (default `info`).
+/// What the examples log unless `RUST_LOG` says otherwise: this project's INFO, and only
+/// warnings from the GPU stack and libp2p (cubecl's autotune cache, wgpu's adapters and
+/// libp2p's connection chatter are INFO there).
+pub const DEFAULT_LOG_FILTER: &str =
+    "info,cubecl=warn,burn=warn,wgpu=warn,naga=warn,libp2p=warn,multistream_select=warn,yamux=warn";
+
+/// Logs through `tracing` to stderr; `RUST_LOG` overrides [`DEFAULT_LOG_FILTER`].
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     // A second initialisation (never done here) would only be refused, so ignoring is safe.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

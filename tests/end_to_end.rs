@@ -160,3 +160,40 @@ fn run_scenario(mining: Backend, auditing: Backend) {
     let other = ChainParams::new(Vec::new(), now - 600, difficulty());
     assert!(common::verify_from_genesis(&other, &blocks, &fresh, now).is_err());
 }
+
+/// The examples' error line names each cause once, however the errors print their sources.
+#[test]
+fn an_error_chain_names_each_cause_once() {
+    let params = blockchain_ann::ledger::ChainParams::regtest();
+    let mut chain = blockchain_ann::ledger::Chain::new(params).unwrap();
+    let mut block = chain
+        .block_template(
+            &blockchain_ann::ledger::Mempool::new(),
+            wallet_address(),
+            1_700_000_600,
+        )
+        .unwrap();
+    block.header.height += 1;
+    struct AnyProof;
+    impl blockchain_ann::ledger::ProofVerifier for AnyProof {
+        type Error = std::convert::Infallible;
+        fn verify_proof(&self, _: &blockchain_ann::ledger::BlockHeader) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+    let error = chain
+        .submit_block(block, 1_700_000_600, &AnyProof)
+        .unwrap_err();
+    let error = anyhow::Error::new(error).context("importing block 1");
+    let chained = format!("{error:#}");
+    let rule = "height is its parent's height plus one";
+    let line = common::describe(&error);
+    assert!(line.starts_with("importing block 1: block "), "{line}");
+    assert_eq!(line.matches(rule).count(), 1, "{line}");
+    // anyhow's own chain repeats the rule: the reason for `describe`.
+    assert!(chained.matches(rule).count() > 1, "{chained}");
+}
+
+fn wallet_address() -> blockchain_ann::ledger::Address {
+    blockchain_ann::ledger::Address::from_bytes([5; 32])
+}

@@ -66,9 +66,24 @@ pub fn init_logging() {
 pub fn main_with<A: clap::Parser>(run: fn(A) -> Result<()>) {
     init_logging();
     if let Err(error) = run(A::parse()) {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {}", describe(&error));
         std::process::exit(1);
     }
+}
+
+/// An error and its causes in one line, each cause named once: a cause whose text an outer
+/// message already includes (many errors print their source in their own message) is not
+/// repeated.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 /// Seconds since the Unix epoch.

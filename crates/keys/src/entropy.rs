@@ -41,6 +41,7 @@ pub const MAX_REQUEST_BYTES: usize = 4096;
 ///
 /// No variant ever holds an API key, a token, or a response body (which could echo them).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EntropyError {
     /// The operating system's generator failed.
     #[error("operating-system randomness failed: {0}")]

@@ -19,6 +19,7 @@ pub const APT_WINDOW: usize = 1024;
 
 /// Why raw bits were refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HealthError {
     /// The declared min-entropy per bit is not in (0, 1].
     #[error("declared min-entropy per bit is {0}; it must be a number in (0, 1]")]

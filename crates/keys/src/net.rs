@@ -93,6 +93,7 @@ impl Default for NetConfig {
 
 /// Why a network could not be built or evaluated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NetError {
     /// A layer size was 0 or above [`MAX_UNITS`].
     #[error("{what} is {value}, but must be between 1 and {MAX_UNITS}")]

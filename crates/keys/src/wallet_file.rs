@@ -199,6 +199,7 @@ pub const MAX_FILE_BYTES: u64 = 4096;
 
 /// Why a wallet file could not be written or read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WalletFileError {
     /// Reading or writing failed.
     #[error("wallet file {path}: {source}")]

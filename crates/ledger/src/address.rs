@@ -23,6 +23,7 @@ const TEXT_LEN: usize = 3 + 64 + 8;
 
 /// Why an address's text form was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AddressError {
     /// The text does not start with `ann`.
     #[error("an address starts with \"{ADDRESS_PREFIX}\"")]

@@ -8,6 +8,7 @@ pub const MAX_SUPPLY: u64 = 21_000_000 * COIN;
 
 /// Why an amount could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AmountError {
     /// The value is larger than [`MAX_SUPPLY`].
     #[error("amount of {0} base units exceeds the maximum supply of {MAX_SUPPLY} base units")]
@@ -19,6 +20,7 @@ pub enum AmountError {
 
 /// Why the text form of an amount was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ParseAmountError {
     /// Not a decimal number of coins with at most 8 decimals.
     #[error("{0:?} is not an amount: expected coins with at most 8 decimals, e.g. \"2.5\"")]

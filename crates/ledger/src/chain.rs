@@ -175,6 +175,7 @@ impl ChainParams {
 
 /// Why the chain refused or failed an operation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChainError {
     /// The block broke a consensus rule.
     #[error("block {hash} rejected: {source}")]

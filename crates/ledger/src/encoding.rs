@@ -48,6 +48,7 @@ pub const MAX_BLOCK_TRANSACTIONS: usize = MAX_BLOCK_SIZE / TX_FIXED_SIZE;
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The input ended early.
     #[error(

@@ -17,6 +17,7 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 
 /// Why a hash's text form could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HashParseError {
     /// The text does not have exactly 64 characters.
     #[error("a hash is 64 lowercase hex digits, got {0} characters")]

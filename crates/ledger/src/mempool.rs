@@ -27,6 +27,7 @@ use crate::validation::{
 
 /// Why the pool refused a transaction.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MempoolError {
     /// Already in the pool.
     #[error("transaction {0} is already in the pool")]

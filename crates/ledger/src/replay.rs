@@ -42,6 +42,7 @@ use crate::store::MemoryChainStore;
 
 /// Why a chain did not replay.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReplayError {
     /// No block at all, not even genesis.
     #[error("the chain is empty")]

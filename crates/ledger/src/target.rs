@@ -12,6 +12,7 @@
 
 /// Why a target was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TargetError {
     /// An accuracy target of 0 or above 10000 basis points.
     #[error("an accuracy target is 1..=10000 basis points, got {0}")]

@@ -41,6 +41,7 @@ pub struct BlockUndo {
 /// The UTXO set disagrees with a block it is asked to apply or revert (the caller skipped
 /// validation or passed the wrong undo data); the set is left unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum UtxoError {
     /// An input of the block is not in the set.
     #[error("cannot apply block: input {0} is not in the UTXO set")]

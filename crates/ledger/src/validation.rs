@@ -37,6 +37,7 @@ pub const MAX_FUTURE_DRIFT_SECS: u64 = 2 * 60 * 60;
 
 /// A transaction broke a consensus rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TxError {
     /// Unknown version.
     #[error(
@@ -144,6 +145,7 @@ pub enum TxError {
 
 /// A block broke a consensus rule.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BlockError {
     /// Unknown version.
     #[error("rule \"a block has version {BLOCK_VERSION}\" broken: found version {0}")]

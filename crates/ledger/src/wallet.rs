@@ -13,6 +13,7 @@ use crate::utxo::UtxoEntry;
 
 /// Why a payment could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WalletError {
     /// Paying nothing.
     #[error("a payment must be of a positive amount")]

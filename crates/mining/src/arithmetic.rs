@@ -332,6 +332,7 @@ impl Bound {
 
 /// Constants under which the training step would not be exact.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArithmeticError {
     /// A product or update could leave the exactly representable range.
     #[error(

@@ -19,6 +19,7 @@ use crate::trace::{AuditProof, MAX_OPENINGS, MAX_PATH, ProofDecodeError, Trace, 
 
 /// Why an artifact could not be stored or loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArtifactError {
     /// The file does not exist.
     #[error("artifact {name} is missing from the store")]

@@ -33,6 +33,7 @@ pub const FILE_NAMES: [&str; 4] = [
 
 /// Why a data file was rejected.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DatasetError {
     /// The file could not be opened or read (including corrupt gzip streams).
     #[error("cannot read {path}: {source}")]

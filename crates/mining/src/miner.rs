@@ -40,6 +40,7 @@ pub struct Progress {
 
 /// Why mining failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MiningError {
     /// The task's constants are unusable.
     #[error("invalid task: {0}")]

@@ -37,6 +37,7 @@ pub use ann_ledger::ModelHash;
 
 /// A byte string that is not the canonical form of [`Weights`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WeightsDecodeError {
     /// The length is not [`WEIGHTS_BYTES`].
     #[error("canonical weights are exactly {WEIGHTS_BYTES} bytes, got {0}")]
@@ -69,6 +70,7 @@ pub struct WeightsRangeError {
 /// A device handed back values that are not the exact integers the step guarantees (a
 /// backend bug, never a property of the input): refused rather than rounded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TensorReadError {
     /// The backend failed to hand the data back.
     #[error("reading from the backend failed: {0}")]

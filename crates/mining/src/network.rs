@@ -32,6 +32,7 @@ pub struct NetworkParams {
 
 /// Why a network's data could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NetworkError {
     /// The data set did not load.
     #[error("loading the data set of network {network}: {source}")]

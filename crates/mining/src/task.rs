@@ -33,6 +33,7 @@ pub const DATA_ORDER: &str = "segment j draws k*batch distinct training samples 
 
 /// A task parameter that makes no sense (the task could not be trained or verified).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TaskError {
     /// The step would not be exact (a product could round, a range is empty).
     #[error("the training step would not be exact: {0}")]

@@ -30,6 +30,7 @@ pub const MAX_PATH: usize = 64;
 
 /// A trace's byte form is malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TraceDecodeError {
     /// The byte length is not `8 + 32 * count`.
     #[error("a trace of {count} checkpoints is {expected} bytes, got {found}")]
@@ -179,6 +180,7 @@ impl Opening {
 
 /// Why an audit proof's bytes are malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProofDecodeError {
     /// The bytes end inside a field.
     #[error("an audit proof ends inside {0}")]

@@ -33,6 +33,7 @@ use crate::training::{Evaluator, Trainer};
 
 /// Why a proof of training was rejected. Each variant names the rule it enforces.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProofError {
     /// Rule: the header's task id is the chain's task.
     #[error("wrong task: the header commits task {found}, the chain's task is {expected}")]
@@ -181,6 +182,7 @@ pub enum ProofError {
 
 /// Error constructing a verifier.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifierSetupError {
     /// The task is unusable.
     #[error("invalid task: {0}")]

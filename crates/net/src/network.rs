@@ -21,6 +21,7 @@ use crate::wire::{Request, Response};
 
 /// Why the network could not start or act.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NetError {
     /// The transport or a behaviour could not be built.
     #[error("building the libp2p node failed: {0}")]

@@ -66,6 +66,8 @@ pub fn transaction_verdict(error: &MempoolError) -> Verdict {
         // An input we do not know may be in a block we have not seen yet.
         MempoolError::Invalid(ann_ledger::TxError::UnknownInput { .. }) => Verdict::Ignore,
         MempoolError::Coinbase | MempoolError::Invalid(_) => Verdict::Reject { penalty: 20 },
+        // A reason added to the pool later: not punished until this table names it.
+        _ => Verdict::Ignore,
     }
 }
 

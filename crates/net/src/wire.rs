@@ -24,6 +24,7 @@ pub const MAX_REQUEST_FRAME: usize = 1 + 4 + MAX_LOCATOR * 32 + 2;
 
 /// Why bytes from a peer are not a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WireError {
     /// The bytes break the canonical encoding (a cap, a length, trailing bytes).
     #[error("malformed message: {0}")]

@@ -115,6 +115,7 @@ impl NodeConfig {
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NodeError {
     /// The async runtime could not be built.
     #[error("starting the runtime failed: {0}")]
@@ -141,6 +142,7 @@ pub enum NodeError {
 
 /// Why a query was not answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum QueryError {
     /// A parameter is malformed.
     #[error("invalid parameter: {0}")]

@@ -23,6 +23,7 @@ pub const REGTEST_TASK: TaskId = TaskId::from_bytes(*b"blockchain-ann/regtest/no
 
 /// Why [`TicketProof`] refused a header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TicketProofError {
     /// The header commits another task.
     #[error("the header commits task {found}, the chain's task is {expected}")]

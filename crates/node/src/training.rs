@@ -202,6 +202,7 @@ impl BlockMiner for TrainingMiner {
 
 /// Why a mined block's artifact record could not be made.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecordError {
     /// The block's audit proof is not in the artifact directory, or does not read.
     #[error("reading the block's audit proof: {0}")]
@@ -259,6 +260,7 @@ pub fn artifact_record(
 
 /// Why [`mine_into_store`] failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MineIntoStoreError {
     /// Training failed or was stopped by the observer.
     #[error(transparent)]
@@ -305,6 +307,7 @@ pub fn mine_into_store(
 
 /// Why a [`TrainingNode`] could not be opened.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpenError {
     /// The store would not open.
     #[error(transparent)]

@@ -195,6 +195,7 @@ impl ArtifactRecord {
 
 /// Why a stored artifact record does not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArtifactDecodeError {
     /// The bytes break the field layout.
     #[error(transparent)]

@@ -9,6 +9,7 @@ use crate::artifact::ArtifactDecodeError;
 
 /// Why a store directory could not be opened or created.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpenError {
     /// A file system operation failed.
     #[error("store I/O on {path}: {source}")]
@@ -112,6 +113,7 @@ pub enum OpenError {
 
 /// Why a change-set (or an artifact record) could not be committed; nothing of it was written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CommitError {
     /// The database failed; the transaction was not committed.
     #[error("store commit failed: {0}")]
@@ -137,6 +139,7 @@ pub enum CommitError {
 
 /// Why the stored chain could not be read back.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The database failed.
     #[error("store read failed: {0}")]
@@ -176,6 +179,7 @@ pub enum LoadError {
 
 /// Why artifact files could not be described or recorded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArtifactRecordError {
     /// The path is not a plain relative path inside the store directory.
     #[error("artifact path {path:?} is invalid: {reason}")]
@@ -220,6 +224,7 @@ pub enum ArtifactRecordError {
 
 /// Any failure of the store.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// Opening failed.
     #[error(transparent)]

@@ -40,9 +40,9 @@ struct Args {
     /// Store directory (default: a temporary directory, removed at the end).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Make every this many commits durable (1: every import is fsynced, as a node does by
-    /// default; a bulk import may batch).
-    #[arg(long, default_value_t = NonZeroU32::new(1_000).expect("nonzero"))]
+    /// Make every this many commits durable (1, the default: every import is fsynced, as a
+    /// node runs; a bulk import may batch, e.g. 100).
+    #[arg(long, default_value_t = NonZeroU32::MIN)]
     durable_every: NonZeroU32,
 }
 

@@ -31,7 +31,7 @@
 //! at or above the finalized height and the tip block, so neither memory nor the cost of an
 //! import grows with the chain.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::address::Address;
@@ -261,8 +261,16 @@ struct Incoming {
     hash: BlockHash,
     block: Block,
     txids: Vec<Txid>,
-    /// Checked against the UTXO set of its parent on arrival (it extended the tip).
-    prechecked: bool,
+    /// The outputs it spends, read from the UTXO set of its parent on arrival if it extended
+    /// the tip (it was checked against them then).
+    spent: Option<UtxoSet>,
+}
+
+/// What [`Chain::check_block`] passed.
+struct Checked {
+    txids: Vec<Txid>,
+    /// The outputs the block spends, if it extends the tip (read for the UTXO checks).
+    spent: Option<UtxoSet>,
 }
 
 /// Changes accumulated during one import, turned into a [`ChangeSet`] at the end.
@@ -695,13 +703,13 @@ impl<S: ChainStore> Chain<S> {
     /// Every check of a block except the full proof of training, without changing the chain,
     /// cheapest first: the header against its parent (its ticket included), the work floor,
     /// the fork point, the proof's pre-checks, the transactions alone, (if it extends the
-    /// tip) the UTXO set, then the signatures. Returns its txids.
+    /// tip) the UTXO set, then the signatures. Returns its txids and the outputs it spends.
     fn check_block<V: ProofVerifier + ?Sized>(
         &self,
         block: &Block,
         now: u64,
         verifier: &V,
-    ) -> Result<Vec<Txid>, ChainError> {
+    ) -> Result<Checked, ChainError> {
         let invalid = |source: BlockError| ChainError::InvalidBlock {
             hash: block.hash(),
             source: Box::new(source),
@@ -742,12 +750,13 @@ impl<S: ChainStore> Chain<S> {
             .precheck(&block.header)
             .map_err(|e| invalid(BlockError::ProofPrecheck(Box::new(e))))?;
         let txids = check_block_body(block).map_err(invalid)?;
+        let mut spent = None;
         if parent_hash == self.tip() {
-            let spent = block
+            let outpoints = block
                 .transactions
                 .iter()
                 .flat_map(|tx| tx.inputs.iter().map(|input| &input.previous_output));
-            let utxos = self.utxo_subset(spent)?;
+            let utxos = self.utxo_subset(outpoints)?;
             check_block_inputs(
                 block,
                 &txids,
@@ -756,9 +765,10 @@ impl<S: ChainStore> Chain<S> {
                 self.params.coinbase_maturity,
             )
             .map_err(invalid)?;
+            spent = Some(utxos);
         }
         verify_block_signatures(block, &txids).map_err(invalid)?;
-        Ok(txids)
+        Ok(Checked { txids, spent })
     }
 
     /// The work floor (see [`ChainParams::max_reorg_depth`]): a block whose branch would have no
@@ -873,7 +883,7 @@ impl<S: ChainStore> Chain<S> {
             }
             return Ok(ImportOutcome::AlreadyKnown);
         }
-        let txids = self.check_block(&block, now, verifier)?;
+        let checked = self.check_block(&block, now, verifier)?;
         verifier
             .verify_proof(&block.header)
             .map_err(|e| ChainError::InvalidBlock {
@@ -881,7 +891,7 @@ impl<S: ChainStore> Chain<S> {
                 source: Box::new(BlockError::Proof(Box::new(e))),
             })?;
         let saved = self.window.clone();
-        match self.import(block, hash, txids, attachment) {
+        match self.import(block, hash, checked, attachment) {
             Ok(committed) => committed,
             Err(error) => {
                 // Keep memory equal to what is persisted: nothing of this import happened.
@@ -899,7 +909,7 @@ impl<S: ChainStore> Chain<S> {
         &mut self,
         block: Block,
         hash: BlockHash,
-        txids: Vec<Txid>,
+        checked: Checked,
         attachment: Option<S::Attachment>,
     ) -> Result<Result<ImportOutcome, ChainError>, ChainError> {
         let parent = self
@@ -929,9 +939,9 @@ impl<S: ChainStore> Chain<S> {
         let mut pending = Pending {
             incoming: Incoming {
                 hash,
-                prechecked: block.header.prev_hash == old_tip,
+                spent: checked.spent.filter(|_| block.header.prev_hash == old_tip),
                 block,
-                txids,
+                txids: checked.txids,
             },
             utxos: HashMap::new(),
             undo_put: Vec::new(),
@@ -1184,7 +1194,7 @@ impl<S: ChainStore> Chain<S> {
             stored = self.stored_body(&tip)?;
             (&stored.0, stored.1.as_slice())
         };
-        let mut set = load_touched(&self.store, &pending.utxos, block, txids)?;
+        let mut set = load_touched(&self.store, &pending.utxos, block, txids, None)?;
         set.revert_block(block, &undo)?;
         store_touched(&mut pending.utxos, &set, block, txids);
         self.window.best.pop_back();
@@ -1212,11 +1222,15 @@ impl<S: ChainStore> Chain<S> {
             stored = self.stored_body(&hash).map_err(SwitchError::Chain)?;
             (&stored.0, stored.1.as_slice())
         };
-        let mut set =
-            load_touched(&self.store, &pending.utxos, block, txids).map_err(SwitchError::Chain)?;
-        // A block that extended the tip was checked against this very UTXO set on arrival.
-        let prechecked =
-            hash == incoming.hash && incoming.prechecked && block.header.prev_hash == self.tip();
+        // A block that extended the tip was checked against this very UTXO set on arrival,
+        // and the outputs it spends were read then.
+        let spent = incoming
+            .spent
+            .as_ref()
+            .filter(|_| hash == incoming.hash && block.header.prev_hash == self.tip());
+        let prechecked = spent.is_some();
+        let mut set = load_touched(&self.store, &pending.utxos, block, txids, spent)
+            .map_err(SwitchError::Chain)?;
         if check && !prechecked {
             check_block_inputs(
                 block,
@@ -1347,21 +1361,40 @@ fn touched<'a>(block: &'a Block, txids: &'a [Txid]) -> impl Iterator<Item = OutP
 }
 
 /// The UTXO entries a block touches, as they are now: the import's changes over the store.
+/// `spent`, if given, holds what the block's inputs are in the committed set (read on
+/// arrival; an input absent from it is absent there), so only its outputs are read.
 fn load_touched<S: ChainStore>(
     store: &S,
     changes: &HashMap<OutPoint, Option<UtxoEntry>>,
     block: &Block,
     txids: &[Txid],
+    spent: Option<&UtxoSet>,
 ) -> Result<UtxoSet, ChainError> {
     let mut set = UtxoSet::new();
     let mut unchanged = Vec::new();
+    let inputs: HashSet<OutPoint> = spent
+        .map(|_| {
+            block
+                .transactions
+                .iter()
+                .flat_map(|tx| tx.inputs.iter().map(|input| input.previous_output))
+                .collect()
+        })
+        .unwrap_or_default();
     for outpoint in touched(block, txids) {
         match changes.get(&outpoint) {
             Some(Some(entry)) => {
                 set.insert(outpoint, *entry);
             }
             Some(None) => {}
-            None => unchanged.push(outpoint),
+            None => match spent {
+                Some(spent) if inputs.contains(&outpoint) => {
+                    if let Some(entry) = spent.get(&outpoint) {
+                        set.insert(outpoint, *entry);
+                    }
+                }
+                _ => unchanged.push(outpoint),
+            },
         }
     }
     let entries = store.utxos(&unchanged).map_err(store_error)?;

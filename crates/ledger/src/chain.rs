@@ -266,6 +266,23 @@ struct Incoming {
     spent: Option<UtxoSet>,
 }
 
+/// A block's body and txids while it is connected or disconnected.
+enum Body<'a> {
+    /// The block being imported.
+    Incoming(&'a Incoming),
+    /// A committed block with its txids, read from the store.
+    Stored(Box<(Block, Vec<Txid>)>),
+}
+
+impl Body<'_> {
+    fn parts(&self) -> (&Block, &[Txid]) {
+        match self {
+            Body::Incoming(incoming) => (&incoming.block, &incoming.txids),
+            Body::Stored(stored) => (&stored.0, &stored.1),
+        }
+    }
+}
+
 /// What [`Chain::check_block`] passed.
 struct Checked {
     txids: Vec<Txid>,
@@ -1187,13 +1204,8 @@ impl<S: ChainStore> Chain<S> {
                 ChainError::CorruptStore(format!("best block {tip} has no undo data"))
             })?,
         };
-        let stored;
-        let (block, txids) = if tip == pending.incoming.hash {
-            (&pending.incoming.block, pending.incoming.txids.as_slice())
-        } else {
-            stored = self.stored_body(&tip)?;
-            (&stored.0, stored.1.as_slice())
-        };
+        let body = self.body(&tip, &pending.incoming)?;
+        let (block, txids) = body.parts();
         let mut set = load_touched(&self.store, &pending.utxos, block, txids, None)?;
         set.revert_block(block, &undo)?;
         store_touched(&mut pending.utxos, &set, block, txids);
@@ -1214,14 +1226,9 @@ impl<S: ChainStore> Chain<S> {
         pending: &mut Pending,
     ) -> Result<(), SwitchError> {
         let height = self.height_in_window(&hash).map_err(SwitchError::Chain)?;
-        let stored;
         let incoming = &pending.incoming;
-        let (block, txids) = if hash == incoming.hash {
-            (&incoming.block, incoming.txids.as_slice())
-        } else {
-            stored = self.stored_body(&hash).map_err(SwitchError::Chain)?;
-            (&stored.0, stored.1.as_slice())
-        };
+        let body = self.body(&hash, incoming).map_err(SwitchError::Chain)?;
+        let (block, txids) = body.parts();
         // A block that extended the tip was checked against this very UTXO set on arrival,
         // and the outputs it spends were read then.
         let spent = incoming
@@ -1269,15 +1276,19 @@ impl<S: ChainStore> Chain<S> {
             })
     }
 
-    /// A committed block and its txids.
-    fn stored_body(&self, hash: &BlockHash) -> Result<(Block, Vec<Txid>), ChainError> {
+    /// The body and txids of block `hash`: the incoming block's, or a committed block's read
+    /// from the store.
+    fn body<'a>(&self, hash: &BlockHash, incoming: &'a Incoming) -> Result<Body<'a>, ChainError> {
+        if *hash == incoming.hash {
+            return Ok(Body::Incoming(incoming));
+        }
         let block = self
             .store
             .block(hash)
             .map_err(store_error)?
             .ok_or_else(|| ChainError::CorruptStore(format!("block {hash} is missing")))?;
         let txids = block.transactions.iter().map(Transaction::txid).collect();
-        Ok((block, txids))
+        Ok(Body::Stored(Box::new((block, txids))))
     }
 
     /// Rebuilds the UTXO set from genesis along the best chain (to audit the incremental one):

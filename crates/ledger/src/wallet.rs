@@ -34,6 +34,12 @@ pub enum WalletError {
     ChainUnavailable(String),
 }
 
+impl From<ChainError> for WalletError {
+    fn from(error: ChainError) -> Self {
+        WalletError::ChainUnavailable(error.to_string())
+    }
+}
+
 /// The coins of one key. The key is zeroized on drop and never printed.
 pub struct Wallet {
     key: SpendingKey,
@@ -142,9 +148,7 @@ impl Wallet {
         amount: Amount,
         fee: Amount,
     ) -> Result<Transaction, WalletError> {
-        let coins = self
-            .spendable(chain, mempool)
-            .map_err(|e| WalletError::ChainUnavailable(e.to_string()))?;
+        let coins = self.spendable(chain, mempool)?;
         self.pay_from(coins, to, amount, fee)
     }
 
@@ -179,9 +183,7 @@ impl Wallet {
         amount: Amount,
         fee_per_kb: u64,
     ) -> Result<Transaction, WalletError> {
-        let coins = self
-            .spendable(chain, mempool)
-            .map_err(|e| WalletError::ChainUnavailable(e.to_string()))?;
+        let coins = self.spendable(chain, mempool)?;
         self.build_payment(coins, to, amount, |size| {
             let fee = crate::mempool::fee_at_rate(fee_per_kb, size);
             Amount::from_base_units(u64::try_from(fee).ok()?).ok()

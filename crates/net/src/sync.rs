@@ -83,11 +83,10 @@ pub fn headers_after<S: ChainStore>(
     let max = max.min(MAX_HEADERS) as u64;
     let mut headers = Vec::new();
     for height in start + 1..=chain.height().min(start.saturating_add(max)) {
-        let header = chain
-            .best_hash(height)?
-            .and_then(|hash| chain.header(&hash).transpose());
-        if let Some(header) = header {
-            headers.push(header?);
+        if let Some(hash) = chain.best_hash(height)?
+            && let Some(header) = chain.header(&hash)?
+        {
+            headers.push(header);
         }
     }
     Ok(headers)

@@ -452,56 +452,31 @@ impl ChainStore for Store {
     }
 
     fn block(&self, hash: &BlockHash) -> Result<Option<Block>, Self::Error> {
-        let txn = self.db.begin_read().map_err(dbe_load)?;
-        let blocks = open_read(&txn, BLOCKS)?;
-        let Some(bytes) = blocks.get(hash.as_bytes()).map_err(dbe_load)? else {
-            return Ok(None);
-        };
-        let block: Block = decode_record("blocks", hash.as_bytes(), bytes.value())?;
-        let actual = block.hash();
-        if actual != *hash {
-            return Err(LoadError::HashMismatch { key: *hash, actual }.into());
-        }
-        Ok(Some(block))
+        self.read_by_hash(BLOCKS, hash, |bytes| {
+            let block: Block = decode_record("blocks", hash.as_bytes(), bytes)?;
+            check_hash(hash, block.hash())?;
+            Ok(block)
+        })
     }
 
     fn header(&self, hash: &BlockHash) -> Result<Option<BlockHeader>, Self::Error> {
-        let txn = self.db.begin_read().map_err(dbe_load)?;
-        let blocks = open_read(&txn, BLOCKS)?;
-        let Some(bytes) = blocks.get(hash.as_bytes()).map_err(dbe_load)? else {
-            return Ok(None);
-        };
-        let header = decode_header(hash, bytes.value())?;
-        if header.hash() != *hash {
-            return Err(LoadError::HashMismatch {
-                key: *hash,
-                actual: header.hash(),
-            }
-            .into());
-        }
-        Ok(Some(header))
+        self.read_by_hash(BLOCKS, hash, |bytes| {
+            let header = decode_header(hash, bytes)?;
+            check_hash(hash, header.hash())?;
+            Ok(header)
+        })
     }
 
     fn meta(&self, hash: &BlockHash) -> Result<Option<BlockMeta>, Self::Error> {
-        let txn = self.db.begin_read().map_err(dbe_load)?;
-        let metas = open_read(&txn, BLOCK_META)?;
-        let Some(bytes) = metas.get(hash.as_bytes()).map_err(dbe_load)? else {
-            return Ok(None);
-        };
-        Ok(Some(decode_record(
-            "block_meta",
-            hash.as_bytes(),
-            bytes.value(),
-        )?))
+        self.read_by_hash(BLOCK_META, hash, |bytes| {
+            decode_record("block_meta", hash.as_bytes(), bytes)
+        })
     }
 
     fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, Self::Error> {
-        let txn = self.db.begin_read().map_err(dbe_load)?;
-        let undo = open_read(&txn, UNDO)?;
-        let Some(bytes) = undo.get(hash.as_bytes()).map_err(dbe_load)? else {
-            return Ok(None);
-        };
-        Ok(Some(decode_record("undo", hash.as_bytes(), bytes.value())?))
+        self.read_by_hash(UNDO, hash, |bytes| {
+            decode_record("undo", hash.as_bytes(), bytes)
+        })
     }
 
     fn best_hash(&self, height: u64) -> Result<Option<BlockHash>, Self::Error> {
@@ -531,13 +506,7 @@ impl ChainStore for Store {
     }
 
     fn utxo(&self, outpoint: &OutPoint) -> Result<Option<UtxoEntry>, Self::Error> {
-        let txn = self.db.begin_read().map_err(dbe_load)?;
-        let utxos = open_read(&txn, UTXOS)?;
-        let key = outpoint_key(outpoint);
-        let Some(bytes) = utxos.get(&key).map_err(dbe_load)? else {
-            return Ok(None);
-        };
-        Ok(Some(decode_record("utxos", &key, bytes.value())?))
+        Ok(self.utxos(std::slice::from_ref(outpoint))?.pop().flatten())
     }
 
     fn utxos(&self, outpoints: &[OutPoint]) -> Result<Vec<Option<UtxoEntry>>, Self::Error> {
@@ -568,6 +537,32 @@ impl ChainStore for Store {
         }
         Ok(())
     }
+}
+
+impl Store {
+    /// The record under `hash` in `table`, decoded by `decode`, in a read transaction of its
+    /// own.
+    fn read_by_hash<T>(
+        &self,
+        table: TableDefinition<'_, &'static [u8; 32], &'static [u8]>,
+        hash: &BlockHash,
+        decode: impl FnOnce(&[u8]) -> Result<T, LoadError>,
+    ) -> Result<Option<T>, crate::StoreError> {
+        let txn = self.db.begin_read().map_err(dbe_load)?;
+        let records = open_read(&txn, table)?;
+        let Some(bytes) = records.get(hash.as_bytes()).map_err(dbe_load)? else {
+            return Ok(None);
+        };
+        Ok(Some(decode(bytes.value())?))
+    }
+}
+
+/// A block or header stored under `key` must hash to it.
+fn check_hash(key: &BlockHash, actual: BlockHash) -> Result<(), LoadError> {
+    if actual != *key {
+        return Err(LoadError::HashMismatch { key: *key, actual });
+    }
+    Ok(())
 }
 
 /// A database failure while reading, as a store error.

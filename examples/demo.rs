@@ -39,7 +39,7 @@ const FUNDING_COINS: u64 = 10;
 struct Args {
     /// Where keys come from (default: IBM or ANU when their credentials are set, else a
     /// simulated qubit).
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(KeySource::NAMES).try_map(|s| s.parse::<KeySource>()))]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(KeySource::NAMES.iter().copied()).try_map(|s| s.parse::<KeySource>()))]
     source: Option<KeySource>,
     /// Store directory (default: a fresh temporary directory, removed at the end).
     #[arg(long)]

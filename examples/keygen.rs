@@ -37,7 +37,7 @@ use clap::builder::TypedValueParser as _;
 )]
 struct Args {
     /// Where the private key comes from.
-    #[arg(long, default_value = "os", value_parser = clap::builder::PossibleValuesParser::new(KeySource::NAMES).try_map(|s| s.parse::<KeySource>()))]
+    #[arg(long, default_value = "os", value_parser = clap::builder::PossibleValuesParser::new(KeySource::NAMES.iter().copied()).try_map(|s| s.parse::<KeySource>()))]
     source: KeySource,
     /// Seed of the simulated qubit, 64 hex digits (default: all zero).
     #[arg(long, value_parser = parse_seed)]

@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! cargo run --release --example mine -- --store chain-data --blocks 3 --wallet miner.key
-//! cargo run --release --example mine -- --store chain-data --blocks 1 --backend wgpu
+//! cargo run --release --features wgpu --example mine -- --store chain-data --blocks 1 --backend wgpu
 //! ```
 
 // A command-line program: its output is the point.

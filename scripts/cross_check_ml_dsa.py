@@ -5,7 +5,8 @@ crates/ledger/tests/vectors/transaction_ml_dsa_65.json was written by the Rust c
 ml-dsa underneath). This script re-derives it with dilithium-py, a separate pure-Python FIPS 204
 implementation, from the byte layout in docs/consensus.md: the key pair from the seed, the
 signing digest from the encoding with its signatures cut out, the deterministic signature with
-the chain's context string, the txid and the address.
+the chain's context string, the txid and the address (its bech32m text by BIP 350's
+reference code).
 
     pip install dilithium-py==1.5.1 && python3 scripts/cross_check_ml_dsa.py
 """
@@ -27,6 +28,37 @@ SIZES = {0: (32, 64), 1: (1952, 3309)}  # kind tag -> (key, signature) bytes
 
 def sha256(*parts: bytes) -> bytes:
     return hashlib.sha256(b"".join(parts)).digest()
+
+
+# Bech32m (BIP 350), from the BIP's reference code: the address's text form.
+CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+BECH32M_CONST = 0x2BC830A3
+
+
+def bech32_polymod(values: list[int]) -> int:
+    generator = [0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3]
+    chk = 1
+    for value in values:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ value
+        for i in range(5):
+            chk ^= generator[i] if (top >> i) & 1 else 0
+    return chk
+
+
+def bech32m_encode(hrp: str, data: bytes) -> str:
+    acc, bits, groups = 0, 0, []
+    for byte in data:
+        acc, bits = (acc << 8) | byte, bits + 8
+        while bits >= 5:
+            bits -= 5
+            groups.append((acc >> bits) & 31)
+    if bits:
+        groups.append((acc << (5 - bits)) & 31)
+    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+    polymod = bech32_polymod(expanded + groups + [0] * 6) ^ BECH32M_CONST
+    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(CHARSET[g] for g in groups + checksum)
 
 
 def main() -> int:
@@ -60,7 +92,7 @@ def main() -> int:
     assert ML_DSA_65.verify(pk, digest, sig, ctx=CONTEXT), "signature verifies"
     assert ML_DSA_65.sign(sk, digest, ctx=CONTEXT, deterministic=True) == sig, "deterministic"
     address = sha256(ADDRESS_TAG, pk)
-    assert address.hex() in vector["ml_dsa_65_address"], "address"
+    assert bech32m_encode("ann", address) == vector["ml_dsa_65_address"], "address"
     print("transaction_ml_dsa_65.json agrees with dilithium-py: key, digest, signature, address")
     return 0
 

@@ -41,29 +41,35 @@
 //! # }
 //! ```
 
+#[cfg(feature = "remote")]
 pub mod anu;
 pub mod entropy;
 pub mod health;
+#[cfg(feature = "remote")]
 pub mod ibm;
 pub mod key;
 pub mod net;
 pub mod normal;
+#[cfg(feature = "remote")]
 pub mod remote;
+pub mod secret;
 pub mod source;
 pub mod wallet_file;
 
 /// The key kinds and the signing key a wallet holds, from `ann-ledger`.
 pub use ann_ledger::{KeyKind, MlDsa65SigningKey, SpendingKey};
+#[cfg(feature = "remote")]
 pub use anu::{AnuConfig, AnuQrng};
 pub use entropy::{
     Conditioned, EntropyError, EntropySource, JobStatus, OsEntropy, RawBitSource, RngEntropy,
     SimulatedQubit,
 };
 pub use health::{HealthError, HealthTests};
+#[cfg(feature = "remote")]
 pub use ibm::{IbmConfig, IbmQuantum};
 pub use key::{DerivedKeys, KeyDerivation, PRIVATE_KEY_BYTES, PrivateKey, derive_keys};
 pub use net::{ChaoticNet, NetConfig, NetError};
-pub use remote::Secret;
+pub use secret::Secret;
 pub use source::{KeySource, UnknownKeySource};
 pub use wallet_file::{
     KdfParams, WalletFileError, WalletKey, export_wallet, export_wallet_encrypted, import_wallet,

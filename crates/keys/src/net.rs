@@ -36,6 +36,7 @@
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+#[cfg(feature = "parallel")]
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
@@ -306,11 +307,13 @@ impl ChaoticNet {
         let mut sums = Zeroizing::new(vec![0.0_f64; above]);
         if !active.is_empty() {
             let base = self.rng(m);
-            sums.par_chunks_mut(CHUNK_UNITS)
-                .enumerate()
-                .for_each(|(chunk, sums)| {
-                    self.add_columns(&base, &active, above, chunk * CHUNK_UNITS, sums);
-                });
+            #[cfg(feature = "parallel")]
+            let chunks = sums.par_chunks_mut(CHUNK_UNITS);
+            #[cfg(not(feature = "parallel"))]
+            let chunks = sums.chunks_mut(CHUNK_UNITS);
+            chunks.enumerate().for_each(|(chunk, sums)| {
+                self.add_columns(&base, &active, above, chunk * CHUNK_UNITS, sums);
+            });
         }
         sums.iter().map(|&s| s > 0.0).collect()
     }

@@ -13,12 +13,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "remote")]
 use crate::anu::{self, AnuQrng};
 use crate::entropy::{Conditioned, EntropyError, EntropySource, OsEntropy, SimulatedQubit};
+#[cfg(feature = "remote")]
 use crate::ibm::{self, IbmQuantum};
-use crate::remote;
 
-/// Where private keys come from.
+/// Where private keys come from. The quantum services need the crate feature `remote` (on by
+/// default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeySource {
     /// The operating system's random number generator.
@@ -28,45 +30,57 @@ pub enum KeySource {
     Simulated,
     /// IBM Quantum (Qiskit Runtime REST API); needs `IBM_QUANTUM_API_KEY`,
     /// `IBM_QUANTUM_INSTANCE` and `IBM_QUANTUM_BACKEND`.
+    #[cfg(feature = "remote")]
     Ibm,
     /// ANU Quantum Numbers; needs `ANU_QRNG_API_KEY`.
+    #[cfg(feature = "remote")]
     Anu,
 }
 
 impl KeySource {
-    /// Every source, in the order of [`KeySource::NAMES`].
-    pub const ALL: [KeySource; 4] = [
+    /// Every source compiled into this build, in the order of [`KeySource::NAMES`].
+    pub const ALL: &'static [KeySource] = &[
         KeySource::Os,
         KeySource::Simulated,
+        #[cfg(feature = "remote")]
         KeySource::Ibm,
+        #[cfg(feature = "remote")]
         KeySource::Anu,
     ];
 
-    /// The sources' names, as parsed and displayed.
-    pub const NAMES: [&'static str; 4] = [
+    /// The names of the sources compiled into this build, as parsed and displayed.
+    pub const NAMES: &'static [&'static str] = &[
         KeySource::Os.name(),
         KeySource::Simulated.name(),
+        #[cfg(feature = "remote")]
         KeySource::Ibm.name(),
+        #[cfg(feature = "remote")]
         KeySource::Anu.name(),
     ];
+
+    /// The names of the sources that need a crate feature this build lacks (`remote`).
+    const NEEDS_REMOTE: [&'static str; 2] = ["ibm", "anu"];
 
     /// The source's name.
     pub const fn name(self) -> &'static str {
         match self {
             KeySource::Os => "os",
             KeySource::Simulated => "simulated",
+            #[cfg(feature = "remote")]
             KeySource::Ibm => "ibm",
+            #[cfg(feature = "remote")]
             KeySource::Anu => "anu",
         }
     }
 
     /// IBM or ANU when their API key is set (non-empty UTF-8) in the environment, else the
-    /// simulated qubit.
+    /// simulated qubit (always, without the feature `remote`).
     pub fn from_environment() -> KeySource {
         // The clients read their settings through the same lookup.
-        Self::from_lookup(|name| remote::environment(name).is_some())
+        Self::from_lookup(|name| crate::secret::environment(name).is_some())
     }
 
+    #[cfg(feature = "remote")]
     fn from_lookup(is_set: impl Fn(&str) -> bool) -> KeySource {
         if is_set(ibm::ENV_API_KEY) {
             KeySource::Ibm
@@ -75,6 +89,11 @@ impl KeySource {
         } else {
             KeySource::Simulated
         }
+    }
+
+    #[cfg(not(feature = "remote"))]
+    fn from_lookup(_is_set: impl Fn(&str) -> bool) -> KeySource {
+        KeySource::Simulated
     }
 
     /// An entropy source of this kind; `seed` seeds the simulated qubit (the others ignore
@@ -90,7 +109,9 @@ impl KeySource {
                 seed,
                 SimulatedQubit::TYPICAL_P_ONE,
             ))?),
+            #[cfg(feature = "remote")]
             KeySource::Ibm => Box::new(Conditioned::new(IbmQuantum::from_env()?)?),
+            #[cfg(feature = "remote")]
             KeySource::Anu => Box::new(Conditioned::new(AnuQrng::from_env()?)?),
         })
     }
@@ -104,17 +125,34 @@ impl std::fmt::Display for KeySource {
 
 /// A key source name that is none of [`KeySource::NAMES`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown key source {0:?} (expected one of: {names})", names = KeySource::NAMES.join(", "))]
-pub struct UnknownKeySource(pub String);
+#[non_exhaustive]
+pub enum UnknownKeySource {
+    /// No such source.
+    #[error("unknown key source {0:?} (expected one of: {names})", names = KeySource::NAMES.join(", "))]
+    Unknown(String),
+    /// A quantum service, in a build without the crate feature `remote`.
+    #[error("key source {0:?} is not in this build: it needs ann-keys' feature `remote`")]
+    NotCompiled(String),
+}
 
 impl std::str::FromStr for KeySource {
     type Err = UnknownKeySource;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        KeySource::ALL
-            .into_iter()
+        if let Some(source) = KeySource::ALL
+            .iter()
             .find(|source| source.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownKeySource(s.to_owned()))
+        {
+            return Ok(*source);
+        }
+        let needs_remote = KeySource::NEEDS_REMOTE
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(s) && !KeySource::NAMES.contains(name));
+        Err(if needs_remote {
+            UnknownKeySource::NotCompiled(s.to_owned())
+        } else {
+            UnknownKeySource::Unknown(s.to_owned())
+        })
     }
 }
 
@@ -124,18 +162,32 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_names_are_refused() {
-        for (source, name) in KeySource::ALL.into_iter().zip(KeySource::NAMES) {
+        for (&source, &name) in KeySource::ALL.iter().zip(KeySource::NAMES) {
             assert_eq!(source.name(), name);
             assert_eq!(name.parse::<KeySource>(), Ok(source));
             assert_eq!(name.to_uppercase().parse::<KeySource>(), Ok(source));
         }
         assert_eq!(
             "qrng".parse::<KeySource>(),
-            Err(UnknownKeySource("qrng".into()))
+            Err(UnknownKeySource::Unknown("qrng".into()))
         );
         assert!("".parse::<KeySource>().is_err());
     }
 
+    #[cfg(not(feature = "remote"))]
+    #[test]
+    fn without_remote_the_quantum_services_are_named_as_missing_features() {
+        assert_eq!(KeySource::NAMES, ["os", "simulated"]);
+        assert_eq!(
+            "IBM".parse::<KeySource>(),
+            Err(UnknownKeySource::NotCompiled("IBM".into()))
+        );
+        let err = "anu".parse::<KeySource>().expect_err("not compiled in");
+        assert!(err.to_string().contains("feature `remote`"), "{err}");
+        assert_eq!(KeySource::from_lookup(|_| true), KeySource::Simulated);
+    }
+
+    #[cfg(feature = "remote")]
     #[test]
     fn the_environment_picks_a_configured_quantum_service_first() {
         let only = |set: &'static [&'static str]| move |name: &str| set.contains(&name);

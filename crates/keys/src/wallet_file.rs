@@ -4,7 +4,7 @@
 //! ```text
 //! blockchain-ann wallet v1
 //! private-key <256 lowercase hex digits>
-//! address ann<72 hex digits>
+//! address ann1<58 bech32m characters>
 //! ```
 //!
 //! Version 1 is an ed25519 wallet. Version 2 names the kind of key the wallet spends with,
@@ -15,7 +15,7 @@
 //! blockchain-ann wallet v2
 //! kind ml-dsa-65
 //! private-key <256 lowercase hex digits>
-//! address ann<72 hex digits>
+//! address ann1<58 bech32m characters>
 //! ```
 //!
 //! Version 3 is the same wallet encrypted at rest with a passphrase ([`export_wallet_encrypted`],
@@ -27,7 +27,7 @@
 //! ```text
 //! blockchain-ann wallet v3
 //! kind ml-dsa-65
-//! address ann<72 hex digits>
+//! address ann1<58 bech32m characters>
 //! kdf argon2id m=65536 t=3 p=1
 //! salt <64 hex digits>
 //! nonce <48 hex digits>
@@ -41,9 +41,10 @@
 //! already does: each guess still costs an Argon2id derivation.
 //!
 //! Lines end with `\n` (a `\r\n` is accepted on import). On import the address is derived
-//! again and must match, so a corrupted digit is caught instead of silently giving another
-//! wallet. Export never overwrites an existing file, and on Unix creates it readable by its
-//! owner only.
+//! again and must match (written in bech32m, or in the hex form of files written before it:
+//! `ann`, 64 hex digits and 8 of checksum), so a corrupted digit is caught instead of silently
+//! giving another wallet. Export never overwrites an existing file, and on Unix creates it
+//! readable by its owner only.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -53,7 +54,7 @@ use zeroize::Zeroizing;
 
 use crate::entropy::EntropySource;
 use crate::key::{KeyDerivation, PRIVATE_KEY_BYTES, PrivateKey};
-use crate::remote::Secret;
+use crate::secret::Secret;
 
 /// The format line of version 1 (an ed25519 wallet).
 pub const FORMAT_LINE: &str = "blockchain-ann wallet v1";
@@ -392,11 +393,14 @@ fn checked_key(
         private_key: PrivateKey::from_bytes(*bytes),
         kind,
     };
-    let derived = key.address().to_string();
-    if derived != written {
+    let derived = key.address();
+    // Files written before bech32m hold the old hex form: still read, never written.
+    let matches = derived.to_string() == written
+        || ann_ledger::Address::from_legacy_text(written) == Ok(derived);
+    if !matches {
         return Err(WalletFileError::AddressMismatch {
             written: written.to_owned(),
-            derived,
+            derived: derived.to_string(),
         });
     }
     Ok(key)

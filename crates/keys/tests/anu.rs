@@ -1,5 +1,7 @@
 //! The ANU Quantum Numbers client against a real local HTTP server, including failures.
 
+#![cfg(feature = "remote")]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,8 @@
 //! typed error, no credential reaches a second origin (its server records every request), and
 //! no error text holds a secret.
 
+#![cfg(feature = "remote")]
+
 mod common;
 
 use std::time::Duration;

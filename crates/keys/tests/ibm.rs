@@ -1,6 +1,8 @@
 //! The IBM Quantum client against a real local HTTP server speaking the Qiskit Runtime and
 //! IAM APIs, including their failure answers.
 
+#![cfg(feature = "remote")]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,8 @@
 //! environment (IBM: `IBM_QUANTUM_API_KEY`, `IBM_QUANTUM_INSTANCE`, `IBM_QUANTUM_BACKEND`;
 //! ANU: `ANU_QRNG_API_KEY`). Without them they fail with the client's "no credentials" error.
 
+#![cfg(feature = "remote")]
+
 use ann_keys::{AnuQrng, Conditioned, IbmQuantum, PrivateKey, derive_keys};
 
 #[test]

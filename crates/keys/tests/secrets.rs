@@ -4,9 +4,11 @@
 //! encodings a leak would use (text, lowercase and uppercase hex, decimal byte lists).
 
 use ann_keys::wallet_file::{parse_wallet_file, wallet_file_text};
+#[cfg(feature = "remote")]
+use ann_keys::{AnuConfig, AnuQrng, Conditioned, IbmConfig, IbmQuantum};
 use ann_keys::{
-    AnuConfig, AnuQrng, Conditioned, IbmConfig, IbmQuantum, KeyKind, PrivateKey, Secret,
-    SimulatedQubit, SpendingKey, WalletFileError, WalletKey, derive_keys,
+    KeyKind, PrivateKey, Secret, SimulatedQubit, SpendingKey, WalletFileError, WalletKey,
+    derive_keys,
 };
 
 const API_KEY: &str = "apikey-TOPSECRET-0123456789";
@@ -109,14 +111,33 @@ fn no_public_type_shows_a_private_key_or_a_derived_signing_key() {
 #[test]
 fn no_public_type_shows_an_api_key() {
     let secret = Secret::new(API_KEY);
+    let shown = std::iter::once(format!("{secret:?}")).chain(remote_clients_shown(&secret));
+    for text in shown {
+        assert_hides("a client or its configuration", &text, API_KEY.as_bytes());
+        assert!(!text.contains("TOPSECRET"), "{text}");
+    }
+    // A simulated qubit's seed is its secret state.
+    let seed = [0x5a; 32];
+    let qubit = SimulatedQubit::new(seed, SimulatedQubit::TYPICAL_P_ONE);
+    assert_hides("SimulatedQubit", &format!("{qubit:?}"), &seed);
+}
+
+/// Without the quantum clients, nothing more to show.
+#[cfg(not(feature = "remote"))]
+fn remote_clients_shown(_secret: &Secret) -> Vec<String> {
+    Vec::new()
+}
+
+/// The quantum clients and their configurations around `secret`, as `Debug` shows them.
+#[cfg(feature = "remote")]
+fn remote_clients_shown(secret: &Secret) -> Vec<String> {
     let anu_config = AnuConfig::new(secret.clone());
     let mut ibm_config = IbmConfig::new(secret.clone(), "crn:test", "ibm_test");
     ibm_config.base_url = "http://127.0.0.1:9/api/v1".to_owned();
     ibm_config.iam_url = "http://127.0.0.1:9/identity/token".to_owned();
     let anu = AnuQrng::new(anu_config.clone()).expect("client");
     let ibm = IbmQuantum::new(ibm_config.clone()).expect("client");
-    let shown = [
-        format!("{secret:?}"),
+    vec![
         format!("{anu_config:?}"),
         format!("{ibm_config:?}"),
         format!("{anu:?}"),
@@ -129,13 +150,5 @@ fn no_public_type_shows_an_api_key() {
             "{:?}",
             Conditioned::new(IbmQuantum::new(ibm_config).expect("client")).expect("conditioned")
         ),
-    ];
-    for text in shown {
-        assert_hides("a client or its configuration", &text, API_KEY.as_bytes());
-        assert!(!text.contains("TOPSECRET"), "{text}");
-    }
-    // A simulated qubit's seed is its secret state.
-    let seed = [0x5a; 32];
-    let qubit = SimulatedQubit::new(seed, SimulatedQubit::TYPICAL_P_ONE);
-    assert_hides("SimulatedQubit", &format!("{qubit:?}"), &seed);
+    ]
 }

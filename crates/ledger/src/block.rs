@@ -14,7 +14,8 @@ pub const TRAINING_SEED_TAG: &[u8] = b"blockchain-ann/training-seed/v2";
 pub const TICKET_TAG: &[u8] = b"blockchain-ann/ticket/v1";
 
 /// What the header commits about the proof of training (see `PROOF_OF_TRAINING.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TrainingCommitment {
     /// The training task (dataset, architecture, hyper-parameters), a consensus constant.
     pub task_id: TaskId,
@@ -27,7 +28,8 @@ pub struct TrainingCommitment {
 }
 
 /// A block header.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BlockHeader {
     /// Format version, [`BLOCK_VERSION`].
     pub version: u32,
@@ -98,7 +100,8 @@ pub fn ticket(training_seed: &[u8; 32], steps: u64, model_hash: &ModelHash) -> T
 }
 
 /// A block: a header and its transactions, the coinbase first.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Block {
     /// The header.
     pub header: BlockHeader,

@@ -65,7 +65,8 @@ pub const DEVNET_GENESIS_TIME: u64 = 1_767_225_600;
 pub const REGTEST_GENESIS_TIME: u64 = 1_700_000_000;
 
 /// Consensus parameters of a chain.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChainParams {
     /// Outputs of the genesis coinbase (spendable at once).
     pub genesis_allocations: Vec<TxOut>,

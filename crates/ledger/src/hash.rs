@@ -88,12 +88,14 @@ macro_rules! hash_newtype {
             }
         }
 
+        #[cfg(feature = "serde")]
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_str(self)
             }
         }
 
+        #[cfg(feature = "serde")]
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
@@ -154,8 +156,16 @@ mod tests {
             "AB".repeat(32).parse::<Txid>(),
             Err(HashParseError::NotLowercaseHex)
         );
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_uses_the_hex_text() {
+        let h = Txid::from_bytes([0xab; 32]);
         let json = serde_json::to_string(&h).expect("serialize");
-        assert_eq!(json, format!("\"{text}\""));
+        assert_eq!(json, format!("\"{h}\""));
         assert_eq!(serde_json::from_str::<Txid>(&json).expect("deserialize"), h);
+        let upper = format!("\"{}\"", "AB".repeat(32));
+        assert!(serde_json::from_str::<Txid>(&upper).is_err());
     }
 }

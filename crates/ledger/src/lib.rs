@@ -55,7 +55,7 @@ pub mod utxo;
 pub mod validation;
 pub mod wallet;
 
-pub use address::{Address, AddressError};
+pub use address::{ADDRESS_PREFIX, ADDRESS_TEXT_LEN, Address, AddressError};
 pub use amount::{Amount, AmountError, COIN, MAX_SUPPLY, ParseAmountError};
 pub use block::{
     BLOCK_VERSION, Block, BlockHeader, TICKET_TAG, TRAINING_SEED_TAG, TrainingCommitment, ticket,

@@ -27,7 +27,8 @@ use crate::transaction::OutPoint;
 use crate::utxo::{BlockUndo, UtxoEntry};
 
 /// Whether a block may be part of the best chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum BlockStatus {
     /// Passed every check made so far (all checks if it is or was on the best chain;
     /// header, transaction, signature and proof checks if it only sits on a side branch).
@@ -37,7 +38,8 @@ pub enum BlockStatus {
 }
 
 /// What the chain knows about a block beyond its contents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BlockMeta {
     /// The block's height.
     pub height: u64,

@@ -54,12 +54,14 @@ impl std::fmt::Display for AccuracyTarget {
     }
 }
 
+#[cfg(feature = "serde")]
 impl serde::Serialize for AccuracyTarget {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_u16(self.0)
     }
 }
 
+#[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for AccuracyTarget {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let bp = u16::deserialize(deserializer)?;
@@ -211,12 +213,14 @@ impl std::fmt::Display for CompactTarget {
     }
 }
 
+#[cfg(feature = "serde")]
 impl serde::Serialize for CompactTarget {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_u32(self.0)
     }
 }
 
+#[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for CompactTarget {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let bits = u32::deserialize(deserializer)?;
@@ -225,7 +229,8 @@ impl<'de> serde::Deserialize<'de> for CompactTarget {
 }
 
 /// How the work target moves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Retarget {
     /// Every block carries the initial target (regression tests, benches).
     Fixed,
@@ -239,7 +244,8 @@ pub enum Retarget {
 }
 
 /// The difficulty parameters of a chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Difficulty {
     /// The target of the genesis block and of block 1, the anchor of ASERT.
     pub initial: CompactTarget,

@@ -33,8 +33,9 @@ pub const TX_VERSION_TYPED_INPUTS: u32 = 2;
 pub const SIGHASH_TAG: &[u8] = b"blockchain-ann/sighash/v1";
 
 /// The signature scheme of an input's key.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 // Not `non_exhaustive`: a new kind is a consensus change, and every match on kinds should
 // fail to compile until it handles it.
 pub enum KeyKind {
@@ -178,6 +179,7 @@ impl Witness {
     }
 }
 
+#[cfg(feature = "serde")]
 impl serde::Serialize for Witness {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
@@ -296,7 +298,8 @@ impl From<MlDsa65SigningKey> for SpendingKey {
 }
 
 /// A reference to an output of an earlier transaction.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct OutPoint {
     /// The transaction that created the output.
     pub txid: Txid,
@@ -311,7 +314,8 @@ impl std::fmt::Display for OutPoint {
 }
 
 /// An input: which output it spends, and the key and signature that authorise the spend.
-#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TxIn {
     /// The output being spent.
     pub previous_output: OutPoint,
@@ -331,7 +335,8 @@ impl TxIn {
 }
 
 /// An output: an amount locked to an address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TxOut {
     /// How much.
     pub amount: Amount,
@@ -344,7 +349,8 @@ pub struct TxOut {
 /// A coinbase is a transaction with no inputs; it must carry `coinbase_height` (the height of
 /// its block), which makes every coinbase, and so every txid, unique. Every other transaction
 /// must leave `coinbase_height` at `None`.
-#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Transaction {
     /// Format version: [`TX_VERSION`] (ed25519 inputs only) or [`TX_VERSION_TYPED_INPUTS`].
     pub version: u32,

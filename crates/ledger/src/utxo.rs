@@ -9,7 +9,8 @@ use crate::hash::Txid;
 use crate::transaction::{OutPoint, TxOut};
 
 /// An unspent output and where it was created.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct UtxoEntry {
     /// The output.
     pub output: TxOut,

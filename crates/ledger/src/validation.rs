@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+#[cfg(feature = "parallel")]
 use rayon::prelude::*;
 
 use crate::address::Address;
@@ -504,7 +505,20 @@ pub fn verify_transaction_signatures(tx: &Transaction) -> Result<(), TxError> {
     Ok(())
 }
 
-/// Verifies the signatures of every transaction of a block, spread over all cores.
+/// The block's transactions, spread over all cores (feature `parallel`).
+#[cfg(feature = "parallel")]
+fn each_transaction(block: &Block) -> rayon::slice::Iter<'_, Transaction> {
+    block.transactions.par_iter()
+}
+
+/// The block's transactions, in order on this thread (without the feature `parallel`).
+#[cfg(not(feature = "parallel"))]
+fn each_transaction(block: &Block) -> std::slice::Iter<'_, Transaction> {
+    block.transactions.iter()
+}
+
+/// Verifies the signatures of every transaction of a block, spread over all cores (feature
+/// `parallel`; on the calling thread without it).
 ///
 /// Each signature is checked individually with `verify_strict` rather than with ed25519 batch
 /// verification: the batch equation is cofactorless with verifier-chosen coefficients, so a
@@ -514,9 +528,7 @@ pub fn verify_transaction_signatures(tx: &Transaction) -> Result<(), TxError> {
 /// accepts, so parallelism across cores is the safe speed-up. On failure the error names the
 /// first bad transaction in block order.
 pub fn verify_block_signatures(block: &Block, txids: &[Txid]) -> Result<(), BlockError> {
-    let first_bad = block
-        .transactions
-        .par_iter()
+    let first_bad = each_transaction(block)
         .enumerate()
         .filter_map(|(index, tx)| verify_transaction_signatures(tx).err().map(|e| (index, e)))
         .min_by_key(|(index, _)| *index);
@@ -561,11 +573,7 @@ pub fn check_block_body(block: &Block) -> Result<Vec<Txid>, BlockError> {
         return Err(BlockError::CoinbaseMisplaced(index + 1));
     }
     // Hashing every transaction is the largest cost here after signatures: spread it too.
-    let txids: Vec<Txid> = block
-        .transactions
-        .par_iter()
-        .map(Transaction::txid)
-        .collect();
+    let txids: Vec<Txid> = each_transaction(block).map(Transaction::txid).collect();
     for (index, tx) in block.transactions.iter().enumerate() {
         check_transaction(tx).map_err(|source| BlockError::Transaction {
             index,

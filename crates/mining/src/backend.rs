@@ -23,8 +23,27 @@ pub enum Backend {
 
 /// A backend name that is unknown or not compiled in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown or disabled backend {0:?}; this build has: {list}", list = Backend::available().iter().map(|b| b.name()).collect::<Vec<_>>().join(", "))]
-pub struct UnknownBackend(pub String);
+#[non_exhaustive]
+pub enum UnknownBackend {
+    /// No backend has this name.
+    #[error("unknown backend {0:?}; this build has: {list}", list = available_names())]
+    Unknown(String),
+    /// A backend of ann-mining that this build leaves out: its crate feature (of the same
+    /// name) is off.
+    #[error("backend {0:?} is not in this build (it has: {list}); rebuild with the feature: `cargo run --release --features {0} ...`", list = available_names())]
+    NotCompiled(String),
+}
+
+/// Every backend ann-mining can build, compiled in or not.
+const ALL_NAMES: [&str; 3] = ["flex", "ndarray", "wgpu"];
+
+fn available_names() -> String {
+    Backend::available()
+        .iter()
+        .map(|b| b.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl Backend {
     /// The default backend (the fastest CPU backend; any backend gives the same bits).
@@ -76,12 +95,42 @@ impl std::str::FromStr for Backend {
         Backend::available()
             .into_iter()
             .find(|b| b.name() == s)
-            .ok_or_else(|| UnknownBackend(s.to_string()))
+            .ok_or_else(|| {
+                if ALL_NAMES.contains(&s) {
+                    UnknownBackend::NotCompiled(s.to_string())
+                } else {
+                    UnknownBackend::Unknown(s.to_string())
+                }
+            })
     }
 }
 
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_a_missing_feature_is_named() {
+        for backend in Backend::available() {
+            assert_eq!(backend.name().parse::<Backend>(), Ok(backend));
+            assert!(ALL_NAMES.contains(&backend.name()));
+        }
+        assert_eq!(
+            "tpu".parse::<Backend>(),
+            Err(UnknownBackend::Unknown("tpu".into()))
+        );
+        for name in ALL_NAMES {
+            if !Backend::available().iter().any(|b| b.name() == name) {
+                let err = name.parse::<Backend>().expect_err("not compiled in");
+                assert_eq!(err, UnknownBackend::NotCompiled(name.into()));
+                assert!(err.to_string().contains("--features"), "{err}");
+            }
+        }
     }
 }

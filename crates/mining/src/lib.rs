@@ -19,12 +19,13 @@
 //! use ann_mining::{ArtifactStore, Miner, NetworkParams, TrainingVerifier};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let data_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist");
+//! # let repository_copy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist");
 //! # let artifacts = tempfile::tempdir()?;
-//! // The MNIST files (shipped in the repository's data/mnist, checked against the hash the
-//! // network pins) and a directory for artifacts.
+//! // The MNIST files, checked against the hash the network pins (the repository ships them
+//! // in data/mnist; here ANN_MNIST_DIR names a copy), and a directory for artifacts.
+//! let data_dir = std::env::var("ANN_MNIST_DIR").unwrap_or_else(|_| repository_copy.into());
 //! let network = NetworkParams::devnet();
-//! let data = Arc::new(network.load_data(data_dir)?);
+//! let data = Arc::new(network.load_data(&data_dir)?);
 //! let task = network.task().clone();
 //! let store = ArtifactStore::open(artifacts.path())?;
 //! let template = BlockHeader {

@@ -17,6 +17,28 @@
 //! Feature `p2p` (default): [`codec`] and [`network`], on libp2p and tokio. Without it
 //! (`default-features = false`) the crate is [`wire`], [`score`] and [`sync`] over `ann-ledger`
 //! alone: what a tool that reads the wire format needs, and what the fuzzers build.
+//!
+//! ```
+//! use ann_ledger::BlockHash;
+//! use ann_net::{Request, Status, WireError};
+//!
+//! // A node's status, as it opens a conversation: canonical bytes, and back.
+//! let status = Request::Status(Status {
+//!     genesis: BlockHash::ZERO,
+//!     tip: BlockHash::ZERO,
+//!     height: 0,
+//!     work: 1,
+//! });
+//! let bytes = status.to_bytes();
+//! assert_eq!(Request::from_bytes(&bytes)?, status);
+//!
+//! // A stranger's bytes get a typed error, never a panic: here one byte too many.
+//! let mut padded = bytes.clone();
+//! padded.push(0);
+//! assert!(matches!(Request::from_bytes(&padded), Err(WireError::Decode(_))));
+//! assert!(Request::from_bytes(&[0xff]).is_err());
+//! # Ok::<(), WireError>(())
+//! ```
 
 #[cfg(feature = "p2p")]
 pub mod codec;

@@ -2,6 +2,8 @@
 //! another, which fetches the audit proof and the audited checkpoints from its peer by hash,
 //! replays the audit on flex and accepts it; a peer that serves a tampered checkpoint is
 //! banned, and the node then gets the block from an honest peer. Devnet difficulty.
+
+#![cfg(feature = "training")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -23,7 +23,8 @@ pub const MAX_ARTIFACT_PATH: usize = 1024;
 pub const ARTIFACT_RECORD_VERSION: u8 = 1;
 
 /// What an artifact file holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ArtifactRole {
     /// The final weights, whose hash is the header's `model_hash`.
     Model,
@@ -68,7 +69,8 @@ impl std::fmt::Display for ArtifactRole {
 }
 
 /// One artifact file: its role, where it lies and how large it is.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ArtifactFile {
     /// What it holds.
     pub role: ArtifactRole,
@@ -80,7 +82,8 @@ pub struct ArtifactFile {
 }
 
 /// The side-chain record of one block.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ArtifactRecord {
     /// The block whose proof these artifacts back.
     pub block_hash: BlockHash,
@@ -219,7 +222,8 @@ pub enum ArtifactDecodeError {
 
 /// One block of the best chain with its side-chain record (`None` for genesis, which is not
 /// mined, and for blocks imported without artifacts).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SideChainEntry {
     /// Height on the best chain.
     pub height: u64,

@@ -56,8 +56,8 @@ pub mod secret;
 pub mod source;
 pub mod wallet_file;
 
-/// The key kinds and the signing key a wallet holds, from `ann-ledger`.
-pub use ann_ledger::{KeyKind, MlDsa65SigningKey, SpendingKey};
+/// The key kinds, the keys a wallet signs with and its address, from `ann-ledger`.
+pub use ann_ledger::{Address, KeyKind, MlDsa65SigningKey, SigningKey, SpendingKey, VerifyingKey};
 #[cfg(feature = "remote")]
 pub use anu::{AnuConfig, AnuQrng};
 pub use entropy::{

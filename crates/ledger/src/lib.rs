@@ -55,6 +55,11 @@ pub mod utxo;
 pub mod validation;
 pub mod wallet;
 
+/// The ed25519 implementation this crate signs with, for the keys its API takes and returns
+/// (a dependent needs no separate `ed25519-dalek` dependency of a matching version).
+pub use ed25519_dalek;
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
+
 pub use address::{ADDRESS_PREFIX, ADDRESS_TEXT_LEN, Address, AddressError};
 pub use amount::{Amount, AmountError, COIN, MAX_SUPPLY, ParseAmountError};
 pub use block::{

@@ -71,6 +71,10 @@ pub mod trace;
 pub mod training;
 pub mod verifier;
 
+/// The burn version this crate is built on, for the types its API mentions
+/// ([`Backend::device`]'s `Device`, the tensors of [`Mlp`]).
+pub use burn;
+
 pub use arithmetic::{Arithmetic, ArithmeticError};
 pub use artifact::{ArtifactError, ArtifactStore};
 pub use backend::{Backend, UnknownBackend};

@@ -91,6 +91,7 @@ enum Floor {
     /// Three additions, on CPU backends: their `f32` arithmetic is IEEE round-to-nearest-even
     /// (Rust never contracts or reassociates it), and their `floor` is a libm call per element
     /// (without SSE4.1), five to twenty times slower than an addition.
+    #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))]
     ByAddition,
 }
 

@@ -10,8 +10,8 @@
 //!   OS randomness so a remote service can neither choose nor learn a key.
 //! * [`net`]: [`ChaoticNet`], the original's network (1024 bits in, 50 hidden layers of 1024
 //!   Heaviside units, N(0, 1) weights seeded from the key), portable and fast.
-//! * [`key`]: [`PrivateKey`] → network → ed25519 [`SigningKey`](ed25519_dalek::SigningKey)
-//!   → verifying key → [`Address`](ann_ledger::Address), and the post-quantum
+//! * [`key`]: [`PrivateKey`] → network → ed25519 [`SigningKey`]
+//!   → verifying key → [`Address`], and the post-quantum
 //!   [`MlDsa65SigningKey`] of the same private key.
 //! * [`wallet_file`]: export and import of a private key as a small text file.
 //!

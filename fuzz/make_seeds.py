@@ -38,6 +38,13 @@ for name, value in vectors("crates/net/tests/vectors/wire.json").items():
 record = (ROOT / "crates/store/tests/vectors/artifact-record-v1.hex").read_text().strip()
 write("store_artifact_record", bytes.fromhex(record))
 
+# Addresses in their text form, lowercase and uppercase.
+merkle_address = vectors("crates/ledger/tests/vectors/merkle_address.json")
+for name, value in sorted(merkle_address.items()):
+    if name.startswith("address"):
+        write("ledger_address", value.encode())
+        write("ledger_address", value.upper().encode())
+
 for case in vectors("crates/keys/tests/vectors/key_pipeline.json")["cases"]:
     text = (
         "blockchain-ann wallet v1\n"

@@ -95,6 +95,23 @@ pub fn store_artifact_record(data: &[u8]) -> bool {
     true
 }
 
+/// An address in its text form, as a wallet RPC or a command line receives it. Accepted text
+/// is the one bech32m text of its 32 bytes (in either case): nothing else names it.
+pub fn ledger_address(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    let Ok(address) = text.parse::<ann_ledger::Address>() else {
+        return false;
+    };
+    assert_eq!(address.to_string(), text.to_ascii_lowercase());
+    assert_eq!(
+        address.to_string().parse::<ann_ledger::Address>(),
+        Ok(address)
+    );
+    true
+}
+
 pub fn wallet_file(data: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(data) else {
         return false;
@@ -192,7 +209,8 @@ pub fn mining_audit_proof(data: &[u8]) -> bool {
 pub type Check = fn(&[u8]) -> bool;
 
 /// Every target by name, for the corpus replay.
-pub const TARGETS: [(&str, Check); 13] = [
+pub const TARGETS: [(&str, Check); 14] = [
+    ("ledger_address", ledger_address),
     ("ledger_block", ledger_block),
     ("ledger_transaction", ledger_transaction),
     ("ledger_header", ledger_header),

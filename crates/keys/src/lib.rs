@@ -69,9 +69,14 @@ pub use health::{HealthError, HealthTests};
 pub use ibm::{IbmConfig, IbmQuantum};
 pub use key::{DerivedKeys, KeyDerivation, PRIVATE_KEY_BYTES, PrivateKey, derive_keys};
 pub use net::{ChaoticNet, NetConfig, NetError};
+/// The reqwest version the quantum clients are built on (`remote`'s helpers take its types).
+#[cfg(feature = "remote")]
+pub use reqwest;
 pub use secret::Secret;
 pub use source::{KeySource, UnknownKeySource};
 pub use wallet_file::{
     KdfParams, WalletFileError, WalletKey, export_wallet, export_wallet_encrypted, import_wallet,
     import_wallet_with_passphrase, load_or_create_wallet,
 };
+/// The zeroize version of the secrets this crate returns (`Zeroizing` wallet text).
+pub use zeroize;

@@ -52,7 +52,10 @@ pub use training::{TrainingArtifacts, TrainingMiner, TrainingNode};
 
 /// The local development network's parameters.
 pub mod devnet {
+
     use ann_ledger::ChainParams;
+    /// The jsonrpsee version of the RPC interface, for `NodeRpcClient`'s and `NodeRpcServer`'s types.
+    pub use jsonrpsee;
 
     pub use ann_ledger::chain::DEVNET_GENESIS_TIME as GENESIS_TIME;
 

@@ -57,6 +57,9 @@ pub mod error;
 pub mod schema;
 pub mod store;
 
+/// The redb version this crate stores in, for the database errors its error types carry.
+pub use redb;
+
 pub use artifact::{
     ArtifactDecodeError, ArtifactFile, ArtifactRecord, ArtifactRole, SideChainEntry,
 };

@@ -14,9 +14,6 @@ crate and compares with the files checked in under `api/`.
 import json
 import sys
 
-ITEM_KINDS = ("module", "struct", "enum", "union", "trait", "function", "type_alias",
-              "constant", "static", "macro", "use", "trait_alias", "primitive")
-
 
 def strip_ids(value):
     if isinstance(value, dict):
@@ -158,6 +155,11 @@ class Snapshot:
     def item(self, item_id):
         return self.index.get(str(item_id))
 
+    def field_ty(self, field_id):
+        """A field's type; `_` for a field rustdoc left out (private, in a tuple)."""
+        field = self.item(field_id) if field_id is not None else None
+        return ty(field["inner"]["struct_field"]) if field else "_"
+
     def walk_module(self, module_id, path):
         module = self.item(module_id)
         for child_id in module["inner"]["module"]["items"]:
@@ -197,19 +199,15 @@ class Snapshot:
             if shape == "unit":
                 self.lines.add(f"pub struct {full}{params};{where}")
             elif "tuple" in shape:
-                fields = []
-                for fid in shape["tuple"]:
-                    field = self.item(fid) if fid is not None else None
-                    fields.append(ty(field["inner"]["struct_field"]) if field else "_")
-                self.lines.add(f"pub struct {full}{params}({', '.join(fields)}){where}")
+                fields = ", ".join(self.field_ty(fid) for fid in shape["tuple"])
+                self.lines.add(f"pub struct {full}{params}({fields}){where}")
             else:
                 self.lines.add(f"pub struct {full}{params}{where}")
                 plain = shape["plain"]
                 for fid in plain["fields"]:
                     field = self.item(fid)
                     if field and field.get("visibility") == "public":
-                        self.lines.add(f"pub field {full}.{field['name']}: "
-                                       f"{ty(field['inner']['struct_field'])}")
+                        self.lines.add(f"pub field {full}.{field['name']}: {self.field_ty(fid)}")
                 if plain.get("has_stripped_fields"):
                     self.lines.add(f"struct {full} has private fields")
             self.impls(full, s["impls"])
@@ -223,12 +221,10 @@ class Snapshot:
                 if vk == "plain":
                     shape = ""
                 elif "tuple" in vk:
-                    shape = "(" + ", ".join(
-                        ty(self.item(f)["inner"]["struct_field"]) if f is not None else "_"
-                        for f in vk["tuple"]) + ")"
+                    shape = "(" + ", ".join(self.field_ty(f) for f in vk["tuple"]) + ")"
                 else:
                     shape = " { " + ", ".join(
-                        f"{self.item(f)['name']}: {ty(self.item(f)['inner']['struct_field'])}"
+                        f"{self.item(f)['name']}: {self.field_ty(f)}"
                         for f in vk["struct"]["fields"]) + " }"
                 self.lines.add(f"pub variant {full}::{variant['name']}{shape}")
                 if is_non_exhaustive(variant):

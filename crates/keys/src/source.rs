@@ -145,9 +145,10 @@ impl std::str::FromStr for KeySource {
         {
             return Ok(*source);
         }
+        // Not among the compiled sources: a quantum service's name means the feature is off.
         let needs_remote = KeySource::NEEDS_REMOTE
             .iter()
-            .any(|name| name.eq_ignore_ascii_case(s) && !KeySource::NAMES.contains(name));
+            .any(|name| name.eq_ignore_ascii_case(s));
         Err(if needs_remote {
             UnknownKeySource::NotCompiled(s.to_owned())
         } else {

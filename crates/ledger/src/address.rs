@@ -117,10 +117,8 @@ impl Address {
     /// [`AddressError::LegacyHexForm`] with `None` if it is not that form or its checksum is
     /// wrong.
     pub fn from_legacy_text(text: &str) -> Result<Self, AddressError> {
-        parse_legacy(text)
-            .and_then(|(address, checksum)| {
-                (address.legacy_checksum() == checksum).then_some(address)
-            })
+        legacy_form(text)
+            .flatten()
             .ok_or(AddressError::LegacyHexForm(None))
     }
 
@@ -130,8 +128,9 @@ impl Address {
     }
 }
 
-/// The hash and checksum of a text in the legacy hex form, if it has that shape.
-fn parse_legacy(text: &str) -> Option<(Address, [u8; 4])> {
+/// For a text in the legacy hex form, its address if the checksum is right (`Some(None)` if
+/// it is wrong); `None` for a text of another shape.
+fn legacy_form(text: &str) -> Option<Option<Address>> {
     let rest = text.strip_prefix(ADDRESS_PREFIX)?;
     if text.len() != LEGACY_TEXT_LEN
         || !rest
@@ -144,7 +143,8 @@ fn parse_legacy(text: &str) -> Option<(Address, [u8; 4])> {
     let mut checksum = [0u8; 4];
     hex::decode_to_slice(&rest[..64], &mut hash).ok()?;
     hex::decode_to_slice(&rest[64..], &mut checksum).ok()?;
-    Some((Address(hash), checksum))
+    let address = Address(hash);
+    Some((address.legacy_checksum() == checksum).then_some(address))
 }
 
 impl std::fmt::Display for Address {
@@ -167,9 +167,8 @@ impl std::str::FromStr for Address {
         use bech32::primitives::decode::{
             CheckedHrpstring, CheckedHrpstringError, UncheckedHrpstringError,
         };
-        if let Some((address, checksum)) = parse_legacy(s) {
-            let valid = address.legacy_checksum() == checksum;
-            return Err(AddressError::LegacyHexForm(valid.then_some(address)));
+        if let Some(address) = legacy_form(s) {
+            return Err(AddressError::LegacyHexForm(address));
         }
         let checked = CheckedHrpstring::new::<bech32::Bech32m>(s).map_err(|e| match e {
             CheckedHrpstringError::Checksum(_) => AddressError::BadChecksum,

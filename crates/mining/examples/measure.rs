@@ -3,7 +3,8 @@
 //! measurement) is too slow, and for a GPU machine with no Rust toolchain (`scripts/gpu-check`):
 //! `cargo build --release --workspace --examples && target/release/examples/measure`.
 //!
-//! Options: `--backends flex,ndarray,wgpu` (default: the CPU backends), `--candidates 1,8,32`
+//! Options: `--backends flex,ndarray,wgpu` (default: the CPU backends), `--engines
+//! cpu-kernels,tensors` (default: every engine a backend has), `--candidates 1,8,32`
 //! (models trained side by side), `--data DIR`, `--cross-verify` (mine a block on each
 //! backend, verify it on each), `--skip-blocks` (no CPU block timings), `--tickets 40,400`
 //! (the difficulties of the timed blocks).
@@ -22,7 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use ann_ledger::{BlockHash, BlockHeader, CompactTarget, MerkleRoot};
 use ann_mining::trace::segment_key;
-use ann_mining::training::{Evaluator, Trainer};
+use ann_mining::training::{Engine, Evaluator, Trainer};
 use ann_mining::{ArtifactStore, Backend, Miner, Mnist, Task, TrainingVerifier, Weights};
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -89,8 +90,28 @@ fn main() {
         .split(',')
         .map(|n| n.parse().expect("a count"))
         .collect();
-    for &backend in &backends {
-        let mut trainer = Trainer::new(&task, Arc::clone(&data), &backend.device());
+    // Every engine of each backend (the flex backend's CPU kernels and its tensor step), or
+    // those of `--engines cpu-kernels,tensors` that the backend has.
+    let engines = arg("--engines");
+    let runs: Vec<(Backend, Engine)> = backends
+        .iter()
+        .flat_map(|&backend| {
+            let default = Engine::for_device(&backend.device(), &task);
+            let mut engines_here = vec![default];
+            if default != Engine::Tensors {
+                engines_here.push(Engine::Tensors);
+            }
+            let wanted = engines.clone();
+            engines_here
+                .into_iter()
+                .filter(move |e| wanted.as_ref().is_none_or(|w| w.split(',').any(|n| n == e.name())))
+                .map(move |engine| (backend, engine))
+        })
+        .collect();
+    for &(backend, engine) in &runs {
+        let mut trainer =
+            Trainer::with_engine(&task, Arc::clone(&data), &backend.device(), engine).unwrap();
+        let backend = format!("{backend}/{engine}");
         // The same 100 steps on every backend: the trace root must be the same everywhere.
         let start = Instant::now();
         let trace = trainer.train_trace(&seed, &w0, 10).unwrap();
@@ -107,13 +128,16 @@ fn main() {
             let repeats = if n > 1 { 7 } else { 15 };
             // Warm-up (kernel compilation on a GPU), then the median of timed segments. The
             // models are built before the clock starts; reading back one small tensor at the
-            // end waits for a GPU to finish (reading the weights for hashing is timed apart).
+            // end waits for a GPU to finish (reading the weights for hashing is timed apart;
+            // the CPU kernels hand back host weights, already there).
             let mut secs = Vec::with_capacity(repeats);
             for _ in 0..=repeats {
                 let model = trainer.candidates(&starts);
                 let start = Instant::now();
                 let (trained, _) = trainer.train_segments(model, &keys).unwrap();
-                let _ = trained.parameters().output_bias.clone().into_data();
+                if let Some(parameters) = trained.parameters() {
+                    let _ = parameters.output_bias.clone().into_data();
+                }
                 secs.push(start.elapsed().as_secs_f64());
             }
             secs.remove(0);

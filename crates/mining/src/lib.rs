@@ -62,6 +62,7 @@ pub mod arithmetic;
 pub mod artifact;
 pub mod backend;
 pub mod dataset;
+mod kernels;
 pub mod miner;
 pub mod model;
 pub mod network;
@@ -84,7 +85,7 @@ pub use model::{Mlp, ModelHash, Weights, WeightsRangeError};
 pub use network::{NetworkError, NetworkParams};
 pub use task::{StepFloor, Task, TaskError};
 pub use trace::{AuditProof, Opening, Trace, checkpoint_root, segment_key};
-pub use training::SegmentStats;
+pub use training::{Engine, SegmentStats};
 pub use verifier::{
     CheckedProof, ProofError, RecordingVerifier, TrainingVerifier, Verified, VerifierSetupError,
 };

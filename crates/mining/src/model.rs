@@ -327,12 +327,25 @@ pub struct Parameters {
     pub output_bias: Tensor<3>,
 }
 
-/// The task's model on a device: `n >= 1` candidate MLPs `784 -> 512 -> ReLU -> 10` that
-/// train side by side (one for a plain miner or verifier).
+/// The task's model: `n >= 1` candidate MLPs `784 -> 512 -> ReLU -> 10` that train side by
+/// side (one for a plain miner or verifier), held either as tensors on a burn device or, for
+/// the CPU kernels ([`Engine::CpuKernels`](crate::training::Engine)), as integer masters on
+/// the host. Both forms mean the same weights; [`Mlp::weights`] reads either.
 #[derive(Clone, Debug)]
 pub struct Mlp {
-    parameters: Parameters,
+    state: State,
     arithmetic: Arithmetic,
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    /// Tensors on a device (the tensor step's form).
+    Tensors(Parameters),
+    /// Masters on the host (the CPU kernels' form), for a model of `device`.
+    Host {
+        candidates: Vec<Weights>,
+        device: Device,
+    },
 }
 
 impl Mlp {
@@ -361,32 +374,59 @@ impl Mlp {
         Self::from_parameters(parameters, arithmetic)
     }
 
-    /// Wraps device parameters (as the trainer updates them).
+    /// Wraps device parameters (as the tensor step updates them).
     pub fn from_parameters(parameters: Parameters, arithmetic: &Arithmetic) -> Self {
         Self {
-            parameters,
+            state: State::Tensors(parameters),
             arithmetic: arithmetic.clone(),
         }
     }
 
-    /// Takes the model apart into its parameter tensors, without copying them.
-    pub fn into_parameters(self) -> Parameters {
-        self.parameters
+    /// Wraps host weights (as the CPU kernels update them), for a model of `device`.
+    pub(crate) fn from_host(candidates: Vec<Weights>, arithmetic: &Arithmetic, device: &Device) -> Self {
+        Self {
+            state: State::Host {
+                candidates,
+                device: device.clone(),
+            },
+            arithmetic: arithmetic.clone(),
+        }
     }
 
-    /// The parameter tensors.
-    pub fn parameters(&self) -> &Parameters {
-        &self.parameters
+    /// Takes the model apart into its parameter tensors: without copying them when they are
+    /// on the device, uploaded from the host otherwise.
+    pub fn into_parameters(self) -> Parameters {
+        match self.state {
+            State::Tensors(parameters) => parameters,
+            State::Host { candidates, device } => {
+                Self::from_candidates(&candidates, &self.arithmetic, &device).into_parameters()
+            }
+        }
+    }
+
+    /// The parameter tensors, when the model is held as tensors (`None` for a model the CPU
+    /// kernels hold on the host: [`Mlp::weights`] reads both).
+    pub fn parameters(&self) -> Option<&Parameters> {
+        match &self.state {
+            State::Tensors(parameters) => Some(parameters),
+            State::Host { .. } => None,
+        }
     }
 
     /// How many candidate models this holds.
     pub fn candidates(&self) -> usize {
-        self.parameters.hidden_weight.dims()[0]
+        match &self.state {
+            State::Tensors(parameters) => parameters.hidden_weight.dims()[0],
+            State::Host { candidates, .. } => candidates.len(),
+        }
     }
 
-    /// The device it lives on.
+    /// The device it lives on (or, held on the host, was built for).
     pub fn device(&self) -> Device {
-        self.parameters.hidden_weight.device()
+        match &self.state {
+            State::Tensors(parameters) => parameters.hidden_weight.device(),
+            State::Host { device, .. } => device.clone(),
+        }
     }
 
     /// Reads the first (for a single model: the) candidate back to the host.
@@ -395,6 +435,13 @@ impl Mlp {
     /// [`TensorReadError`] if the backend fails or hands back a value that is not an exact
     /// master.
     pub fn weights(&self) -> Result<Weights, TensorReadError> {
+        if let State::Host { candidates, .. } = &self.state {
+            return candidates.first().cloned().ok_or(TensorReadError::Shape {
+                tensor: "candidates",
+                expected: 1,
+                found: 0,
+            });
+        }
         let mut all = self.candidate_weights()?;
         if all.is_empty() {
             return Err(TensorReadError::Shape {
@@ -412,34 +459,56 @@ impl Mlp {
     /// [`TensorReadError`] if the backend fails or hands back a value that is not an exact
     /// master.
     pub fn candidate_weights(&self) -> Result<Vec<Weights>, TensorReadError> {
-        let p = &self.parameters;
-        let a = &self.arithmetic;
-        let n = self.candidates();
-        let read = |index: usize, tensor: &Tensor<3>, fixed: Fixed| {
-            let values = tensor
-                .clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| TensorReadError::Backend(format!("{e:?}")))?;
-            masters_from_device(&values, n, index, fixed)
-        };
-        let mut parts = [
-            read(0, &p.hidden_weight, a.hidden_weight)?,
-            read(1, &p.hidden_bias, a.hidden_bias)?,
-            read(2, &p.output_weight, a.output_weight)?,
-            read(3, &p.output_bias, a.output_bias)?,
-        ];
-        let mut take = |i: usize| std::mem::take(&mut parts[i]).into_iter();
-        let (mut w1, mut b1, mut w2, mut b2) = (take(0), take(1), take(2), take(3));
-        Ok((0..n)
-            .map(|_| Weights {
-                hidden_weight: w1.next().unwrap_or_default(),
-                hidden_bias: b1.next().unwrap_or_default(),
-                output_weight: w2.next().unwrap_or_default(),
-                output_bias: b2.next().unwrap_or_default(),
-            })
-            .collect())
+        match &self.state {
+            State::Tensors(parameters) => read_parameters(parameters, &self.arithmetic),
+            State::Host { candidates, .. } => Ok(candidates.clone()),
+        }
     }
+
+    /// Candidate `index`'s weights when the model is held on the host.
+    pub(crate) fn host_candidate(&self, index: usize) -> Option<&Weights> {
+        match &self.state {
+            State::Tensors(_) => None,
+            State::Host { candidates, .. } => candidates.get(index),
+        }
+    }
+
+    /// Every candidate's weights, taken out of the model (read back from a device).
+    pub(crate) fn into_candidate_weights(self) -> Result<Vec<Weights>, TensorReadError> {
+        match self.state {
+            State::Tensors(parameters) => read_parameters(&parameters, &self.arithmetic),
+            State::Host { candidates, .. } => Ok(candidates),
+        }
+    }
+}
+
+/// Reads `n` candidates' parameters back from their device.
+fn read_parameters(p: &Parameters, a: &Arithmetic) -> Result<Vec<Weights>, TensorReadError> {
+    let n = p.hidden_weight.dims()[0];
+    let read = |index: usize, tensor: &Tensor<3>, fixed: Fixed| {
+        let values = tensor
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| TensorReadError::Backend(format!("{e:?}")))?;
+        masters_from_device(&values, n, index, fixed)
+    };
+    let mut parts = [
+        read(0, &p.hidden_weight, a.hidden_weight)?,
+        read(1, &p.hidden_bias, a.hidden_bias)?,
+        read(2, &p.output_weight, a.output_weight)?,
+        read(3, &p.output_bias, a.output_bias)?,
+    ];
+    let mut take = |i: usize| std::mem::take(&mut parts[i]).into_iter();
+    let (mut w1, mut b1, mut w2, mut b2) = (take(0), take(1), take(2), take(3));
+    Ok((0..n)
+        .map(|_| Weights {
+            hidden_weight: w1.next().unwrap_or_default(),
+            hidden_bias: b1.next().unwrap_or_default(),
+            output_weight: w2.next().unwrap_or_default(),
+            output_bias: b2.next().unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// Turns device values (`m * 2^-f`, `n` candidates of tensor `index` back to back) into

@@ -4,16 +4,24 @@
 //!
 //! One optimizer step: build the batch on the host (pixels to integer inputs by a 256-entry
 //! table), then the quantised forward pass, the integer softmax gradient and the update of the
-//! masters, all written out on burn tensors (see [`Trainer`]). A segment is `k` such steps on
-//! the samples that its chain key selects. Several candidate models (each with its own key)
-//! can train side by side in one batched product.
+//! masters. A segment is `k` such steps on the samples that its chain key selects. Several
+//! candidate models (each with its own key) can train side by side.
+//!
+//! Two engines compute it (see [`Engine`]): the step written out as burn tensor operations,
+//! which every backend runs (GPUs batch the candidates into one product per operation), and
+//! CPU kernels written for the step's data (sparse inputs, one fused pass over the hidden
+//! weights), which the flex backend runs by default. Both give the same bits; the tests
+//! compare them on every backend, and against a scalar `i64` implementation of the spec.
 
 use std::sync::Arc;
 
 use burn::prelude::*;
 
-use crate::arithmetic::{Arithmetic, Fixed, SOFTMAX_INDEX_SHIFT, SOFTMAX_ONE, SOFTMAX_TABLE};
+use crate::arithmetic::{
+    Arithmetic, ArithmeticError, Fixed, SOFTMAX_INDEX_SHIFT, SOFTMAX_ONE, SOFTMAX_TABLE,
+};
 use crate::dataset::{CLASSES, IMAGE_PIXELS, Mnist, Split};
+use crate::kernels::{Kernels, SparseRows, Workspace};
 use crate::model::{Mlp, Parameters, TensorReadError, Weights};
 use crate::prng;
 use crate::task::Task;
@@ -44,6 +52,45 @@ pub fn segment_samples(task: &Task, key: &[u8; 32], train_len: usize) -> Vec<u32
     pool
 }
 
+/// How a [`Trainer`] or an [`Evaluator`] computes. Both engines compute the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Engine {
+    /// ann-mining's CPU kernels, written for the step's data: the two large products over
+    /// the inputs' nonzero entries only (a fifth of MNIST's pixels), and the update, clamp
+    /// and quantisation of the hidden weights in one pass over them, on the host's vector
+    /// instructions and the current rayon pool. The default on the flex backend (a CPU).
+    CpuKernels,
+    /// The step as burn tensor operations on the device: what every backend runs (GPUs
+    /// batch the candidates into one product per operation).
+    Tensors,
+}
+
+impl Engine {
+    /// The faster engine for `device`: the CPU kernels on the flex backend (a CPU), when
+    /// `task`'s arithmetic fits their bounds; the tensor step elsewhere.
+    pub fn for_device(device: &Device, task: &Task) -> Engine {
+        match flex_kernels(device, &task.arithmetic, task.batch_size) {
+            Some(_) => Engine::CpuKernels,
+            None => Engine::Tensors,
+        }
+    }
+
+    /// The engine's short name (`cpu-kernels`, `tensors`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::CpuKernels => "cpu-kernels",
+            Engine::Tensors => "tensors",
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Runs exact optimizer steps on one device.
 ///
 /// The gradient is written out by hand rather than taken from burn's autodiff: the step is a
@@ -53,6 +100,16 @@ pub struct Trainer {
     device: Device,
     data: Arc<Mnist>,
     task: Task,
+    engine: StepEngine,
+}
+
+enum StepEngine {
+    Kernels(Kernels, Box<Workspace>),
+    Tensors(TensorStep),
+}
+
+/// The tensor step's device state.
+struct TensorStep {
     inputs: [f32; 256],
     softmax_table: Tensor<1, Int>,
     /// Whether the device computes on the caller's rayon pool (flex).
@@ -79,6 +136,7 @@ impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
             .field("device", &self.device)
+            .field("engine", &self.engine())
             .finish_non_exhaustive()
     }
 }
@@ -137,8 +195,17 @@ impl Floor {
     }
 }
 
-/// Whether `device` runs its kernels on the calling thread's rayon pool.
-fn computes_on_rayon(device: &Device) -> bool {
+/// The CPU kernels for `arithmetic` at `batch`, if `device` is the flex backend's (a CPU) and
+/// the arithmetic fits them.
+fn flex_kernels(device: &Device, arithmetic: &Arithmetic, batch: u32) -> Option<Kernels> {
+    is_flex(device)
+        .then(|| Kernels::new(arithmetic, batch).ok())
+        .flatten()
+}
+
+/// Whether `device` is the flex backend's (a CPU that computes on the calling thread's rayon
+/// pool).
+fn is_flex(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     if *device == Device::flex() {
         return true;
@@ -161,12 +228,50 @@ pub struct SegmentStats {
 }
 
 impl Trainer {
-    /// A trainer for `task` on `device`.
+    /// A trainer for `task` on `device`, with the faster engine for it
+    /// ([`Engine::for_device`]).
     ///
     /// The task must pass [`Task::validate`]: its bounds are what make the step exact, and
     /// this low-level type does not check them again ([`Miner`](crate::Miner) and
     /// [`TrainingVerifier`](crate::TrainingVerifier) do, when they are built).
     pub fn new(task: &Task, data: Arc<Mnist>, device: &Device) -> Self {
+        match flex_kernels(device, &task.arithmetic, task.batch_size) {
+            Some(kernels) => Self::kernels(task, data, device, kernels),
+            None => Self::tensors(task, data, device),
+        }
+    }
+
+    /// A trainer for `task` on `device` with the given engine (the kernels compute on the
+    /// host; their models are built for `device`).
+    ///
+    /// # Errors
+    /// [`ArithmeticError::Bound`] if the CPU kernels are asked for and one of their own
+    /// bounds fails under the task's arithmetic (the tensor step still computes it exactly).
+    pub fn with_engine(
+        task: &Task,
+        data: Arc<Mnist>,
+        device: &Device,
+        engine: Engine,
+    ) -> Result<Self, ArithmeticError> {
+        Ok(match engine {
+            Engine::CpuKernels => {
+                let kernels = Kernels::new(&task.arithmetic, task.batch_size)?;
+                Self::kernels(task, data, device, kernels)
+            }
+            Engine::Tensors => Self::tensors(task, data, device),
+        })
+    }
+
+    fn kernels(task: &Task, data: Arc<Mnist>, device: &Device, kernels: Kernels) -> Self {
+        Self {
+            device: device.clone(),
+            data,
+            task: task.clone(),
+            engine: StepEngine::Kernels(kernels, Box::default()),
+        }
+    }
+
+    fn tensors(task: &Task, data: Arc<Mnist>, device: &Device) -> Self {
         let table: Vec<i32> = SOFTMAX_TABLE.to_vec();
         let inputs = input_table(&task.arithmetic);
         let floor = Floor::for_device(device);
@@ -192,27 +297,41 @@ impl Trainer {
             device: device.clone(),
             data,
             task: task.clone(),
-            inputs,
-            resident,
-            softmax_table: Tensor::from_data(TensorData::new(table, [256]), device),
-            in_rayon_pool: computes_on_rayon(device),
-            floor,
+            engine: StepEngine::Tensors(TensorStep {
+                inputs,
+                resident,
+                softmax_table: Tensor::from_data(TensorData::new(table, [256]), device),
+                in_rayon_pool: is_flex(device),
+                floor,
+            }),
         }
     }
 
-    /// The device the trainer runs on.
+    /// The device the trainer runs on (the CPU kernels build their models for it).
     pub fn device(&self) -> &Device {
         &self.device
     }
 
+    /// The engine that computes the step.
+    pub fn engine(&self) -> Engine {
+        match self.engine {
+            StepEngine::Kernels(..) => Engine::CpuKernels,
+            StepEngine::Tensors(_) => Engine::Tensors,
+        }
+    }
+
     /// Builds the trainable model from host weights.
     pub fn model(&self, weights: &Weights) -> Mlp {
-        Mlp::from_weights(weights, &self.task.arithmetic, &self.device)
+        self.candidates(std::slice::from_ref(weights))
     }
 
     /// Builds `weights.len()` candidate models that train side by side.
     pub fn candidates(&self, weights: &[Weights]) -> Mlp {
-        Mlp::from_candidates(weights, &self.task.arithmetic, &self.device)
+        let a = &self.task.arithmetic;
+        match self.engine {
+            StepEngine::Kernels(..) => Mlp::from_host(weights.to_vec(), a, &self.device),
+            StepEngine::Tensors(_) => Mlp::from_candidates(weights, a, &self.device),
+        }
     }
 
     /// Trains `segments` segments from `w0` with the consensus data order (each segment keyed
@@ -253,8 +372,9 @@ impl Trainer {
     }
 
     /// Trains one segment of every candidate of `model`, candidate `i` on the samples that
-    /// `keys[i]` selects, in one batched product per operation. The result for each candidate
-    /// is bit for bit what [`Trainer::train_segment`] gives it alone.
+    /// `keys[i]` selects (with the tensor step, in one batched product per operation). The
+    /// result for each candidate is bit for bit what [`Trainer::train_segment`] gives it
+    /// alone.
     ///
     /// # Errors
     /// [`TensorReadError`] if the loss cannot be read back, or `keys` does not have one key
@@ -271,28 +391,55 @@ impl Trainer {
                 found: keys.len(),
             });
         }
-        if self.in_rayon_pool {
-            // Run the whole segment on a worker of the current rayon pool: flex's matrix
-            // products then fork from a worker instead of waking the pool and blocking the
-            // caller twice a step (on two cores that hand-off cost a fifth of the step).
-            rayon::scope(|_| self.train_segments_here(model, keys))
-        } else {
-            // Not for GPU backends: with burn 0.22.1, wgpu tensors created on one thread and
-            // trained on another gave wrong results (cubecl keeps a stream per thread).
-            self.train_segments_here(model, keys)
-        }
-    }
-
-    fn train_segments_here(
-        &mut self,
-        model: Mlp,
-        keys: &[[u8; 32]],
-    ) -> Result<(Mlp, SegmentStats), TensorReadError> {
         let train_len = self.data.train().len();
         let samples: Vec<Vec<u32>> = keys
             .iter()
             .map(|key| segment_samples(&self.task, key, train_len))
             .collect();
+        let batch = self.task.batch_size as usize;
+        if let StepEngine::Kernels(kernels, workspace) = &mut self.engine {
+            {
+                let mut candidates = model.into_candidate_weights()?;
+                let mut probabilities = Vec::new();
+                let mut live_deltas = Vec::with_capacity(candidates.len());
+                // On a worker of the current rayon pool, so that each parallel loop forks
+                // from a worker instead of waking the pool and blocking the caller.
+                rayon::scope(|_| {
+                    for (weights, samples) in candidates.iter_mut().zip(&samples) {
+                        let train = self.data.train();
+                        let (last, live) =
+                            kernels.train_segment(workspace, train, weights, samples, batch);
+                        probabilities.extend(last.into_iter().map(i64::from));
+                        live_deltas.push(live);
+                    }
+                });
+                let loss = mean_loss(&probabilities, &samples, self.data.train(), batch);
+                let model = Mlp::from_host(candidates, &self.task.arithmetic, &self.device);
+                return Ok((model, SegmentStats { loss, live_deltas }));
+            }
+        }
+        match &self.engine {
+            StepEngine::Tensors(step) if step.in_rayon_pool => {
+                // Run the whole segment on a worker of the current rayon pool: flex's matrix
+                // products then fork from a worker instead of waking the pool and blocking the
+                // caller twice a step (on two cores that hand-off cost a fifth of the step).
+                rayon::scope(|_| self.tensor_segments(step, model, &samples))
+            }
+            StepEngine::Tensors(step) => {
+                // Not for GPU backends: with burn 0.22.1, wgpu tensors created on one thread and
+                // trained on another gave wrong results (cubecl keeps a stream per thread).
+                self.tensor_segments(step, model, &samples)
+            }
+            StepEngine::Kernels(..) => unreachable!("handled above"),
+        }
+    }
+
+    fn tensor_segments(
+        &self,
+        t: &TensorStep,
+        model: Mlp,
+        samples: &[Vec<u32>],
+    ) -> Result<(Mlp, SegmentStats), TensorReadError> {
         let batch = self.task.batch_size as usize;
         let steps = samples.first().map_or(0, |s| s.len() / batch);
         let mut parameters = model.into_parameters();
@@ -303,18 +450,24 @@ impl Trainer {
                 .iter()
                 .map(|s| &s[i * batch..(i + 1) * batch])
                 .collect();
-            let (next, probabilities, step_live) = self.step(parameters, &step_samples);
+            let (next, probabilities, step_live) = self.step(t, parameters, &step_samples);
             parameters = next;
             live = Some(match live {
                 Some(total) => total + step_live,
                 None => step_live,
             });
             if i + 1 == steps {
-                last = Some((probabilities, step_samples));
+                last = Some(probabilities);
             }
         }
         let loss = match last {
-            Some((probabilities, step_samples)) => self.mean_loss(probabilities, &step_samples)?,
+            Some(probabilities) => {
+                let p = probabilities
+                    .into_data()
+                    .try_to_vec_as::<i64>()
+                    .map_err(|e| TensorReadError::Backend(format!("{e:?}")))?;
+                mean_loss(&p, samples, self.data.train(), batch)
+            }
             None => f32::NAN,
         };
         let live_deltas = match live {
@@ -326,7 +479,7 @@ impl Trainer {
                 .into_iter()
                 .map(|count| count as u32)
                 .collect(),
-            None => vec![0; keys.len()],
+            None => vec![0; samples.len()],
         };
         Ok((
             Mlp::from_parameters(parameters, &self.task.arithmetic),
@@ -334,34 +487,12 @@ impl Trainer {
         ))
     }
 
-    /// Mean cross-entropy `-ln(P[label] / 1024)` (with `P >= 1/2` so it stays finite).
-    fn mean_loss(
-        &self,
-        probabilities: Tensor<3, Int>,
-        samples: &[&[u32]],
-    ) -> Result<f32, TensorReadError> {
-        let p = probabilities
-            .into_data()
-            .try_to_vec_as::<i64>()
-            .map_err(|e| TensorReadError::Backend(format!("{e:?}")))?;
-        let labels = self.data.train().labels();
-        let mut total = 0.0f64;
-        let mut count = 0usize;
-        for (row, &index) in samples.iter().flat_map(|s| s.iter()).enumerate() {
-            let label = labels.get(index as usize).copied().unwrap_or(0) as usize;
-            let prob = p.get(row * CLASSES + label).copied().unwrap_or(0) as f64;
-            total -= (prob.max(0.5) / SOFTMAX_ONE as f64).ln();
-            count += 1;
-        }
-        Ok((total / count.max(1) as f64) as f32)
-    }
-
     /// The batch on the device: integer inputs `X [n, B, 784]` and smoothed targets
     /// `T [n, B, 10]` (`ls` on every class, `1024 - 9 ls` on the label).
-    fn batch(&self, samples: &[&[u32]]) -> (Tensor<3>, Tensor<3, Int>) {
+    fn batch(&self, t: &TensorStep, samples: &[&[u32]]) -> (Tensor<3>, Tensor<3, Int>) {
         let n = samples.len();
         let b = samples.first().map_or(0, |s| s.len());
-        if let Some(split) = &self.resident {
+        if let Some(split) = &t.resident {
             let rows: Vec<i32> = samples
                 .iter()
                 .flat_map(|s| s.iter().map(|&i| i as i32))
@@ -395,7 +526,7 @@ impl Trainer {
         }
         let (images, targets) = host_batch(
             &self.data,
-            &self.inputs,
+            &t.inputs,
             &self.task.arithmetic,
             samples,
             true,
@@ -413,19 +544,24 @@ impl Trainer {
     /// Every `clamp(floor(y), lo, hi)` with integer bounds is computed as
     /// `floor(clamp(y, lo, hi + 1 - 2^-f))` (the same value), so that `floor` only ever sees
     /// small values; clamps are `clamp_min` then `clamp_max` (flex vectorises those).
-    fn step(&self, p: Parameters, samples: &[&[u32]]) -> (Parameters, Tensor<3, Int>, Tensor<3>) {
+    fn step(
+        &self,
+        t: &TensorStep,
+        p: Parameters,
+        samples: &[&[u32]],
+    ) -> (Parameters, Tensor<3, Int>, Tensor<3>) {
         let a = &self.task.arithmetic;
-        let (x, targets) = self.batch(samples);
+        let (x, targets) = self.batch(t, samples);
         let (n, b) = (samples.len(), samples.first().map_or(0, |s| s.len()));
 
         let Forward {
             hidden,
             w2q,
             logits,
-        } = forward(self.floor, a, x.clone(), &p);
+        } = forward(t.floor, a, x.clone(), &p);
 
         // The softmax from the table, in integers: no exp, no float division.
-        let probabilities = self.softmax(logits, n, b);
+        let probabilities = t.softmax(logits, n, b);
         let g = (probabilities.clone() - targets).float();
 
         // Backward through the old W2q; the ReLU derivative is [H > 0] = min(H, 1).
@@ -434,7 +570,7 @@ impl Trainer {
             .mul_scalar(pow2_neg(a.delta_shift))
             .clamp_min(-delta_max)
             .clamp_max(delta_max + 1.0 - pow2_neg(a.delta_shift));
-        let delta = self
+        let delta = t
             .floor
             .apply(below, a.delta_shift, bits(a.delta_max + 1))
             * hidden.clone().clamp_max(1.0);
@@ -477,7 +613,9 @@ impl Trainer {
             live,
         )
     }
+}
 
+impl TensorStep {
     /// `P = floor((floor(e 2^11 / rowsum(e)) + 1) / 2)` with `e` from the table, on integer
     /// tensors (the logits are exact integers below `2^24`).
     fn softmax(&self, logits: Tensor<3>, n: usize, b: usize) -> Tensor<3, Int> {
@@ -497,6 +635,32 @@ impl Trainer {
             .add_scalar(1)
             .div_scalar(2)
     }
+}
+
+/// Mean cross-entropy `-ln(P[label] / 1024)` (with `P >= 1/2` so it stays finite) of a
+/// segment's last step: `probabilities` is `[n, B, 10]`, candidate `i`'s batch the last `B`
+/// of `samples[i]`.
+fn mean_loss(probabilities: &[i64], samples: &[Vec<u32>], train: &Split, batch: usize) -> f32 {
+    let labels = train.labels();
+    let last_batches = samples.iter().flat_map(|s| {
+        let steps = s.len() / batch.max(1);
+        &s[steps.saturating_sub(1) * batch..steps * batch]
+    });
+    let mut total = 0.0f64;
+    let mut count = 0usize;
+    for (row, &index) in last_batches.enumerate() {
+        let label = labels.get(index as usize).copied().unwrap_or(0) as usize;
+        let prob = probabilities
+            .get(row * CLASSES + label)
+            .copied()
+            .unwrap_or(0) as f64;
+        total -= (prob.max(0.5) / SOFTMAX_ONE as f64).ln();
+        count += 1;
+    }
+    if count == 0 {
+        return f32::NAN;
+    }
+    (total / count as f64) as f32
 }
 
 /// Inputs and smoothed targets of `samples` (row-major, candidates one after another).
@@ -586,34 +750,92 @@ fn shift_scale(update_shift: u32, fraction_bits: u32) -> f32 {
     (update_shift as f32 - fraction_bits as f32).exp2()
 }
 
-/// The test split, as integer inputs kept on a device, for repeated evaluation with the same
-/// quantised forward pass as training.
+/// The test split, kept for repeated evaluation with the same quantised forward pass as
+/// training: as integer inputs on a device (the tensor engine), or in the CPU kernels' sparse
+/// form on the host.
 pub struct Evaluator {
-    images: Tensor<3>,
-    floor: Floor,
+    engine: EvalEngine,
     labels: Vec<u8>,
     arithmetic: Arithmetic,
+}
+
+enum EvalEngine {
+    Kernels { kernels: Kernels, inputs: SparseRows, device: Device },
+    Tensors { images: Tensor<3>, floor: Floor },
 }
 
 impl std::fmt::Debug for Evaluator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Evaluator")
             .field("samples", &self.labels.len())
+            .field("engine", &self.engine())
             .finish_non_exhaustive()
     }
 }
 
 impl Evaluator {
-    /// Uploads `split` (as integer inputs under `arithmetic`) to `device`.
+    /// Prepares `split` (as integer inputs under `arithmetic`) for `device`, with the faster
+    /// engine for it (the CPU kernels on flex, the tensor forward pass elsewhere).
     pub fn new(split: &Split, arithmetic: &Arithmetic, device: &Device) -> Self {
+        match flex_kernels(device, arithmetic, 1) {
+            Some(kernels) => Self::kernels(split, arithmetic, device, kernels),
+            None => Self::tensors(split, arithmetic, device),
+        }
+    }
+
+    /// Prepares `split` for `device` with the given engine.
+    ///
+    /// # Errors
+    /// [`ArithmeticError::Bound`] if the CPU kernels are asked for and the forward pass
+    /// under `arithmetic` breaks one of their bounds.
+    pub fn with_engine(
+        split: &Split,
+        arithmetic: &Arithmetic,
+        device: &Device,
+        engine: Engine,
+    ) -> Result<Self, ArithmeticError> {
+        Ok(match engine {
+            Engine::CpuKernels => {
+                Self::kernels(split, arithmetic, device, Kernels::new(arithmetic, 1)?)
+            }
+            Engine::Tensors => Self::tensors(split, arithmetic, device),
+        })
+    }
+
+    fn kernels(split: &Split, arithmetic: &Arithmetic, device: &Device, kernels: Kernels) -> Self {
+        Self {
+            engine: EvalEngine::Kernels {
+                inputs: kernels.sparse_rows(split),
+                kernels,
+                device: device.clone(),
+            },
+            labels: split.labels().to_vec(),
+            arithmetic: arithmetic.clone(),
+        }
+    }
+
+    fn tensors(split: &Split, arithmetic: &Arithmetic, device: &Device) -> Self {
         let table = input_table(arithmetic);
         let images: Vec<f32> = split.images().iter().map(|&p| table[p as usize]).collect();
         let samples = split.len();
         Self {
-            images: Tensor::from_data(TensorData::new(images, [1, samples, IMAGE_PIXELS]), device),
+            engine: EvalEngine::Tensors {
+                images: Tensor::from_data(
+                    TensorData::new(images, [1, samples, IMAGE_PIXELS]),
+                    device,
+                ),
+                floor: Floor::for_device(device),
+            },
             labels: split.labels().to_vec(),
             arithmetic: arithmetic.clone(),
-            floor: Floor::for_device(device),
+        }
+    }
+
+    /// The engine that computes the forward pass.
+    pub fn engine(&self) -> Engine {
+        match self.engine {
+            EvalEngine::Kernels { .. } => Engine::CpuKernels,
+            EvalEngine::Tensors { .. } => Engine::Tensors,
         }
     }
 
@@ -622,8 +844,15 @@ impl Evaluator {
     /// # Errors
     /// [`TensorReadError`] if the logits cannot be read back.
     pub fn accuracy_of(&self, weights: &Weights) -> Result<u16, TensorReadError> {
-        let device = self.images.device();
-        self.accuracy(&Mlp::from_weights(weights, &self.arithmetic, &device))
+        let model = match &self.engine {
+            EvalEngine::Kernels { device, .. } => {
+                Mlp::from_host(vec![weights.clone()], &self.arithmetic, device)
+            }
+            EvalEngine::Tensors { images, .. } => {
+                Mlp::from_weights(weights, &self.arithmetic, &images.device())
+            }
+        };
+        self.accuracy(&model)
     }
 
     /// Accuracy of the first (for a single model: the) candidate of `model`.
@@ -648,7 +877,42 @@ impl Evaluator {
                 found: model.candidates(),
             });
         }
-        let p = model.parameters();
+        let correct = match &self.engine {
+            EvalEngine::Kernels {
+                kernels, inputs, ..
+            } => {
+                let predictions = match model.host_candidate(index) {
+                    Some(weights) => kernels.predict(weights, inputs),
+                    None => kernels.predict(&model.candidate_weights()?[index], inputs),
+                };
+                predictions
+                    .iter()
+                    .zip(&self.labels)
+                    .filter(|(predicted, label)| predicted == label)
+                    .count()
+            }
+            EvalEngine::Tensors { images, floor } => match model.parameters() {
+                Some(p) => self.tensor_correct(images, *floor, p, index)?,
+                None => {
+                    let weights = &model.candidate_weights()?[index];
+                    let device = images.device();
+                    let p = Mlp::from_weights(weights, &self.arithmetic, &device).into_parameters();
+                    self.tensor_correct(images, *floor, &p, 0)?
+                }
+            },
+        };
+        let bp = correct as u64 * 10_000 / (self.labels.len().max(1) as u64);
+        Ok(u16::try_from(bp).unwrap_or(u16::MAX))
+    }
+
+    /// How many samples candidate `index` of `p` classifies correctly (tensor forward pass).
+    fn tensor_correct(
+        &self,
+        images: &Tensor<3>,
+        floor: Floor,
+        p: &Parameters,
+        index: usize,
+    ) -> Result<usize, TensorReadError> {
         let pick = |t: &Tensor<3>| t.clone().narrow(0, index, 1);
         let candidate = Parameters {
             hidden_weight: pick(&p.hidden_weight),
@@ -656,12 +920,7 @@ impl Evaluator {
             output_weight: pick(&p.output_weight),
             output_bias: pick(&p.output_bias),
         };
-        let forward = forward(
-            self.floor,
-            &self.arithmetic,
-            self.images.clone(),
-            &candidate,
-        );
+        let forward = forward(floor, &self.arithmetic, images.clone(), &candidate);
         let z = forward
             .logits
             .into_data()
@@ -674,13 +933,10 @@ impl Evaluator {
                 found: z.len(),
             });
         }
-        let correct = z
-            .chunks_exact(CLASSES)
+        Ok(z.chunks_exact(CLASSES)
             .zip(&self.labels)
             .filter(|(row, label)| argmax_lowest(row) == usize::from(**label))
-            .count() as u64;
-        let bp = correct * 10_000 / (self.labels.len().max(1) as u64);
-        Ok(u16::try_from(bp).unwrap_or(u16::MAX))
+            .count())
     }
 }
 

@@ -1,0 +1,879 @@
+//! The exact step and the exact evaluation on a CPU, written for the step's data: the
+//! formulas of [`Arithmetic`], bit for bit what the tensor step of [`crate::training`] gives
+//! (the tests compare the two on every backend, and with a scalar `i64` implementation of the
+//! spec), at a fraction of the work, for two reasons.
+//!
+//! **Sparse inputs.** An input is `x = (p >> s) - o`, which is `-o` for every blank pixel:
+//! four pixels in five of MNIST's. With `X' = X + o` (that is `p >> s`, zero for a blank
+//! pixel) the two large products become
+//!
+//! ```text
+//! X W1q = X' W1q - o colsum(W1q)        (the forward pass, [B, 512])
+//! X^T D = X'^T D - o colsum(D)          (the update of M1, [784, 512], every row)
+//! ```
+//!
+//! and `X'` has a fifth of `X`'s nonzero entries, so each product costs a fifth of the dense
+//! one. The corrections are one row of 512 sums each, kept up to date on the way.
+//!
+//! **One pass over the hidden weights.** The update of `M1`, its clamp, its quantisation into
+//! `W1q` (the operand of the next forward pass) and the column sums of `W1q` (the next
+//! forward correction) happen in one sweep over its rows, each row's share of `X'^T D`
+//! accumulated in registers and never stored. The tensor step makes six passes over the
+//! 401,408 hidden weights; this makes one.
+//!
+//! **Exactness.** As in the tensor step, every value is an integer held in `f32` (masters in
+//! master units), and every intermediate is an integer below `2^24`, so no operation rounds,
+//! in any order of summation. The task's bounds cover the values both steps share; the
+//! kernels' own intermediates (the sparse products, before their corrections, and the
+//! corrections) are [`Kernels::bounds`], which [`Kernels::new`] checks: an arithmetic that
+//! breaks one is refused, and the trainer uses the tensor step for it.
+//!
+//! The hot loops are plain Rust compiled for the CPU's vector instructions at run time
+//! (`pulp`'s dispatch: AVX-512 or AVX2 with FMA on x86-64, NEON on ARM, scalar elsewhere),
+//! and parallel over the current rayon pool; neither changes a bit of the result.
+
+use rayon::prelude::*;
+
+use crate::arithmetic::{
+    Arithmetic, ArithmeticError, Bound, F32_EXACT, Fixed, SOFTMAX_INDEX_SHIFT, SOFTMAX_ONE,
+    SOFTMAX_TABLE,
+};
+use crate::dataset::{CLASSES, IMAGE_PIXELS, Split};
+use crate::model::{HIDDEN, Weights};
+
+/// Hidden units per block: the model is stored in blocks of 64 hidden units (the accumulators
+/// of one block stay in vector registers while the nonzero inputs stream past: 4 AVX-512 or
+/// 8 AVX2 registers), and a step's work is split between threads by blocks, so that each
+/// thread keeps its blocks' weights in its own cache from step to step.
+const BLOCK: usize = 64;
+
+/// Blocks in the hidden layer.
+const BLOCKS: usize = HIDDEN / BLOCK;
+
+/// Lanes of the dot products' partial sums (one AVX-512 register).
+const LANES: usize = 16;
+
+/// Test samples per parallel task of an evaluation.
+const SAMPLES_PER_TASK: usize = 64;
+
+/// The step's arithmetic, prepared for the CPU kernels.
+#[derive(Clone, Debug)]
+pub(crate) struct Kernels {
+    arch: pulp::Arch,
+    a: Arithmetic,
+    /// `x' = p >> s` for every pixel byte.
+    shifted_input: [f32; 256],
+}
+
+impl Kernels {
+    /// Prepares `arithmetic` for batches of `batch` samples.
+    ///
+    /// # Errors
+    /// [`ArithmeticError::Bound`] naming the first of [`Kernels::bounds`] that fails: the
+    /// kernels would round there, so the caller must use the tensor step.
+    pub(crate) fn new(arithmetic: &Arithmetic, batch: u32) -> Result<Self, ArithmeticError> {
+        for bound in Self::bounds(arithmetic, batch) {
+            if bound.worst > bound.limit {
+                return Err(ArithmeticError::Bound {
+                    name: bound.name,
+                    worst: bound.worst,
+                    limit: bound.limit,
+                });
+            }
+        }
+        let mut shifted_input = [0.0f32; 256];
+        for (p, x) in shifted_input.iter_mut().enumerate() {
+            *x = (p >> arithmetic.input_shift.min(8)) as f32;
+        }
+        Ok(Self {
+            arch: pulp::Arch::new(),
+            a: arithmetic.clone(),
+            shifted_input,
+        })
+    }
+
+    /// The worst cases of the kernels' own intermediates, beyond the task's bounds (which
+    /// cover `X W1q`, `X^T D` and everything the two steps share): the sparse products
+    /// before their corrections, and the corrections.
+    pub(crate) fn bounds(a: &Arithmetic, batch: u32) -> Vec<Bound> {
+        let x = i64::from(u8::MAX) >> a.input_shift.min(8);
+        let o = a.input_offset;
+        let w1 = a.hidden_weight.max;
+        let d = a.delta_max;
+        let b = i64::from(batch);
+        let inputs = IMAGE_PIXELS as i64;
+        let exact = |name, worst| Bound {
+            name,
+            worst,
+            limit: F32_EXACT - 1,
+        };
+        vec![
+            exact("X' W1q (sparse forward)", inputs * x * w1),
+            exact("X'^T D (sparse update)", b * x * d),
+            exact("o colsum(W1q)", o * inputs * w1),
+            exact("o colsum(D)", o * b * d),
+        ]
+    }
+
+    /// Trains one segment of one model in place: `samples.len() / batch` steps, step `i` on
+    /// the samples `i * batch .. (i + 1) * batch`, in `workspace` (reused from segment to
+    /// segment). Returns the last step's probabilities (`[batch, 10]`, before that step's
+    /// update) and the number of nonzero entries of the backward signal `D` over the segment.
+    pub(crate) fn train_segment(
+        &self,
+        workspace: &mut Workspace,
+        train: &Split,
+        weights: &mut Weights,
+        samples: &[u32],
+        batch: usize,
+    ) -> (Vec<i32>, u32) {
+        let Workspace { model, scratch } = workspace;
+        let batch = batch.max(1);
+        model.load(weights, &self.a, self.arch);
+        scratch.resize(batch, samples.len() / batch, model);
+        // Every step's inputs, in sparse form by sample and by pixel, before the first step:
+        // they depend only on the samples, and are built in parallel.
+        scratch
+            .batches
+            .par_iter_mut()
+            .zip(samples.par_chunks_exact(batch))
+            .for_each(|(inputs, samples)| {
+                inputs.load(train, samples, &self.shifted_input, &self.a);
+            });
+        let mut live = 0u32;
+        for i in 0..scratch.batches.len() {
+            live = live.saturating_add(self.step(model, scratch, i));
+        }
+        model.store(weights);
+        (scratch.probabilities.clone(), live)
+    }
+
+    /// Predictions for every sample of `inputs`: the class of the largest logit (ties to the
+    /// lowest class), with the step's forward pass.
+    pub(crate) fn predict(&self, weights: &Weights, inputs: &SparseRows) -> Vec<u8> {
+        let mut model = HostModel::default();
+        model.load(weights, &self.a, self.arch);
+        let model = &model;
+        let mut predictions = vec![0u8; inputs.len()];
+        predictions
+            .par_chunks_mut(SAMPLES_PER_TASK)
+            .enumerate()
+            .for_each(|(task, out)| {
+                let mut hidden = vec![0.0f32; SAMPLES_PER_TASK * BLOCK];
+                let mut logits = vec![0.0f32; SAMPLES_PER_TASK * CLASSES];
+                let rows = task * SAMPLES_PER_TASK..task * SAMPLES_PER_TASK + out.len();
+                for block in &model.blocks {
+                    self.arch.dispatch(Forward {
+                        block,
+                        a: &self.a,
+                        inputs,
+                        rows: rows.clone(),
+                        hidden: &mut hidden,
+                        logits: &mut logits,
+                        accumulate: true,
+                    });
+                }
+                for (prediction, z) in out.iter_mut().zip(logits.chunks_exact_mut(CLASSES)) {
+                    for (z, &b2) in z.iter_mut().zip(&model.b2) {
+                        *z += b2;
+                    }
+                    *prediction = argmax_lowest(z) as u8;
+                }
+            });
+        predictions
+    }
+
+    /// The sparse form of a split's images (for [`Kernels::predict`]).
+    pub(crate) fn sparse_rows(&self, split: &Split) -> SparseRows {
+        let mut rows = SparseRows::default();
+        for image in split.images().chunks_exact(IMAGE_PIXELS) {
+            rows.push(image, &self.shifted_input);
+        }
+        rows
+    }
+
+    /// One step on batch `i` of `s`; returns the number of nonzero entries of `D`.
+    fn step(&self, model: &mut HostModel, s: &mut Scratch, i: usize) -> u32 {
+        let a = &self.a;
+        let Some(inputs) = s.batches.get(i) else {
+            return 0;
+        };
+        let batch = s.output_error.len() / CLASSES;
+        let per_part = BLOCKS.div_ceil(rayon::current_num_threads().clamp(1, BLOCKS));
+
+        // Forward, by blocks of hidden units: H [B, 64] and each block's share of the logits.
+        let by_sample = &inputs.by_sample;
+        model
+            .blocks
+            .par_chunks_mut(per_part)
+            .zip(s.blocks.par_chunks_mut(per_part))
+            .for_each(|(blocks, scratch)| {
+                for (block, scratch) in blocks.iter().zip(scratch) {
+                    self.arch.dispatch(Forward {
+                        block,
+                        a,
+                        inputs: by_sample,
+                        rows: 0..batch,
+                        hidden: &mut scratch.hidden,
+                        logits: &mut scratch.logits,
+                        accumulate: false,
+                    });
+                }
+            });
+
+        // Z = H W2q + b2 from the blocks' shares; the integer softmax; G = P - T.
+        for (row, z) in s.logits.chunks_exact_mut(CLASSES).enumerate() {
+            z.copy_from_slice(&model.b2);
+            for block in &s.blocks {
+                for (z, &share) in z.iter_mut().zip(&block.logits[row * CLASSES..][..CLASSES]) {
+                    *z += share;
+                }
+            }
+        }
+        let rows = s
+            .logits
+            .chunks_exact(CLASSES)
+            .zip(s.probabilities.chunks_exact_mut(CLASSES))
+            .zip(s.output_error.chunks_exact_mut(CLASSES))
+            .zip(inputs.targets.chunks_exact(CLASSES));
+        for (((z, p), g), t) in rows {
+            softmax(z, p);
+            for ((g, &p), &t) in g.iter_mut().zip(&*p).zip(t) {
+                *g = (p - t) as f32;
+            }
+        }
+
+        // Backward and updates, by the same blocks: D through the old W2q, M2 -= H^T G, C1,
+        // and M1 -= X^T D in one sweep that quantises W1q for the next step.
+        let (by_pixel, output_error) = (&inputs.by_pixel, &s.output_error);
+        let live: u32 = model
+            .blocks
+            .par_chunks_mut(per_part)
+            .zip(s.blocks.par_chunks_mut(per_part))
+            .map(|(blocks, scratch)| {
+                let mut live = 0;
+                for (block, scratch) in blocks.iter_mut().zip(scratch) {
+                    live += self.arch.dispatch(Backward {
+                        block,
+                        scratch,
+                        a,
+                        output_error,
+                        by_pixel,
+                    });
+                }
+                live
+            })
+            .sum();
+
+        // C2 -= 2^u2 colsum(G), and b2 for the next step.
+        let mut column = [0.0f32; CLASSES];
+        for g in s.output_error.chunks_exact(CLASSES) {
+            for (sum, &g) in column.iter_mut().zip(g) {
+                *sum += g;
+            }
+        }
+        update_bias(&mut model.c2, &column, a.output_bias_update_shift, a.output_bias);
+        model.quantise_output_bias(a);
+        live
+    }
+}
+
+// The hot loops, each a `pulp::WithSimd` operation: `with_simd` is inlined into a function
+// compiled for the vector instructions that `Arch::dispatch` found, so that the loops below
+// are vectorised for them. `floor` compiles to one rounding instruction there (SSE4.1 and
+// later, NEON), `mul_add` to a fused multiply-add (exact here: the products and sums are
+// integers below 2^24), `max` and `min` to their vector forms.
+
+/// The forward pass through one block of 64 hidden units for `rows` of `inputs`: `H` (`[rows,
+/// 64]`) and the block's share of the logits, `H W2q[block]` (`[rows, 10]`, added to
+/// `logits` when `accumulate`).
+struct Forward<'a> {
+    block: &'a Block,
+    a: &'a Arithmetic,
+    inputs: &'a SparseRows,
+    rows: std::ops::Range<usize>,
+    hidden: &'a mut [f32],
+    logits: &'a mut [f32],
+    accumulate: bool,
+}
+
+impl pulp::WithSimd for Forward<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let shift = pow2(-(self.a.hidden_shift as i32));
+        let hidden_max = self.a.hidden_max as f32;
+        let block = self.block;
+        let outputs = self
+            .hidden
+            .chunks_exact_mut(BLOCK)
+            .zip(self.logits.chunks_exact_mut(CLASSES));
+        for (row, (hidden, logits)) in self.rows.zip(outputs) {
+            // H = clamp(floor((X' W1q + b1 + 2^(hs-1) - o colsum(W1q)) / 2^hs), 0, hmax).
+            let (pixels, values) = self.inputs.row(row);
+            let acc = sparse_block(pixels, values, &block.w1q);
+            for ((h, &acc), &offset) in hidden.iter_mut().zip(&acc).zip(&block.offset) {
+                *h = ((acc + offset) * shift).floor().max(0.0).min(hidden_max);
+            }
+            for (c, z) in logits.iter_mut().enumerate() {
+                let share = dot(hidden, &block.w2q[c * BLOCK..][..BLOCK]);
+                *z = if self.accumulate { *z + share } else { share };
+            }
+        }
+    }
+}
+
+/// `sum_i values[i] * matrix[rows[i]]` over rows of 64: a sparse product's inner loop, its
+/// accumulators in registers.
+#[inline(always)]
+fn sparse_block(rows: &[u16], values: &[f32], matrix: &[f32]) -> [f32; BLOCK] {
+    let mut acc = [0.0f32; BLOCK];
+    for (&row, &x) in rows.iter().zip(values) {
+        let start = usize::from(row) * BLOCK;
+        if let Some(m) = matrix.get(start..start + BLOCK) {
+            for (acc, &m) in acc.iter_mut().zip(m) {
+                *acc = x.mul_add(m, *acc);
+            }
+        }
+    }
+    acc
+}
+
+/// `a . b` by lanes: exact for integer values whose products sum below `2^24`, in any order.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    for (a, b) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for ((sum, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
+            *sum = a.mul_add(b, *sum);
+        }
+    }
+    lanes.iter().sum()
+}
+
+/// The backward pass and the updates of one block of 64 hidden units; returns its count of
+/// nonzero entries of `D`.
+struct Backward<'a> {
+    block: &'a mut Block,
+    scratch: &'a mut BlockScratch,
+    a: &'a Arithmetic,
+    output_error: &'a [f32],
+    /// The batch's nonzero shifted inputs, by pixel.
+    by_pixel: &'a SparseRows,
+}
+
+impl pulp::WithSimd for Backward<'_> {
+    type Output = u32;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> u32 {
+        let Self {
+            block,
+            scratch,
+            a,
+            output_error,
+            by_pixel,
+        } = self;
+
+        // D = clamp(floor((G W2q^T + 2^(ds-1)) / 2^ds), -dmax, dmax) * [H > 0], its column
+        // sums and its nonzero count.
+        let half = pow2(a.delta_shift as i32 - 1);
+        let shift = pow2(-(a.delta_shift as i32));
+        let delta_max = a.delta_max as f32;
+        let mut delta_sum = [0.0f32; BLOCK];
+        let mut live = 0u32;
+        let rows = output_error
+            .chunks_exact(CLASSES)
+            .zip(scratch.hidden.chunks_exact(BLOCK))
+            .zip(scratch.delta.chunks_exact_mut(BLOCK));
+        for ((g, hidden), delta) in rows {
+            let mut signal = [half; BLOCK];
+            for (c, &g) in g.iter().enumerate() {
+                for (acc, &w) in signal.iter_mut().zip(&block.w2q[c * BLOCK..][..BLOCK]) {
+                    *acc = g.mul_add(w, *acc);
+                }
+            }
+            let lanes = delta.iter_mut().zip(&signal).zip(hidden).zip(&mut delta_sum);
+            for (((d, &acc), &h), sum) in lanes {
+                let value = (acc * shift).floor().max(-delta_max).min(delta_max);
+                let value = if h > 0.0 { value } else { 0.0 };
+                *sum += value;
+                live += u32::from(value != 0.0);
+                *d = value;
+            }
+        }
+
+        // M2 -= H^T G (with the old W2q already used above), clamped; W2q for the next step.
+        let (lo, hi) = master_range(a.output_weight);
+        let scale = pow2(-(a.output_weight.fraction_bits as i32));
+        for (c, (m2, w2q)) in block
+            .m2
+            .chunks_exact_mut(BLOCK)
+            .zip(block.w2q.chunks_exact_mut(BLOCK))
+            .enumerate()
+        {
+            let mut update = [0.0f32; BLOCK];
+            let rows = scratch.hidden.chunks_exact(BLOCK).zip(output_error.chunks_exact(CLASSES));
+            for (h, g) in rows {
+                for (u, &h) in update.iter_mut().zip(h) {
+                    *u = h.mul_add(g[c], *u);
+                }
+            }
+            for ((m, w), &u) in m2.iter_mut().zip(w2q).zip(&update) {
+                *m = (*m - u).max(lo).min(hi);
+                *w = (*m * scale).floor();
+            }
+        }
+
+        // C1 -= 2^u1 colsum(D).
+        update_bias(&mut block.c1, &delta_sum, a.hidden_bias_update_shift, a.hidden_bias);
+
+        // M1 -= X'^T D - o colsum(D) (that is X^T D, below the task's bound like M1 - X^T D),
+        // clamped; W1q = floor(M1 / 2^f1) and its column sums, row by row.
+        let o = a.input_offset as f32;
+        let correction = delta_sum.map(|sum| o * sum);
+        let (lo, hi) = master_range(a.hidden_weight);
+        let scale = pow2(-(a.hidden_weight.fraction_bits as i32));
+        let mut colsum = [0.0f32; BLOCK];
+        let rows = block
+            .m1
+            .chunks_exact_mut(BLOCK)
+            .zip(block.w1q.chunks_exact_mut(BLOCK));
+        for (pixel, (m1, w1q)) in rows.enumerate() {
+            let (samples, values) = by_pixel.row(pixel);
+            let acc = sparse_block(samples, values, &scratch.delta);
+            let lanes = m1.iter_mut().zip(w1q).zip(&mut colsum).zip(acc).zip(&correction);
+            for ((((m, w), sum), acc), &correction) in lanes {
+                let value = (*m - (acc - correction)).max(lo).min(hi);
+                *m = value;
+                let q = (value * scale).floor();
+                *w = q;
+                *sum += q;
+            }
+        }
+        block.set_offset(&colsum, a);
+        live
+    }
+}
+
+/// Masters to `f32` and their quantised values, for one block of `M1` (`[784][64]` from the
+/// canonical `[784][512]`); returns the quantised values' column sums.
+struct LoadBlock<'a> {
+    masters: &'a [i32],
+    b: usize,
+    m1: &'a mut [f32],
+    w1q: &'a mut [f32],
+    /// `2^-f1`.
+    scale: f32,
+}
+
+impl pulp::WithSimd for LoadBlock<'_> {
+    type Output = [f32; BLOCK];
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> [f32; BLOCK] {
+        let mut colsum = [0.0f32; BLOCK];
+        let rows = self
+            .masters
+            .chunks_exact(HIDDEN)
+            .zip(self.m1.chunks_exact_mut(BLOCK))
+            .zip(self.w1q.chunks_exact_mut(BLOCK));
+        for ((masters, m1), w1q) in rows {
+            let masters = &masters[self.b * BLOCK..][..BLOCK];
+            let lanes = masters.iter().zip(m1).zip(w1q).zip(&mut colsum);
+            for (((&master, m), w), sum) in lanes {
+                *m = master as f32;
+                let q = (*m * self.scale).floor();
+                *w = q;
+                *sum += q;
+            }
+        }
+        colsum
+    }
+}
+
+/// One block of 64 hidden units of the model in the kernels' working form: masters and
+/// quantised values as integers in `f32` (in master units).
+#[derive(Clone, Debug, Default)]
+struct Block {
+    /// `M1[:, block]`, `[784][64]`.
+    m1: Vec<f32>,
+    /// `W1q[:, block] = floor(M1 / 2^f1)`, `[784][64]`.
+    w1q: Vec<f32>,
+    /// `b1 + 2^(hs-1) - o colsum(W1q)` of the block: what the sparse forward product misses
+    /// of `X W1q + b1 + 2^(hs-1)`.
+    offset: Vec<f32>,
+    /// `C1[block]`, `[64]`.
+    c1: Vec<i32>,
+    /// `M2[block, :]^T`, `[10][64]`.
+    m2: Vec<f32>,
+    /// `W2q[block, :]^T = floor(M2 / 2^f2)`, `[10][64]`.
+    w2q: Vec<f32>,
+}
+
+impl Block {
+    /// The forward offset from the block's `W1q` column sums and `C1`.
+    fn set_offset(&mut self, colsum: &[f32; BLOCK], a: &Arithmetic) {
+        let half = 1i64 << (a.hidden_shift - 1);
+        let o = a.input_offset as f32;
+        self.offset = self
+            .c1
+            .iter()
+            .zip(colsum)
+            .map(|(&c, &colsum)| {
+                let b1 = i64::from(c >> a.hidden_bias.fraction_bits);
+                (b1 + half) as f32 - o * colsum
+            })
+            .collect();
+    }
+}
+
+/// The model in the kernels' working form: eight blocks of hidden units, and the output
+/// bias.
+#[derive(Debug, Default)]
+struct HostModel {
+    blocks: Vec<Block>,
+    /// `C2`, `[10]`.
+    c2: Vec<i32>,
+    /// `b2 = floor(C2 / 2^g2)`, `[10]`.
+    b2: Vec<f32>,
+}
+
+impl HostModel {
+    /// Loads `weights` (the buffers are reused from a previous model).
+    fn load(&mut self, weights: &Weights, a: &Arithmetic, arch: pulp::Arch) {
+        self.blocks.resize_with(BLOCKS, Block::default);
+        let scale = pow2(-(a.hidden_weight.fraction_bits as i32));
+        let output_scale = pow2(-(a.output_weight.fraction_bits as i32));
+        self.blocks
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(b, block)| {
+                block.m1.resize(IMAGE_PIXELS * BLOCK, 0.0);
+                block.w1q.resize(IMAGE_PIXELS * BLOCK, 0.0);
+                let colsum = arch.dispatch(LoadBlock {
+                    masters: &weights.hidden_weight,
+                    b,
+                    m1: &mut block.m1,
+                    w1q: &mut block.w1q,
+                    scale,
+                });
+                block.c1 = weights.hidden_bias[b * BLOCK..][..BLOCK].to_vec();
+                block.set_offset(&colsum, a);
+                block.m2 = (0..CLASSES * BLOCK)
+                    .map(|i| {
+                        let (c, k) = (i / BLOCK, b * BLOCK + i % BLOCK);
+                        weights.output_weight[k * CLASSES + c] as f32
+                    })
+                    .collect();
+                block.w2q = block.m2.iter().map(|&m| (m * output_scale).floor()).collect();
+            });
+        self.c2.clone_from(&weights.output_bias);
+        self.quantise_output_bias(a);
+    }
+
+    /// `b2` from `C2`.
+    fn quantise_output_bias(&mut self, a: &Arithmetic) {
+        let shift = a.output_bias.fraction_bits;
+        self.b2 = self.c2.iter().map(|&c| (c >> shift) as f32).collect();
+    }
+
+    /// Writes the masters into `weights`, in canonical layout (integers below `2^24`: the
+    /// conversions are exact).
+    fn store(&self, weights: &mut Weights) {
+        for (b, block) in self.blocks.iter().enumerate() {
+            let rows = weights.hidden_weight.chunks_exact_mut(HIDDEN);
+            for (row, m1) in rows.zip(block.m1.chunks_exact(BLOCK)) {
+                for (w, &m) in row[b * BLOCK..][..BLOCK].iter_mut().zip(m1) {
+                    *w = m as i32;
+                }
+            }
+            weights.hidden_bias[b * BLOCK..][..BLOCK].copy_from_slice(&block.c1);
+            for (i, &m) in block.m2.iter().enumerate() {
+                let (c, k) = (i / BLOCK, b * BLOCK + i % BLOCK);
+                weights.output_weight[k * CLASSES + c] = m as i32;
+            }
+        }
+        weights.output_bias.clone_from(&self.c2);
+    }
+}
+
+/// A trainer's reusable memory for the CPU kernels: the model in working form and one
+/// step's buffers (3.4 MB, allocated once rather than for every segment).
+#[derive(Debug, Default)]
+pub(crate) struct Workspace {
+    model: HostModel,
+    scratch: Scratch,
+}
+
+/// A master's range, as `f32` (below `2^23`: exact).
+fn master_range(fixed: Fixed) -> (f32, f32) {
+    (fixed.master_min() as f32, fixed.master_max() as f32)
+}
+
+/// `2^exponent` (exact for the small exponents of the arithmetic).
+fn pow2(exponent: i32) -> f32 {
+    (exponent as f32).exp2()
+}
+
+/// A bias update: `C -= 2^u colsum`, clamped (`colsum` holds integers).
+fn update_bias(bias: &mut [i32], column_sums: &[f32], update_shift: u32, fixed: Fixed) {
+    let (lo, hi) = (fixed.master_min(), fixed.master_max());
+    for (c, &sum) in bias.iter_mut().zip(column_sums) {
+        *c = (i64::from(*c) - ((sum as i64) << update_shift)).clamp(lo, hi) as i32;
+    }
+}
+
+/// The softmax from the table, in integers: `P = floor((floor(e 2^11 / rowsum(e)) + 1) / 2)`
+/// with `e = TABLE[min(floor((rowmax(Z) - Z) / 2^10), 255)]` (`Z` holds integers).
+fn softmax(logits: &[f32], out: &mut [i32]) {
+    let max = logits.iter().copied().fold(f32::MIN, f32::max) as i32;
+    let last = SOFTMAX_TABLE.len() - 1;
+    let mut e = [0i32; CLASSES];
+    for (e, &z) in e.iter_mut().zip(logits) {
+        let index = ((max - z as i32) >> SOFTMAX_INDEX_SHIFT) as usize;
+        *e = SOFTMAX_TABLE[index.min(last)];
+    }
+    let sum: i32 = e.iter().sum();
+    for (p, e) in out.iter_mut().zip(e) {
+        *p = (e * (2 * SOFTMAX_ONE as i32) / sum + 1) / 2;
+    }
+}
+
+/// The index of the largest logit, the lowest index among equals.
+fn argmax_lowest(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate().skip(1) {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Rows of nonzero entries (compressed sparse rows): each row's column indices and values.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SparseRows {
+    start: Vec<u32>,
+    index: Vec<u16>,
+    value: Vec<f32>,
+}
+
+impl SparseRows {
+    fn clear(&mut self) {
+        self.start.clear();
+        self.index.clear();
+        self.value.clear();
+    }
+
+    /// Appends the image's nonzero shifted inputs as a row.
+    fn push(&mut self, image: &[u8], shifted_input: &[f32; 256]) {
+        if self.start.is_empty() {
+            self.start.push(0);
+        }
+        // A bit mask of the nonzero pixels, 64 at a time (vectorised compares), then one
+        // entry per set bit.
+        for (c, chunk) in image.chunks(64).enumerate() {
+            let mut mask = 0u64;
+            for (i, &p) in chunk.iter().enumerate() {
+                mask |= u64::from(shifted_input[usize::from(p)] != 0.0) << i;
+            }
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                self.index.push((c * 64 + i) as u16);
+                self.value.push(shifted_input[usize::from(chunk[i])]);
+            }
+        }
+        self.start.push(self.index.len() as u32);
+    }
+
+    fn len(&self) -> usize {
+        self.start.len().saturating_sub(1)
+    }
+
+    /// Row `i`'s indices and values (empty past the end).
+    fn row(&self, i: usize) -> (&[u16], &[f32]) {
+        match (self.start.get(i), self.start.get(i + 1)) {
+            (Some(&a), Some(&b)) => (
+                &self.index[a as usize..b as usize],
+                &self.value[a as usize..b as usize],
+            ),
+            _ => (&[], &[]),
+        }
+    }
+
+    /// The transpose, as `IMAGE_PIXELS` rows (by pixel: the samples and their values).
+    fn transpose_into(&self, out: &mut SparseRows) {
+        let mut start = vec![0u32; IMAGE_PIXELS + 1];
+        for &pixel in &self.index {
+            start[usize::from(pixel) + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        out.index.resize(self.index.len(), 0);
+        out.value.resize(self.value.len(), 0.0);
+        let mut next = start.clone();
+        for row in 0..self.len() {
+            let (pixels, values) = self.row(row);
+            for (&pixel, &x) in pixels.iter().zip(values) {
+                let slot = &mut next[usize::from(pixel)];
+                out.index[*slot as usize] = row as u16;
+                out.value[*slot as usize] = x;
+                *slot += 1;
+            }
+        }
+        out.start = start;
+    }
+}
+
+/// A segment's batches and a step's working buffers, reused from step to step and segment
+/// to segment.
+#[derive(Debug, Default)]
+struct Scratch {
+    batches: Vec<Batch>,
+    logits: Vec<f32>,
+    probabilities: Vec<i32>,
+    output_error: Vec<f32>,
+    blocks: Vec<BlockScratch>,
+}
+
+/// One step's samples: their nonzero shifted inputs by sample and by pixel, and their
+/// smoothed targets (`[B, 10]`).
+#[derive(Debug, Default)]
+struct Batch {
+    by_sample: SparseRows,
+    by_pixel: SparseRows,
+    targets: Vec<i32>,
+}
+
+impl Batch {
+    fn load(&mut self, train: &Split, samples: &[u32], shifted_input: &[f32; 256], a: &Arithmetic) {
+        let smoothing = a.label_smoothing as i32;
+        let on_label = SOFTMAX_ONE as i32 - (CLASSES as i32 - 1) * smoothing;
+        self.by_sample.clear();
+        self.targets.clear();
+        self.targets.resize(samples.len() * CLASSES, smoothing);
+        for (row, &index) in samples.iter().enumerate() {
+            let index = index as usize;
+            self.by_sample
+                .push(train.image(index).unwrap_or(&[]), shifted_input);
+            let label = train.labels().get(index).copied().unwrap_or(0) as usize;
+            if let Some(slot) = self.targets.get_mut(row * CLASSES + label) {
+                *slot = on_label;
+            }
+        }
+        self.by_sample.transpose_into(&mut self.by_pixel);
+    }
+}
+
+/// One block's share of a step's buffers.
+#[derive(Debug, Default)]
+struct BlockScratch {
+    /// `H[:, block]`, `[B][64]`.
+    hidden: Vec<f32>,
+    /// `D[:, block]`, `[B][64]`.
+    delta: Vec<f32>,
+    /// `H[:, block] W2q[block, :]`, `[B][10]`.
+    logits: Vec<f32>,
+}
+
+impl Scratch {
+    /// Sizes the buffers for `steps` batches of `batch`.
+    fn resize(&mut self, batch: usize, steps: usize, model: &HostModel) {
+        self.batches.resize_with(steps, Batch::default);
+        self.logits.resize(batch * CLASSES, 0.0);
+        self.probabilities.resize(batch * CLASSES, 0);
+        self.output_error.resize(batch * CLASSES, 0.0);
+        self.blocks.resize_with(model.blocks.len(), BlockScratch::default);
+        for block in &mut self.blocks {
+            block.hidden.resize(batch * BLOCK, 0.0);
+            block.delta.resize(batch * BLOCK, 0.0);
+            block.logits.resize(batch * CLASSES, 0.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chains_arithmetic_fits_the_kernels() {
+        let bounds = Kernels::bounds(&Arithmetic::MNIST, 64);
+        for bound in &bounds {
+            assert!(bound.worst <= bound.limit, "{bound:?}");
+        }
+        // Each worst case from its constants: inputs up to 255 >> 1 = 127, offset 16.
+        let worst: Vec<i64> = bounds.iter().map(|b| b.worst).collect();
+        assert_eq!(
+            worst,
+            [784 * 127 * 127, 64 * 127 * 2047, 16 * 784 * 127, 16 * 64 * 2047]
+        );
+        assert!(Kernels::new(&Arithmetic::MNIST, 64).is_ok());
+    }
+
+    #[test]
+    fn a_batch_past_the_sparse_update_bound_is_refused() {
+        // 65 * 127 * 2047 = 16,898,015 > 2^24 - 1.
+        match Kernels::new(&Arithmetic::MNIST, 65) {
+            Err(ArithmeticError::Bound { name, worst, .. }) => {
+                assert_eq!(name, "X'^T D (sparse update)");
+                assert_eq!(worst, 65 * 127 * 2047);
+            }
+            other => panic!("expected a bound error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sparse_rows_transpose_to_columns() {
+        let mut table = [0.0f32; 256];
+        for (p, x) in table.iter_mut().enumerate() {
+            *x = (p >> 1) as f32;
+        }
+        let mut rows = SparseRows::default();
+        let mut a = vec![0u8; IMAGE_PIXELS];
+        let mut b = vec![0u8; IMAGE_PIXELS];
+        a[3] = 10;
+        a[700] = 255;
+        b[3] = 1; // shifts to zero: not stored
+        b[5] = 4;
+        rows.push(&a, &table);
+        rows.push(&b, &table);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.row(0), (&[3u16, 700][..], &[5.0f32, 127.0][..]));
+        assert_eq!(rows.row(1), (&[5u16][..], &[2.0f32][..]));
+        let mut columns = SparseRows::default();
+        rows.transpose_into(&mut columns);
+        assert_eq!(columns.len(), IMAGE_PIXELS);
+        assert_eq!(columns.row(3), (&[0u16][..], &[5.0f32][..]));
+        assert_eq!(columns.row(5), (&[1u16][..], &[2.0f32][..]));
+        assert_eq!(columns.row(700), (&[0u16][..], &[127.0f32][..]));
+        assert_eq!(columns.row(4), (&[][..], &[][..]));
+    }
+
+    #[test]
+    fn the_softmax_gives_the_tables_integers() {
+        let mut p = [0i32; CLASSES];
+        // One real unit (2^14) above the rest: e = 31760 against 11684 (table entry 16).
+        softmax(&[0., 0., 0., 0., 0., 0., 0., 0., 0., 16384.], &mut p);
+        assert_eq!(p, [87, 87, 87, 87, 87, 87, 87, 87, 87, 238]);
+        // Sixteen units above: the others fall off the table's end (entry 255 is 0).
+        softmax(&[-3., 0., 0., 0., 0., 0., 0., 0., 0., 262144.], &mut p);
+        assert_eq!(p, [0, 0, 0, 0, 0, 0, 0, 0, 0, 1024]);
+        softmax(&[5.0; CLASSES], &mut p);
+        assert_eq!(p, [102; CLASSES]);
+    }
+
+    #[test]
+    fn dot_products_by_lanes_are_exact_for_integers() {
+        let a: Vec<f32> = (0..HIDDEN).map(|i| (i % 128) as f32).collect();
+        let b: Vec<f32> = (0..HIDDEN).map(|i| (i as f32) - 255.0).collect();
+        let expected: i64 = (0..HIDDEN as i64)
+            .map(|i| (i % 128) * (i - 255))
+            .sum();
+        assert_eq!(dot(&a, &b) as i64, expected);
+    }
+}

@@ -104,7 +104,11 @@ fn main() {
             let wanted = engines.clone();
             engines_here
                 .into_iter()
-                .filter(move |e| wanted.as_ref().is_none_or(|w| w.split(',').any(|n| n == e.name())))
+                .filter(move |e| {
+                    wanted
+                        .as_ref()
+                        .is_none_or(|w| w.split(',').any(|n| n == e.name()))
+                })
                 .map(move |engine| (backend, engine))
         })
         .collect();

@@ -40,6 +40,7 @@ use crate::arithmetic::{
 };
 use crate::dataset::{CLASSES, IMAGE_PIXELS, Split};
 use crate::model::{HIDDEN, Weights};
+use crate::training::{argmax_lowest, pow2, pow2_neg};
 
 /// Hidden units per block: the model is stored in blocks of 64 hidden units (the accumulators
 /// of one block stay in vector registers while the nonzero inputs stream past: 4 AVX-512 or
@@ -272,7 +273,12 @@ impl Kernels {
                 *sum += g;
             }
         }
-        update_bias(&mut model.c2, &column, a.output_bias_update_shift, a.output_bias);
+        update_bias(
+            &mut model.c2,
+            &column,
+            a.output_bias_update_shift,
+            a.output_bias,
+        );
         model.quantise_output_bias(a);
         live
     }
@@ -302,7 +308,7 @@ impl pulp::WithSimd for Forward<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
-        let shift = pow2(-(self.a.hidden_shift as i32));
+        let shift = pow2_neg(self.a.hidden_shift);
         let hidden_max = self.a.hidden_max as f32;
         let block = self.block;
         let outputs = self
@@ -378,8 +384,8 @@ impl pulp::WithSimd for Backward<'_> {
 
         // D = clamp(floor((G W2q^T + 2^(ds-1)) / 2^ds), -dmax, dmax) * [H > 0], its column
         // sums and its nonzero count.
-        let half = pow2(a.delta_shift as i32 - 1);
-        let shift = pow2(-(a.delta_shift as i32));
+        let half = pow2(a.delta_shift - 1);
+        let shift = pow2_neg(a.delta_shift);
         let delta_max = a.delta_max as f32;
         let mut delta_sum = [0.0f32; BLOCK];
         let mut live = 0u32;
@@ -394,7 +400,11 @@ impl pulp::WithSimd for Backward<'_> {
                     *acc = g.mul_add(w, *acc);
                 }
             }
-            let lanes = delta.iter_mut().zip(&signal).zip(hidden).zip(&mut delta_sum);
+            let lanes = delta
+                .iter_mut()
+                .zip(&signal)
+                .zip(hidden)
+                .zip(&mut delta_sum);
             for (((d, &acc), &h), sum) in lanes {
                 let value = (acc * shift).floor().max(-delta_max).min(delta_max);
                 let value = if h > 0.0 { value } else { 0.0 };
@@ -406,7 +416,7 @@ impl pulp::WithSimd for Backward<'_> {
 
         // M2 -= H^T G (with the old W2q already used above), clamped; W2q for the next step.
         let (lo, hi) = master_range(a.output_weight);
-        let scale = pow2(-(a.output_weight.fraction_bits as i32));
+        let scale = pow2_neg(a.output_weight.fraction_bits);
         for (c, (m2, w2q)) in block
             .m2
             .chunks_exact_mut(BLOCK)
@@ -414,7 +424,10 @@ impl pulp::WithSimd for Backward<'_> {
             .enumerate()
         {
             let mut update = [0.0f32; BLOCK];
-            let rows = scratch.hidden.chunks_exact(BLOCK).zip(output_error.chunks_exact(CLASSES));
+            let rows = scratch
+                .hidden
+                .chunks_exact(BLOCK)
+                .zip(output_error.chunks_exact(CLASSES));
             for (h, g) in rows {
                 for (u, &h) in update.iter_mut().zip(h) {
                     *u = h.mul_add(g[c], *u);
@@ -427,14 +440,19 @@ impl pulp::WithSimd for Backward<'_> {
         }
 
         // C1 -= 2^u1 colsum(D).
-        update_bias(&mut block.c1, &delta_sum, a.hidden_bias_update_shift, a.hidden_bias);
+        update_bias(
+            &mut block.c1,
+            &delta_sum,
+            a.hidden_bias_update_shift,
+            a.hidden_bias,
+        );
 
         // M1 -= X'^T D - o colsum(D) (that is X^T D, below the task's bound like M1 - X^T D),
         // clamped; W1q = floor(M1 / 2^f1) and its column sums, row by row.
         let o = a.input_offset as f32;
         let correction = delta_sum.map(|sum| o * sum);
         let (lo, hi) = master_range(a.hidden_weight);
-        let scale = pow2(-(a.hidden_weight.fraction_bits as i32));
+        let scale = pow2_neg(a.hidden_weight.fraction_bits);
         let mut colsum = [0.0f32; BLOCK];
         let rows = block
             .m1
@@ -443,7 +461,12 @@ impl pulp::WithSimd for Backward<'_> {
         for (pixel, (m1, w1q)) in rows.enumerate() {
             let (samples, values) = by_pixel.row(pixel);
             let acc = sparse_block(samples, values, &scratch.delta);
-            let lanes = m1.iter_mut().zip(w1q).zip(&mut colsum).zip(acc).zip(&correction);
+            let lanes = m1
+                .iter_mut()
+                .zip(w1q)
+                .zip(&mut colsum)
+                .zip(acc)
+                .zip(&correction);
             for ((((m, w), sum), acc), &correction) in lanes {
                 let value = (*m - (acc - correction)).max(lo).min(hi);
                 *m = value;
@@ -544,8 +567,8 @@ impl HostModel {
     /// Loads `weights` (the buffers are reused from a previous model).
     fn load(&mut self, weights: &Weights, a: &Arithmetic, arch: pulp::Arch) {
         self.blocks.resize_with(BLOCKS, Block::default);
-        let scale = pow2(-(a.hidden_weight.fraction_bits as i32));
-        let output_scale = pow2(-(a.output_weight.fraction_bits as i32));
+        let scale = pow2_neg(a.hidden_weight.fraction_bits);
+        let output_scale = pow2_neg(a.output_weight.fraction_bits);
         self.blocks
             .par_iter_mut()
             .enumerate()
@@ -567,7 +590,11 @@ impl HostModel {
                         weights.output_weight[k * CLASSES + c] as f32
                     })
                     .collect();
-                block.w2q = block.m2.iter().map(|&m| (m * output_scale).floor()).collect();
+                block.w2q = block
+                    .m2
+                    .iter()
+                    .map(|&m| (m * output_scale).floor())
+                    .collect();
             });
         self.c2.clone_from(&weights.output_bias);
         self.quantise_output_bias(a);
@@ -612,11 +639,6 @@ fn master_range(fixed: Fixed) -> (f32, f32) {
     (fixed.master_min() as f32, fixed.master_max() as f32)
 }
 
-/// `2^exponent` (exact for the small exponents of the arithmetic).
-fn pow2(exponent: i32) -> f32 {
-    (exponent as f32).exp2()
-}
-
 /// A bias update: `C -= 2^u colsum`, clamped (`colsum` holds integers).
 fn update_bias(bias: &mut [i32], column_sums: &[f32], update_shift: u32, fixed: Fixed) {
     let (lo, hi) = (fixed.master_min(), fixed.master_max());
@@ -639,17 +661,6 @@ fn softmax(logits: &[f32], out: &mut [i32]) {
     for (p, e) in out.iter_mut().zip(e) {
         *p = (e * (2 * SOFTMAX_ONE as i32) / sum + 1) / 2;
     }
-}
-
-/// The index of the largest logit, the lowest index among equals.
-fn argmax_lowest(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate().skip(1) {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// Rows of nonzero entries (compressed sparse rows): each row's column indices and values.
@@ -787,7 +798,8 @@ impl Scratch {
         self.logits.resize(batch * CLASSES, 0.0);
         self.probabilities.resize(batch * CLASSES, 0);
         self.output_error.resize(batch * CLASSES, 0.0);
-        self.blocks.resize_with(model.blocks.len(), BlockScratch::default);
+        self.blocks
+            .resize_with(model.blocks.len(), BlockScratch::default);
         for block in &mut self.blocks {
             block.hidden.resize(batch * BLOCK, 0.0);
             block.delta.resize(batch * BLOCK, 0.0);
@@ -810,7 +822,12 @@ mod tests {
         let worst: Vec<i64> = bounds.iter().map(|b| b.worst).collect();
         assert_eq!(
             worst,
-            [784 * 127 * 127, 64 * 127 * 2047, 16 * 784 * 127, 16 * 64 * 2047]
+            [
+                784 * 127 * 127,
+                64 * 127 * 2047,
+                16 * 784 * 127,
+                16 * 64 * 2047
+            ]
         );
         assert!(Kernels::new(&Arithmetic::MNIST, 64).is_ok());
     }
@@ -871,9 +888,7 @@ mod tests {
     fn dot_products_by_lanes_are_exact_for_integers() {
         let a: Vec<f32> = (0..HIDDEN).map(|i| (i % 128) as f32).collect();
         let b: Vec<f32> = (0..HIDDEN).map(|i| (i as f32) - 255.0).collect();
-        let expected: i64 = (0..HIDDEN as i64)
-            .map(|i| (i % 128) * (i - 255))
-            .sum();
+        let expected: i64 = (0..HIDDEN as i64).map(|i| (i % 128) * (i - 255)).sum();
         assert_eq!(dot(&a, &b) as i64, expected);
     }
 }

@@ -383,7 +383,11 @@ impl Mlp {
     }
 
     /// Wraps host weights (as the CPU kernels update them), for a model of `device`.
-    pub(crate) fn from_host(candidates: Vec<Weights>, arithmetic: &Arithmetic, device: &Device) -> Self {
+    pub(crate) fn from_host(
+        candidates: Vec<Weights>,
+        arithmetic: &Arithmetic,
+        device: &Device,
+    ) -> Self {
         Self {
             state: State::Host {
                 candidates,

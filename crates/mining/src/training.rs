@@ -97,10 +97,15 @@ impl std::fmt::Display for Engine {
 /// consensus rule, so every operation of it is spelled out here (and in
 /// `docs/proof-of-training.md`).
 pub struct Trainer {
+    setup: Setup,
+    engine: StepEngine,
+}
+
+/// What every engine trains with.
+struct Setup {
     device: Device,
     data: Arc<Mnist>,
     task: Task,
-    engine: StepEngine,
 }
 
 enum StepEngine {
@@ -135,7 +140,7 @@ const PIXELS_PER_WORD: usize = 4;
 impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
-            .field("device", &self.device)
+            .field("device", &self.setup.device)
             .field("engine", &self.engine())
             .finish_non_exhaustive()
     }
@@ -264,9 +269,11 @@ impl Trainer {
 
     fn kernels(task: &Task, data: Arc<Mnist>, device: &Device, kernels: Kernels) -> Self {
         Self {
-            device: device.clone(),
-            data,
-            task: task.clone(),
+            setup: Setup {
+                device: device.clone(),
+                data,
+                task: task.clone(),
+            },
             engine: StepEngine::Kernels(kernels, Box::default()),
         }
     }
@@ -294,9 +301,11 @@ impl Trainer {
             }
         });
         Self {
-            device: device.clone(),
-            data,
-            task: task.clone(),
+            setup: Setup {
+                device: device.clone(),
+                data,
+                task: task.clone(),
+            },
             engine: StepEngine::Tensors(TensorStep {
                 inputs,
                 resident,
@@ -309,7 +318,7 @@ impl Trainer {
 
     /// The device the trainer runs on (the CPU kernels build their models for it).
     pub fn device(&self) -> &Device {
-        &self.device
+        &self.setup.device
     }
 
     /// The engine that computes the step.
@@ -327,10 +336,10 @@ impl Trainer {
 
     /// Builds `weights.len()` candidate models that train side by side.
     pub fn candidates(&self, weights: &[Weights]) -> Mlp {
-        let a = &self.task.arithmetic;
+        let a = &self.setup.task.arithmetic;
         match self.engine {
-            StepEngine::Kernels(..) => Mlp::from_host(weights.to_vec(), a, &self.device),
-            StepEngine::Tensors(_) => Mlp::from_candidates(weights, a, &self.device),
+            StepEngine::Kernels(..) => Mlp::from_host(weights.to_vec(), a, &self.setup.device),
+            StepEngine::Tensors(_) => Mlp::from_candidates(weights, a, &self.setup.device),
         }
     }
 
@@ -391,14 +400,15 @@ impl Trainer {
                 found: keys.len(),
             });
         }
-        let train_len = self.data.train().len();
+        let Setup { device, data, task } = &self.setup;
+        let train = data.train();
         let samples: Vec<Vec<u32>> = keys
             .iter()
-            .map(|key| segment_samples(&self.task, key, train_len))
+            .map(|key| segment_samples(task, key, train.len()))
             .collect();
-        let batch = self.task.batch_size as usize;
-        if let StepEngine::Kernels(kernels, workspace) = &mut self.engine {
-            {
+        let batch = task.batch_size as usize;
+        match &mut self.engine {
+            StepEngine::Kernels(kernels, workspace) => {
                 let mut candidates = model.into_candidate_weights()?;
                 let mut probabilities = Vec::new();
                 let mut live_deltas = Vec::with_capacity(candidates.len());
@@ -406,41 +416,39 @@ impl Trainer {
                 // from a worker instead of waking the pool and blocking the caller.
                 rayon::scope(|_| {
                     for (weights, samples) in candidates.iter_mut().zip(&samples) {
-                        let train = self.data.train();
                         let (last, live) =
                             kernels.train_segment(workspace, train, weights, samples, batch);
                         probabilities.extend(last.into_iter().map(i64::from));
                         live_deltas.push(live);
                     }
                 });
-                let loss = mean_loss(&probabilities, &samples, self.data.train(), batch);
-                let model = Mlp::from_host(candidates, &self.task.arithmetic, &self.device);
-                return Ok((model, SegmentStats { loss, live_deltas }));
+                let loss = mean_loss(&probabilities, &samples, train, batch);
+                let model = Mlp::from_host(candidates, &task.arithmetic, device);
+                Ok((model, SegmentStats { loss, live_deltas }))
             }
-        }
-        match &self.engine {
             StepEngine::Tensors(step) if step.in_rayon_pool => {
                 // Run the whole segment on a worker of the current rayon pool: flex's matrix
                 // products then fork from a worker instead of waking the pool and blocking the
                 // caller twice a step (on two cores that hand-off cost a fifth of the step).
-                rayon::scope(|_| self.tensor_segments(step, model, &samples))
+                rayon::scope(|_| step.segments(&self.setup, model, &samples))
             }
             StepEngine::Tensors(step) => {
                 // Not for GPU backends: with burn 0.22.1, wgpu tensors created on one thread and
                 // trained on another gave wrong results (cubecl keeps a stream per thread).
-                self.tensor_segments(step, model, &samples)
+                step.segments(&self.setup, model, &samples)
             }
-            StepEngine::Kernels(..) => unreachable!("handled above"),
         }
     }
+}
 
-    fn tensor_segments(
+impl TensorStep {
+    fn segments(
         &self,
-        t: &TensorStep,
+        setup: &Setup,
         model: Mlp,
         samples: &[Vec<u32>],
     ) -> Result<(Mlp, SegmentStats), TensorReadError> {
-        let batch = self.task.batch_size as usize;
+        let batch = setup.task.batch_size as usize;
         let steps = samples.first().map_or(0, |s| s.len() / batch);
         let mut parameters = model.into_parameters();
         let mut last = None;
@@ -450,7 +458,7 @@ impl Trainer {
                 .iter()
                 .map(|s| &s[i * batch..(i + 1) * batch])
                 .collect();
-            let (next, probabilities, step_live) = self.step(t, parameters, &step_samples);
+            let (next, probabilities, step_live) = self.step(setup, parameters, &step_samples);
             parameters = next;
             live = Some(match live {
                 Some(total) => total + step_live,
@@ -466,7 +474,7 @@ impl Trainer {
                     .into_data()
                     .try_to_vec_as::<i64>()
                     .map_err(|e| TensorReadError::Backend(format!("{e:?}")))?;
-                mean_loss(&p, samples, self.data.train(), batch)
+                mean_loss(&p, samples, setup.data.train(), batch)
             }
             None => f32::NAN,
         };
@@ -482,23 +490,23 @@ impl Trainer {
             None => vec![0; samples.len()],
         };
         Ok((
-            Mlp::from_parameters(parameters, &self.task.arithmetic),
+            Mlp::from_parameters(parameters, &setup.task.arithmetic),
             SegmentStats { loss, live_deltas },
         ))
     }
 
     /// The batch on the device: integer inputs `X [n, B, 784]` and smoothed targets
     /// `T [n, B, 10]` (`ls` on every class, `1024 - 9 ls` on the label).
-    fn batch(&self, t: &TensorStep, samples: &[&[u32]]) -> (Tensor<3>, Tensor<3, Int>) {
+    fn batch(&self, setup: &Setup, samples: &[&[u32]]) -> (Tensor<3>, Tensor<3, Int>) {
         let n = samples.len();
         let b = samples.first().map_or(0, |s| s.len());
-        if let Some(split) = &t.resident {
+        if let Some(split) = &self.resident {
             let rows: Vec<i32> = samples
                 .iter()
                 .flat_map(|s| s.iter().map(|&i| i as i32))
                 .collect();
             let index: Tensor<1, Int> =
-                Tensor::from_data(TensorData::new(rows, [n * b]), &self.device);
+                Tensor::from_data(TensorData::new(rows, [n * b]), &setup.device);
             let words = split.packed_pixels.clone().select(0, index.clone());
             let bytes: Vec<Tensor<2, Int>> = (0..PIXELS_PER_WORD as i32)
                 .map(|m| {
@@ -508,7 +516,7 @@ impl Trainer {
                         .bitwise_and_scalar(255)
                 })
                 .collect();
-            let a = &self.task.arithmetic;
+            let a = &setup.task.arithmetic;
             let pixels = Tensor::stack::<3>(bytes, 2).reshape([n * b, IMAGE_PIXELS]);
             let inputs = pixels
                 .bitwise_right_shift_scalar(a.input_shift as i32)
@@ -525,15 +533,15 @@ impl Trainer {
             );
         }
         let (images, targets) = host_batch(
-            &self.data,
-            &t.inputs,
-            &self.task.arithmetic,
+            &setup.data,
+            &self.inputs,
+            &setup.task.arithmetic,
             samples,
             true,
         );
         (
-            Tensor::from_data(TensorData::new(images, [n, b, IMAGE_PIXELS]), &self.device),
-            Tensor::from_data(TensorData::new(targets, [n, b, CLASSES]), &self.device),
+            Tensor::from_data(TensorData::new(images, [n, b, IMAGE_PIXELS]), &setup.device),
+            Tensor::from_data(TensorData::new(targets, [n, b, CLASSES]), &setup.device),
         )
     }
 
@@ -546,22 +554,22 @@ impl Trainer {
     /// small values; clamps are `clamp_min` then `clamp_max` (flex vectorises those).
     fn step(
         &self,
-        t: &TensorStep,
+        setup: &Setup,
         p: Parameters,
         samples: &[&[u32]],
     ) -> (Parameters, Tensor<3, Int>, Tensor<3>) {
-        let a = &self.task.arithmetic;
-        let (x, targets) = self.batch(t, samples);
+        let a = &setup.task.arithmetic;
+        let (x, targets) = self.batch(setup, samples);
         let (n, b) = (samples.len(), samples.first().map_or(0, |s| s.len()));
 
         let Forward {
             hidden,
             w2q,
             logits,
-        } = forward(t.floor, a, x.clone(), &p);
+        } = forward(self.floor, a, x.clone(), &p);
 
         // The softmax from the table, in integers: no exp, no float division.
-        let probabilities = t.softmax(logits, n, b);
+        let probabilities = self.softmax(logits, n, b);
         let g = (probabilities.clone() - targets).float();
 
         // Backward through the old W2q; the ReLU derivative is [H > 0] = min(H, 1).
@@ -570,7 +578,7 @@ impl Trainer {
             .mul_scalar(pow2_neg(a.delta_shift))
             .clamp_min(-delta_max)
             .clamp_max(delta_max + 1.0 - pow2_neg(a.delta_shift));
-        let delta = t
+        let delta = self
             .floor
             .apply(below, a.delta_shift, bits(a.delta_max + 1))
             * hidden.clone().clamp_max(1.0);
@@ -613,9 +621,7 @@ impl Trainer {
             live,
         )
     }
-}
 
-impl TensorStep {
     /// `P = floor((floor(e 2^11 / rowsum(e)) + 1) / 2)` with `e` from the table, on integer
     /// tensors (the logits are exact integers below `2^24`).
     fn softmax(&self, logits: Tensor<3>, n: usize, b: usize) -> Tensor<3, Int> {
@@ -737,11 +743,11 @@ fn bits(limit: i64) -> u32 {
     64 - (limit.max(1) - 1).leading_zeros()
 }
 
-fn pow2(shift: u32) -> f32 {
+pub(crate) fn pow2(shift: u32) -> f32 {
     (shift as f32).exp2()
 }
 
-fn pow2_neg(shift: u32) -> f32 {
+pub(crate) fn pow2_neg(shift: u32) -> f32 {
     (-(shift as f32)).exp2()
 }
 
@@ -760,8 +766,15 @@ pub struct Evaluator {
 }
 
 enum EvalEngine {
-    Kernels { kernels: Kernels, inputs: SparseRows, device: Device },
-    Tensors { images: Tensor<3>, floor: Floor },
+    Kernels {
+        kernels: Kernels,
+        inputs: SparseRows,
+        device: Device,
+    },
+    Tensors {
+        images: Tensor<3>,
+        floor: Floor,
+    },
 }
 
 impl std::fmt::Debug for Evaluator {

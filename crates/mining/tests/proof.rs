@@ -11,7 +11,7 @@ use std::sync::Arc;
 use ann_ledger::{BlockHash, BlockHeader, ProofVerifier};
 use ann_mining::artifact::ArtifactError;
 use ann_mining::trace::{Trace, segment_key};
-use ann_mining::training::Trainer;
+use ann_mining::training::{Engine, Trainer};
 use ann_mining::verifier::{audit_challenge, audited_segments};
 use ann_mining::{ArtifactStore, Backend, ProofError, TrainingVerifier, Weights};
 use common::{TEST_TICKETS, commit_trace, data, honest, task, template};
@@ -500,9 +500,9 @@ fn audit_depends_on_the_commitment_and_always_covers_the_last_segment() {
 }
 
 #[test]
-fn replay_is_bit_exact_with_one_and_two_threads() {
+fn replay_is_bit_exact_with_one_two_and_three_threads() {
     let mined = honest();
-    let run = |threads: usize| {
+    let run = |threads: usize, engine: Engine| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -511,10 +511,12 @@ fn replay_is_bit_exact_with_one_and_two_threads() {
             assert_eq!(rayon::current_num_threads(), threads);
             // Full verification (replays the audited segments)...
             verifier(mined.store()).verify(&mined.block.header).unwrap();
-            // ...and a direct replay of the first segment, compared parameter by parameter.
+            // ...and a direct replay of the first segment, compared parameter by parameter
+            // (the CPU kernels split each step between the threads by blocks of hidden units).
             let seed = mined.block.header.training_seed();
             let w0 = Weights::initial(&seed, &task().arithmetic);
-            let mut trainer = Trainer::new(&task(), data(), &Backend::Flex.device());
+            let device = Backend::Flex.device();
+            let mut trainer = Trainer::with_engine(&task(), data(), &device, engine).unwrap();
             let model = trainer
                 .train_segment(trainer.model(&w0), &segment_key(&seed, 0, &w0.hash()))
                 .unwrap()
@@ -522,11 +524,16 @@ fn replay_is_bit_exact_with_one_and_two_threads() {
             model.weights().unwrap()
         })
     };
-    let one = run(1);
-    let two = run(2);
-    assert_eq!(one.differing_parameters(&two), 0);
-    assert_eq!(one.hash(), mined.block.trace.checkpoints()[1]);
-    assert_eq!(two.hash(), mined.block.trace.checkpoints()[1]);
+    let first = mined.block.trace.checkpoints()[1];
+    for engine in [Engine::CpuKernels, Engine::Tensors] {
+        let one = run(1, engine);
+        for threads in [2, 3] {
+            let other = run(threads, engine);
+            assert_eq!(one.differing_parameters(&other), 0, "{engine}, {threads}");
+            assert_eq!(other.hash(), first, "{engine}, {threads} threads");
+        }
+        assert_eq!(one.hash(), first, "{engine}, 1 thread");
+    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ use ann_ledger::{
     Address, Amount, BlockHash, BlockHeader, CompactTarget, Transaction, TxOut, merkle_root,
 };
 use ann_mining::trace::segment_key;
-use ann_mining::training::Trainer;
+use ann_mining::training::{Engine, Trainer};
 use ann_mining::verifier::{audit_challenge, audited_segments};
 use ann_mining::{
     ArtifactStore, AuditProof, Backend, MinedBlock, Miner, Mnist, Task, Trace, Weights,
@@ -32,6 +32,33 @@ pub fn data() -> Arc<Mnist> {
 /// The chain's task.
 pub fn task() -> Task {
     Task::mnist(data().hash())
+}
+
+/// The engines of `backend`: its default, and the tensor step if that is another.
+pub fn engines(backend: Backend, task: &Task) -> Vec<Engine> {
+    let mut engines = vec![Engine::for_device(&backend.device(), task)];
+    if engines[0] != Engine::Tensors {
+        engines.push(Engine::Tensors);
+    }
+    engines
+}
+
+/// A trainer for every compiled backend and every engine it has (the flex backend's CPU
+/// kernels and its tensor step; the tensor step elsewhere), named `backend/engine`.
+pub fn every_trainer(task: &Task) -> Vec<(String, Trainer)> {
+    let mut trainers = Vec::new();
+    for backend in Backend::available() {
+        let device = backend.device();
+        for engine in engines(backend, task) {
+            let trainer = Trainer::with_engine(task, data(), &device, engine).unwrap();
+            trainers.push((format!("{backend}/{engine}"), trainer));
+        }
+    }
+    assert!(
+        trainers.iter().any(|(name, _)| name == "flex/cpu-kernels"),
+        "the default CPU path is tested"
+    );
+    trainers
 }
 
 /// The work of the test blocks: every ticket but one in 2^24 wins, so that forged headers meet

@@ -1,9 +1,12 @@
-//! Criterion benches for `ann-mining`: training throughput per CPU backend (one model, and four
+//! Criterion benches for `ann-mining`: training throughput per CPU backend and engine (flex's
+//! CPU kernels, `segment_flex`, and its tensor step, `segment_flex_tensors`; one model, and four
 //! candidate models side by side on flex), mining throughput in tickets per second, the full
 //! verification of blocks whose work differs 10x (its cost must not grow with the work), and
 //! the parts of verification (pre-checks, W0, the test-set evaluation, one replayed segment).
 //!
 //! `cargo bench --bench mining -- --warm-up-time 1 --measurement-time 5`
+//! PyTorch's float training of the same network, interleaved with ours on the same machine:
+//! `python3 scripts/compare_cpu.py` (see its docs).
 //! The verification/mining ratio at the main network's interval is `verification/full_*` over
 //! the main preset's expected tickets (5,000) divided by `mining/ticket_flex`'s rate.
 
@@ -23,7 +26,7 @@ use blockchain_ann::ledger::{
     BlockHash, BlockHeader, CompactTarget, MerkleRoot, ProofVerifier, ticket,
 };
 use blockchain_ann::mining::trace::segment_key;
-use blockchain_ann::mining::training::{Evaluator, Trainer};
+use blockchain_ann::mining::training::{Engine, Evaluator, Trainer};
 use blockchain_ann::mining::{
     ArtifactStore, Backend, Miner, Mnist, Task, TrainingVerifier, Weights,
 };
@@ -63,25 +66,34 @@ fn training_throughput(c: &mut Criterion) {
         if backend.name() == "wgpu" {
             continue; // software Vulkan in CI says nothing about GPU speed
         }
-        let mut trainer = Trainer::new(&task, Arc::clone(&data), &backend.device());
-        group.bench_function(format!("segment_{backend}"), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let model = trainer.model(&w0);
-                    let start = Instant::now();
-                    let trained = trainer.train_segment(model, &key);
-                    total += start.elapsed();
-                    black_box(trained.is_ok());
-                }
-                total
+        let device = backend.device();
+        let default = Engine::for_device(&device, &task);
+        let mut engines = vec![(format!("segment_{backend}"), default)];
+        if default != Engine::Tensors {
+            engines.push((format!("segment_{backend}_tensors"), Engine::Tensors));
+        }
+        for (name, engine) in engines {
+            let mut trainer = Trainer::with_engine(&task, Arc::clone(&data), &device, engine)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let model = trainer.model(&w0);
+                        let start = Instant::now();
+                        let trained = trainer.train_segment(model, &key);
+                        total += start.elapsed();
+                        black_box(trained.is_ok());
+                    }
+                    total
+                });
             });
-        });
+        }
     }
     group.finish();
 
     // Candidate models side by side (what a GPU miner batches): four on flex, each with its
-    // own data, one batched product per operation.
+    // own data (the CPU kernels train them one after the other).
     const CANDIDATES: usize = 4;
     let mut group = c.benchmark_group("training_candidates");
     group.throughput(Throughput::Elements(samples * CANDIDATES as u64));

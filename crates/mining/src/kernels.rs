@@ -32,6 +32,8 @@
 //! (`pulp`'s dispatch: AVX-512 or AVX2 with FMA on x86-64, NEON on ARM, scalar elsewhere),
 //! and parallel over the current rayon pool; neither changes a bit of the result.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::arithmetic::{
@@ -57,13 +59,14 @@ const LANES: usize = 16;
 /// Test samples per parallel task of an evaluation.
 const SAMPLES_PER_TASK: usize = 64;
 
+/// Rows of `M1` per parallel task when a model is converted to or from its canonical form.
+const ROWS_PER_TASK: usize = 49;
+
 /// The step's arithmetic, prepared for the CPU kernels.
 #[derive(Clone, Debug)]
 pub(crate) struct Kernels {
     arch: pulp::Arch,
     a: Arithmetic,
-    /// `x' = p >> s` for every pixel byte.
-    shifted_input: [f32; 256],
 }
 
 impl Kernels {
@@ -82,14 +85,9 @@ impl Kernels {
                 });
             }
         }
-        let mut shifted_input = [0.0f32; 256];
-        for (p, x) in shifted_input.iter_mut().enumerate() {
-            *x = (p >> arithmetic.input_shift.min(8)) as f32;
-        }
         Ok(Self {
             arch: pulp::Arch::new(),
             a: arithmetic.clone(),
-            shifted_input,
         })
     }
 
@@ -116,59 +114,64 @@ impl Kernels {
         ]
     }
 
-    /// Trains one segment of one model in place: `samples.len() / batch` steps, step `i` on
-    /// the samples `i * batch .. (i + 1) * batch`, in `workspace` (reused from segment to
-    /// segment). Returns the last step's probabilities (`[batch, 10]`, before that step's
-    /// update) and the number of nonzero entries of the backward signal `D` over the segment.
+    /// The nonzero shifted inputs of a split, built once per split and shared.
+    pub(crate) fn inputs(&self, split: &Split) -> Arc<SparseRows> {
+        split.nonzero_inputs(self.a.input_shift)
+    }
+
+    /// `weights` in the kernels' working form.
+    pub(crate) fn model(&self, weights: &Weights) -> HostModel {
+        HostModel::new(weights, &self.a, self.arch)
+    }
+
+    /// Trains one segment of `model` in place: `samples.len() / batch` steps, step `i` on
+    /// the samples `i * batch .. (i + 1) * batch` of `train` (whose nonzero inputs are
+    /// `inputs`), with `scratch`'s buffers (reused from segment to segment). Returns the last
+    /// step's probabilities (`[batch, 10]`, before that step's update) and the number of
+    /// nonzero entries of the backward signal `D` over the segment.
     pub(crate) fn train_segment(
         &self,
-        workspace: &mut Workspace,
+        scratch: &mut Scratch,
         train: &Split,
-        weights: &mut Weights,
+        inputs: &SparseRows,
+        model: &mut HostModel,
         samples: &[u32],
         batch: usize,
     ) -> (Vec<i32>, u32) {
-        let Workspace { model, scratch } = workspace;
         let batch = batch.max(1);
-        model.load(weights, &self.a, self.arch);
-        scratch.resize(batch, samples.len() / batch, model);
-        // Every step's inputs, in sparse form by sample and by pixel, before the first step:
-        // they depend only on the samples, and are built in parallel.
+        let steps: Vec<&[u32]> = samples.chunks_exact(batch).collect();
+        scratch.resize(batch, steps.len());
+        // Every step's inputs by pixel, before the first step: they depend only on the
+        // samples, and are built in parallel.
         scratch
-            .batches
+            .by_pixel
             .par_iter_mut()
-            .zip(samples.par_chunks_exact(batch))
-            .for_each(|(inputs, samples)| {
-                inputs.load(train, samples, &self.shifted_input, &self.a);
-            });
+            .zip(&steps)
+            .for_each(|(by_pixel, samples)| inputs.transpose_rows(samples, by_pixel));
         let mut live = 0u32;
-        for i in 0..scratch.batches.len() {
-            live = live.saturating_add(self.step(model, scratch, i));
+        for (i, samples) in steps.iter().enumerate() {
+            live = live.saturating_add(self.step(model, scratch, train, inputs, samples, i));
         }
-        model.store(weights);
         (scratch.probabilities.clone(), live)
     }
 
-    /// Predictions for every sample of `inputs`: the class of the largest logit (ties to the
-    /// lowest class), with the step's forward pass.
-    pub(crate) fn predict(&self, weights: &Weights, inputs: &SparseRows) -> Vec<u8> {
-        let mut model = HostModel::default();
-        model.load(weights, &self.a, self.arch);
-        let model = &model;
+    /// Predictions for every sample of a split whose nonzero inputs are `inputs`: the class
+    /// of the largest logit (ties to the lowest class), with the step's forward pass.
+    pub(crate) fn predict(&self, model: &HostModel, inputs: &SparseRows) -> Vec<u8> {
+        let rows: Vec<u32> = (0..inputs.len() as u32).collect();
         let mut predictions = vec![0u8; inputs.len()];
         predictions
             .par_chunks_mut(SAMPLES_PER_TASK)
-            .enumerate()
-            .for_each(|(task, out)| {
-                let mut hidden = vec![0.0f32; SAMPLES_PER_TASK * BLOCK];
-                let mut logits = vec![0.0f32; SAMPLES_PER_TASK * CLASSES];
-                let rows = task * SAMPLES_PER_TASK..task * SAMPLES_PER_TASK + out.len();
+            .zip(rows.par_chunks(SAMPLES_PER_TASK))
+            .for_each(|(out, samples)| {
+                let mut hidden = [0.0f32; SAMPLES_PER_TASK * BLOCK];
+                let mut logits = [0.0f32; SAMPLES_PER_TASK * CLASSES];
                 for block in &model.blocks {
                     self.arch.dispatch(Forward {
                         block,
                         a: &self.a,
                         inputs,
-                        rows: rows.clone(),
+                        samples,
                         hidden: &mut hidden,
                         logits: &mut logits,
                         accumulate: true,
@@ -184,26 +187,21 @@ impl Kernels {
         predictions
     }
 
-    /// The sparse form of a split's images (for [`Kernels::predict`]).
-    pub(crate) fn sparse_rows(&self, split: &Split) -> SparseRows {
-        let mut rows = SparseRows::default();
-        for image in split.images().chunks_exact(IMAGE_PIXELS) {
-            rows.push(image, &self.shifted_input);
-        }
-        rows
-    }
-
-    /// One step on batch `i` of `s`; returns the number of nonzero entries of `D`.
-    fn step(&self, model: &mut HostModel, s: &mut Scratch, i: usize) -> u32 {
+    /// One step on `samples` (step `i` of the segment); returns the number of nonzero
+    /// entries of `D`.
+    fn step(
+        &self,
+        model: &mut HostModel,
+        s: &mut Scratch,
+        train: &Split,
+        inputs: &SparseRows,
+        samples: &[u32],
+        i: usize,
+    ) -> u32 {
         let a = &self.a;
-        let Some(inputs) = s.batches.get(i) else {
-            return 0;
-        };
-        let batch = s.output_error.len() / CLASSES;
         let per_part = BLOCKS.div_ceil(rayon::current_num_threads().clamp(1, BLOCKS));
 
         // Forward, by blocks of hidden units: H [B, 64] and each block's share of the logits.
-        let by_sample = &inputs.by_sample;
         model
             .blocks
             .par_chunks_mut(per_part)
@@ -213,8 +211,8 @@ impl Kernels {
                     self.arch.dispatch(Forward {
                         block,
                         a,
-                        inputs: by_sample,
-                        rows: 0..batch,
+                        inputs,
+                        samples,
                         hidden: &mut scratch.hidden,
                         logits: &mut scratch.logits,
                         accumulate: false,
@@ -222,31 +220,38 @@ impl Kernels {
                 }
             });
 
-        // Z = H W2q + b2 from the blocks' shares; the integer softmax; G = P - T.
-        for (row, z) in s.logits.chunks_exact_mut(CLASSES).enumerate() {
+        // Z = H W2q + b2 from the blocks' shares; the integer softmax; G = P - T with the
+        // smoothed targets T (ls on every class, 1024 - 9 ls on the label).
+        let smoothing = a.label_smoothing as i32;
+        let on_label = SOFTMAX_ONE as i32 - (CLASSES as i32 - 1) * smoothing;
+        let rows = s
+            .logits
+            .chunks_exact_mut(CLASSES)
+            .zip(s.probabilities.chunks_exact_mut(CLASSES))
+            .zip(s.output_error.chunks_exact_mut(CLASSES))
+            .zip(samples);
+        for (row, (((z, p), g), &sample)) in rows.enumerate() {
             z.copy_from_slice(&model.b2);
             for block in &s.blocks {
                 for (z, &share) in z.iter_mut().zip(&block.logits[row * CLASSES..][..CLASSES]) {
                     *z += share;
                 }
             }
-        }
-        let rows = s
-            .logits
-            .chunks_exact(CLASSES)
-            .zip(s.probabilities.chunks_exact_mut(CLASSES))
-            .zip(s.output_error.chunks_exact_mut(CLASSES))
-            .zip(inputs.targets.chunks_exact(CLASSES));
-        for (((z, p), g), t) in rows {
             softmax(z, p);
-            for ((g, &p), &t) in g.iter_mut().zip(&*p).zip(t) {
-                *g = (p - t) as f32;
+            let label = train.labels().get(sample as usize).copied().unwrap_or(0);
+            for (c, (g, &p)) in g.iter_mut().zip(&*p).enumerate() {
+                let target = if c == usize::from(label) {
+                    on_label
+                } else {
+                    smoothing
+                };
+                *g = (p - target) as f32;
             }
         }
 
         // Backward and updates, by the same blocks: D through the old W2q, M2 -= H^T G, C1,
         // and M1 -= X^T D in one sweep that quantises W1q for the next step.
-        let (by_pixel, output_error) = (&inputs.by_pixel, &s.output_error);
+        let (by_pixel, output_error) = (&s.by_pixel[i], &s.output_error);
         let live: u32 = model
             .blocks
             .par_chunks_mut(per_part)
@@ -290,14 +295,14 @@ impl Kernels {
 // later, NEON), `mul_add` to a fused multiply-add (exact here: the products and sums are
 // integers below 2^24), `max` and `min` to their vector forms.
 
-/// The forward pass through one block of 64 hidden units for `rows` of `inputs`: `H` (`[rows,
-/// 64]`) and the block's share of the logits, `H W2q[block]` (`[rows, 10]`, added to
-/// `logits` when `accumulate`).
+/// The forward pass through one block of 64 hidden units for `samples` (rows of `inputs`):
+/// `H` (`[samples, 64]`) and the block's share of the logits, `H W2q[block]` (`[samples,
+/// 10]`, added to `logits` when `accumulate`).
 struct Forward<'a> {
     block: &'a Block,
     a: &'a Arithmetic,
     inputs: &'a SparseRows,
-    rows: std::ops::Range<usize>,
+    samples: &'a [u32],
     hidden: &'a mut [f32],
     logits: &'a mut [f32],
     accumulate: bool,
@@ -315,9 +320,9 @@ impl pulp::WithSimd for Forward<'_> {
             .hidden
             .chunks_exact_mut(BLOCK)
             .zip(self.logits.chunks_exact_mut(CLASSES));
-        for (row, (hidden, logits)) in self.rows.zip(outputs) {
+        for (&sample, (hidden, logits)) in self.samples.iter().zip(outputs) {
             // H = clamp(floor((X' W1q + b1 + 2^(hs-1) - o colsum(W1q)) / 2^hs), 0, hmax).
-            let (pixels, values) = self.inputs.row(row);
+            let (pixels, values) = self.inputs.row(sample as usize);
             let acc = sparse_block(pixels, values, &block.w1q);
             for ((h, &acc), &offset) in hidden.iter_mut().zip(&acc).zip(&block.offset) {
                 *h = ((acc + offset) * shift).floor().max(0.0).min(hidden_max);
@@ -333,11 +338,12 @@ impl pulp::WithSimd for Forward<'_> {
 /// `sum_i values[i] * matrix[rows[i]]` over rows of 64: a sparse product's inner loop, its
 /// accumulators in registers.
 #[inline(always)]
-fn sparse_block(rows: &[u16], values: &[f32], matrix: &[f32]) -> [f32; BLOCK] {
+fn sparse_block(rows: &[u16], values: &[u8], matrix: &[f32]) -> [f32; BLOCK] {
     let mut acc = [0.0f32; BLOCK];
     for (&row, &x) in rows.iter().zip(values) {
         let start = usize::from(row) * BLOCK;
         if let Some(m) = matrix.get(start..start + BLOCK) {
+            let x = f32::from(x);
             for (acc, &m) in acc.iter_mut().zip(m) {
                 *acc = x.mul_add(m, *acc);
             }
@@ -480,39 +486,61 @@ impl pulp::WithSimd for Backward<'_> {
     }
 }
 
-/// Masters to `f32` and their quantised values, for one block of `M1` (`[784][64]` from the
-/// canonical `[784][512]`); returns the quantised values' column sums.
-struct LoadBlock<'a> {
+/// Masters to `f32` and their quantised values, for some rows of `M1` into every block
+/// (canonical `[784][512]` to blocks of `[784][64]`); returns each block's column sums of the
+/// quantised values over those rows.
+struct LoadRows<'a> {
     masters: &'a [i32],
-    b: usize,
-    m1: &'a mut [f32],
-    w1q: &'a mut [f32],
+    /// `blocks[b]` is `(M1, W1q)` of block `b` over the same rows.
+    blocks: Vec<(&'a mut [f32], &'a mut [f32])>,
     /// `2^-f1`.
     scale: f32,
 }
 
-impl pulp::WithSimd for LoadBlock<'_> {
-    type Output = [f32; BLOCK];
+impl pulp::WithSimd for LoadRows<'_> {
+    type Output = Vec<[f32; BLOCK]>;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) -> [f32; BLOCK] {
-        let mut colsum = [0.0f32; BLOCK];
-        let rows = self
-            .masters
-            .chunks_exact(HIDDEN)
-            .zip(self.m1.chunks_exact_mut(BLOCK))
-            .zip(self.w1q.chunks_exact_mut(BLOCK));
-        for ((masters, m1), w1q) in rows {
-            let masters = &masters[self.b * BLOCK..][..BLOCK];
-            let lanes = masters.iter().zip(m1).zip(w1q).zip(&mut colsum);
-            for (((&master, m), w), sum) in lanes {
-                *m = master as f32;
-                let q = (*m * self.scale).floor();
-                *w = q;
-                *sum += q;
+    fn with_simd<S: pulp::Simd>(mut self, _: S) -> Vec<[f32; BLOCK]> {
+        let mut colsums = vec![[0.0f32; BLOCK]; self.blocks.len()];
+        for (row, masters) in self.masters.chunks_exact(HIDDEN).enumerate() {
+            let blocks = masters.chunks_exact(BLOCK).zip(&mut colsums);
+            for ((masters, colsum), (m1, w1q)) in blocks.zip(self.blocks.iter_mut()) {
+                let m1 = &mut m1[row * BLOCK..][..BLOCK];
+                let w1q = &mut w1q[row * BLOCK..][..BLOCK];
+                let lanes = masters.iter().zip(m1).zip(w1q).zip(colsum.iter_mut());
+                for (((&master, m), w), sum) in lanes {
+                    *m = master as f32;
+                    let q = (*m * self.scale).floor();
+                    *w = q;
+                    *sum += q;
+                }
             }
         }
-        colsum
+        colsums
+    }
+}
+
+/// Some rows of `M1` back from the blocks into the canonical `[784][512]` (integers below
+/// `2^24`: exact).
+struct StoreRows<'a> {
+    masters: &'a mut [i32],
+    /// `M1` of each block over the same rows.
+    blocks: Vec<&'a [f32]>,
+}
+
+impl pulp::WithSimd for StoreRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        for (row, masters) in self.masters.chunks_exact_mut(HIDDEN).enumerate() {
+            for (masters, m1) in masters.chunks_exact_mut(BLOCK).zip(&self.blocks) {
+                for (master, &m) in masters.iter_mut().zip(&m1[row * BLOCK..][..BLOCK]) {
+                    *master = m as i32;
+                }
+            }
+        }
     }
 }
 
@@ -552,10 +580,11 @@ impl Block {
     }
 }
 
-/// The model in the kernels' working form: eight blocks of hidden units, and the output
-/// bias.
-#[derive(Debug, Default)]
-struct HostModel {
+/// A model in the CPU kernels' working form (what [`Mlp`](crate::Mlp) holds for them):
+/// eight blocks of hidden units, and the output bias. 3.2 MB: the hidden masters and their
+/// quantised values, both as `f32`.
+#[derive(Clone, Debug)]
+pub(crate) struct HostModel {
     blocks: Vec<Block>,
     /// `C2`, `[10]`.
     c2: Vec<i32>,
@@ -564,40 +593,72 @@ struct HostModel {
 }
 
 impl HostModel {
-    /// Loads `weights` (the buffers are reused from a previous model).
-    fn load(&mut self, weights: &Weights, a: &Arithmetic, arch: pulp::Arch) {
-        self.blocks.resize_with(BLOCKS, Block::default);
+    fn new(weights: &Weights, a: &Arithmetic, arch: pulp::Arch) -> Self {
+        let mut blocks = vec![Block::default(); BLOCKS];
         let scale = pow2_neg(a.hidden_weight.fraction_bits);
-        let output_scale = pow2_neg(a.output_weight.fraction_bits);
-        self.blocks
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(b, block)| {
-                block.m1.resize(IMAGE_PIXELS * BLOCK, 0.0);
-                block.w1q.resize(IMAGE_PIXELS * BLOCK, 0.0);
-                let colsum = arch.dispatch(LoadBlock {
-                    masters: &weights.hidden_weight,
-                    b,
-                    m1: &mut block.m1,
-                    w1q: &mut block.w1q,
+        for block in &mut blocks {
+            block.m1 = vec![0.0; IMAGE_PIXELS * BLOCK];
+            block.w1q = vec![0.0; IMAGE_PIXELS * BLOCK];
+        }
+        // M1 and W1q by rows, in parallel; each task writes its rows of every block.
+        let mut parts: Vec<Vec<(&mut [f32], &mut [f32])>> = Vec::new();
+        for block in &mut blocks {
+            let rows = block
+                .m1
+                .chunks_mut(ROWS_PER_TASK * BLOCK)
+                .zip(block.w1q.chunks_mut(ROWS_PER_TASK * BLOCK));
+            for (task, (m1, w1q)) in rows.enumerate() {
+                if parts.len() <= task {
+                    parts.push(Vec::new());
+                }
+                parts[task].push((m1, w1q));
+            }
+        }
+        let colsum = weights
+            .hidden_weight
+            .par_chunks(ROWS_PER_TASK * HIDDEN)
+            .zip(parts)
+            .map(|(masters, blocks)| {
+                arch.dispatch(LoadRows {
+                    masters,
+                    blocks,
                     scale,
-                });
-                block.c1 = weights.hidden_bias[b * BLOCK..][..BLOCK].to_vec();
-                block.set_offset(&colsum, a);
-                block.m2 = (0..CLASSES * BLOCK)
-                    .map(|i| {
-                        let (c, k) = (i / BLOCK, b * BLOCK + i % BLOCK);
-                        weights.output_weight[k * CLASSES + c] as f32
-                    })
-                    .collect();
-                block.w2q = block
-                    .m2
-                    .iter()
-                    .map(|&m| (m * output_scale).floor())
-                    .collect();
-            });
-        self.c2.clone_from(&weights.output_bias);
-        self.quantise_output_bias(a);
+                })
+            })
+            .reduce(
+                || vec![[0.0f32; BLOCK]; BLOCKS],
+                |mut total, part| {
+                    for (total, part) in total.iter_mut().zip(&part) {
+                        for (t, p) in total.iter_mut().zip(part) {
+                            *t += p;
+                        }
+                    }
+                    total
+                },
+            );
+        let output_scale = pow2_neg(a.output_weight.fraction_bits);
+        for (b, (block, colsum)) in blocks.iter_mut().zip(&colsum).enumerate() {
+            block.c1 = weights.hidden_bias[b * BLOCK..][..BLOCK].to_vec();
+            block.set_offset(colsum, a);
+            block.m2 = (0..CLASSES * BLOCK)
+                .map(|i| {
+                    let (c, k) = (i / BLOCK, b * BLOCK + i % BLOCK);
+                    weights.output_weight[k * CLASSES + c] as f32
+                })
+                .collect();
+            block.w2q = block
+                .m2
+                .iter()
+                .map(|&m| (m * output_scale).floor())
+                .collect();
+        }
+        let mut model = Self {
+            blocks,
+            c2: weights.output_bias.clone(),
+            b2: Vec::new(),
+        };
+        model.quantise_output_bias(a);
+        model
     }
 
     /// `b2` from `C2`.
@@ -606,32 +667,34 @@ impl HostModel {
         self.b2 = self.c2.iter().map(|&c| (c >> shift) as f32).collect();
     }
 
-    /// Writes the masters into `weights`, in canonical layout (integers below `2^24`: the
-    /// conversions are exact).
-    fn store(&self, weights: &mut Weights) {
+    /// The masters in canonical form.
+    pub(crate) fn weights(&self) -> Weights {
+        let arch = pulp::Arch::new();
+        let mut hidden_weight = vec![0i32; IMAGE_PIXELS * HIDDEN];
+        hidden_weight
+            .par_chunks_mut(ROWS_PER_TASK * HIDDEN)
+            .enumerate()
+            .for_each(|(task, masters)| {
+                let rows = task * ROWS_PER_TASK * BLOCK..;
+                let blocks = self.blocks.iter().map(|b| &b.m1[rows.clone()]).collect();
+                arch.dispatch(StoreRows { masters, blocks });
+            });
+        let mut output_weight = vec![0i32; HIDDEN * CLASSES];
+        let mut hidden_bias = Vec::with_capacity(HIDDEN);
         for (b, block) in self.blocks.iter().enumerate() {
-            let rows = weights.hidden_weight.chunks_exact_mut(HIDDEN);
-            for (row, m1) in rows.zip(block.m1.chunks_exact(BLOCK)) {
-                for (w, &m) in row[b * BLOCK..][..BLOCK].iter_mut().zip(m1) {
-                    *w = m as i32;
-                }
-            }
-            weights.hidden_bias[b * BLOCK..][..BLOCK].copy_from_slice(&block.c1);
+            hidden_bias.extend_from_slice(&block.c1);
             for (i, &m) in block.m2.iter().enumerate() {
                 let (c, k) = (i / BLOCK, b * BLOCK + i % BLOCK);
-                weights.output_weight[k * CLASSES + c] = m as i32;
+                output_weight[k * CLASSES + c] = m as i32;
             }
         }
-        weights.output_bias.clone_from(&self.c2);
+        Weights {
+            hidden_weight,
+            hidden_bias,
+            output_weight,
+            output_bias: self.c2.clone(),
+        }
     }
-}
-
-/// A trainer's reusable memory for the CPU kernels: the model in working form and one
-/// step's buffers (3.4 MB, allocated once rather than for every segment).
-#[derive(Debug, Default)]
-pub(crate) struct Workspace {
-    model: HostModel,
-    scratch: Scratch,
 }
 
 /// A master's range, as `f32` (below `2^23`: exact).
@@ -668,44 +731,53 @@ fn softmax(logits: &[f32], out: &mut [i32]) {
 pub(crate) struct SparseRows {
     start: Vec<u32>,
     index: Vec<u16>,
-    value: Vec<f32>,
+    value: Vec<u8>,
 }
 
 impl SparseRows {
-    fn clear(&mut self) {
-        self.start.clear();
-        self.index.clear();
-        self.value.clear();
+    /// The nonzero shifted inputs `x' = p >> shift` of `images` (784 bytes each), a row per
+    /// image; built in parallel.
+    pub(crate) fn of_images(images: &[u8], shift: u32) -> Self {
+        const IMAGES_PER_TASK: usize = 1024;
+        let parts: Vec<SparseRows> = images
+            .par_chunks(IMAGES_PER_TASK * IMAGE_PIXELS)
+            .map(|images| {
+                let mut rows = SparseRows {
+                    start: vec![0],
+                    ..Default::default()
+                };
+                for image in images.chunks_exact(IMAGE_PIXELS) {
+                    for (pixel, &p) in image.iter().enumerate() {
+                        let x = if shift < 8 { p >> shift } else { 0 };
+                        if x != 0 {
+                            rows.index.push(pixel as u16);
+                            rows.value.push(x);
+                        }
+                    }
+                    rows.start.push(rows.index.len() as u32);
+                }
+                rows
+            })
+            .collect();
+        let mut all = SparseRows {
+            start: vec![0],
+            ..Default::default()
+        };
+        for part in parts {
+            let base = all.index.len() as u32;
+            all.start.extend(part.start[1..].iter().map(|&s| base + s));
+            all.index.extend_from_slice(&part.index);
+            all.value.extend_from_slice(&part.value);
+        }
+        all
     }
 
-    /// Appends the image's nonzero shifted inputs as a row.
-    fn push(&mut self, image: &[u8], shifted_input: &[f32; 256]) {
-        if self.start.is_empty() {
-            self.start.push(0);
-        }
-        // A bit mask of the nonzero pixels, 64 at a time (vectorised compares), then one
-        // entry per set bit.
-        for (c, chunk) in image.chunks(64).enumerate() {
-            let mut mask = 0u64;
-            for (i, &p) in chunk.iter().enumerate() {
-                mask |= u64::from(shifted_input[usize::from(p)] != 0.0) << i;
-            }
-            while mask != 0 {
-                let i = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                self.index.push((c * 64 + i) as u16);
-                self.value.push(shifted_input[usize::from(chunk[i])]);
-            }
-        }
-        self.start.push(self.index.len() as u32);
-    }
-
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.start.len().saturating_sub(1)
     }
 
     /// Row `i`'s indices and values (empty past the end).
-    fn row(&self, i: usize) -> (&[u16], &[f32]) {
+    fn row(&self, i: usize) -> (&[u16], &[u8]) {
         match (self.start.get(i), self.start.get(i + 1)) {
             (Some(&a), Some(&b)) => (
                 &self.index[a as usize..b as usize],
@@ -715,69 +787,55 @@ impl SparseRows {
         }
     }
 
-    /// The transpose, as `IMAGE_PIXELS` rows (by pixel: the samples and their values).
-    fn transpose_into(&self, out: &mut SparseRows) {
-        let mut start = vec![0u32; IMAGE_PIXELS + 1];
-        for &pixel in &self.index {
-            start[usize::from(pixel) + 1] += 1;
-        }
-        for i in 1..start.len() {
-            start[i] += start[i - 1];
-        }
-        out.index.resize(self.index.len(), 0);
-        out.value.resize(self.value.len(), 0.0);
-        let mut next = start.clone();
-        for row in 0..self.len() {
-            let (pixels, values) = self.row(row);
-            for (&pixel, &x) in pixels.iter().zip(values) {
-                let slot = &mut next[usize::from(pixel)];
-                out.index[*slot as usize] = row as u16;
-                out.value[*slot as usize] = x;
-                *slot += 1;
+    /// The transpose of `rows` of this matrix, into `out`: a row per pixel (784), holding
+    /// the positions in `rows` (as `u16`) and the values.
+    fn transpose_rows(&self, rows: &[u32], out: &mut SparseRows) {
+        out.start.clear();
+        out.start.resize(IMAGE_PIXELS + 1, 0);
+        let mut total = 0;
+        for &row in rows {
+            let (pixels, _) = self.row(row as usize);
+            total += pixels.len();
+            for &pixel in pixels {
+                if let Some(count) = out.start.get_mut(usize::from(pixel) + 1) {
+                    *count += 1;
+                }
             }
         }
-        out.start = start;
+        for i in 1..out.start.len() {
+            out.start[i] += out.start[i - 1];
+        }
+        out.index.resize(total, 0);
+        out.value.resize(total, 0);
+        let mut next = out.start.clone();
+        for (position, &row) in rows.iter().enumerate() {
+            let (pixels, values) = self.row(row as usize);
+            for (&pixel, &x) in pixels.iter().zip(values) {
+                if let Some(slot) = next.get_mut(usize::from(pixel)) {
+                    let at = *slot as usize;
+                    if let (Some(index), Some(value)) =
+                        (out.index.get_mut(at), out.value.get_mut(at))
+                    {
+                        *index = position as u16;
+                        *value = x;
+                    }
+                    *slot += 1;
+                }
+            }
+        }
     }
 }
 
-/// A segment's batches and a step's working buffers, reused from step to step and segment
-/// to segment.
+/// A segment's inputs by pixel and a step's working buffers, reused from step to step and
+/// segment to segment.
 #[derive(Debug, Default)]
-struct Scratch {
-    batches: Vec<Batch>,
+pub(crate) struct Scratch {
+    /// Each step's nonzero inputs by pixel.
+    by_pixel: Vec<SparseRows>,
     logits: Vec<f32>,
     probabilities: Vec<i32>,
     output_error: Vec<f32>,
     blocks: Vec<BlockScratch>,
-}
-
-/// One step's samples: their nonzero shifted inputs by sample and by pixel, and their
-/// smoothed targets (`[B, 10]`).
-#[derive(Debug, Default)]
-struct Batch {
-    by_sample: SparseRows,
-    by_pixel: SparseRows,
-    targets: Vec<i32>,
-}
-
-impl Batch {
-    fn load(&mut self, train: &Split, samples: &[u32], shifted_input: &[f32; 256], a: &Arithmetic) {
-        let smoothing = a.label_smoothing as i32;
-        let on_label = SOFTMAX_ONE as i32 - (CLASSES as i32 - 1) * smoothing;
-        self.by_sample.clear();
-        self.targets.clear();
-        self.targets.resize(samples.len() * CLASSES, smoothing);
-        for (row, &index) in samples.iter().enumerate() {
-            let index = index as usize;
-            self.by_sample
-                .push(train.image(index).unwrap_or(&[]), shifted_input);
-            let label = train.labels().get(index).copied().unwrap_or(0) as usize;
-            if let Some(slot) = self.targets.get_mut(row * CLASSES + label) {
-                *slot = on_label;
-            }
-        }
-        self.by_sample.transpose_into(&mut self.by_pixel);
-    }
 }
 
 /// One block's share of a step's buffers.
@@ -793,13 +851,12 @@ struct BlockScratch {
 
 impl Scratch {
     /// Sizes the buffers for `steps` batches of `batch`.
-    fn resize(&mut self, batch: usize, steps: usize, model: &HostModel) {
-        self.batches.resize_with(steps, Batch::default);
+    fn resize(&mut self, batch: usize, steps: usize) {
+        self.by_pixel.resize_with(steps, SparseRows::default);
         self.logits.resize(batch * CLASSES, 0.0);
         self.probabilities.resize(batch * CLASSES, 0);
         self.output_error.resize(batch * CLASSES, 0.0);
-        self.blocks
-            .resize_with(model.blocks.len(), BlockScratch::default);
+        self.blocks.resize_with(BLOCKS, BlockScratch::default);
         for block in &mut self.blocks {
             block.hidden.resize(batch * BLOCK, 0.0);
             block.delta.resize(batch * BLOCK, 0.0);
@@ -845,30 +902,28 @@ mod tests {
     }
 
     #[test]
-    fn sparse_rows_transpose_to_columns() {
-        let mut table = [0.0f32; 256];
-        for (p, x) in table.iter_mut().enumerate() {
-            *x = (p >> 1) as f32;
-        }
-        let mut rows = SparseRows::default();
-        let mut a = vec![0u8; IMAGE_PIXELS];
-        let mut b = vec![0u8; IMAGE_PIXELS];
-        a[3] = 10;
-        a[700] = 255;
-        b[3] = 1; // shifts to zero: not stored
-        b[5] = 4;
-        rows.push(&a, &table);
-        rows.push(&b, &table);
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows.row(0), (&[3u16, 700][..], &[5.0f32, 127.0][..]));
-        assert_eq!(rows.row(1), (&[5u16][..], &[2.0f32][..]));
-        let mut columns = SparseRows::default();
-        rows.transpose_into(&mut columns);
-        assert_eq!(columns.len(), IMAGE_PIXELS);
-        assert_eq!(columns.row(3), (&[0u16][..], &[5.0f32][..]));
-        assert_eq!(columns.row(5), (&[1u16][..], &[2.0f32][..]));
-        assert_eq!(columns.row(700), (&[0u16][..], &[127.0f32][..]));
-        assert_eq!(columns.row(4), (&[][..], &[][..]));
+    fn sparse_rows_hold_the_nonzero_shifted_inputs_and_transpose_to_pixels() {
+        let mut images = vec![0u8; 3 * IMAGE_PIXELS];
+        images[3] = 10;
+        images[700] = 255;
+        images[IMAGE_PIXELS + 3] = 1; // shifts to zero: not stored
+        images[IMAGE_PIXELS + 5] = 4;
+        images[2 * IMAGE_PIXELS + 3] = 200;
+        let rows = SparseRows::of_images(&images, 1);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.row(0), (&[3u16, 700][..], &[5u8, 127][..]));
+        assert_eq!(rows.row(1), (&[5u16][..], &[2u8][..]));
+        assert_eq!(rows.row(2), (&[3u16][..], &[100u8][..]));
+        assert_eq!(rows.row(3), (&[][..], &[][..]));
+        // Rows 2 and 0, in that order, by pixel: positions in the list, not row numbers.
+        let mut by_pixel = SparseRows::default();
+        rows.transpose_rows(&[2, 0], &mut by_pixel);
+        assert_eq!(by_pixel.len(), IMAGE_PIXELS);
+        assert_eq!(by_pixel.row(3), (&[0u16, 1][..], &[100u8, 5][..]));
+        assert_eq!(by_pixel.row(700), (&[1u16][..], &[127u8][..]));
+        assert_eq!(by_pixel.row(5), (&[][..], &[][..]));
+        // A shift of 8 or more leaves nothing.
+        assert_eq!(SparseRows::of_images(&images, 8).row(0), (&[][..], &[][..]));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::arithmetic::{Arithmetic, Fixed};
 use crate::dataset::{CLASSES, IMAGE_PIXELS};
+use crate::kernels::HostModel;
 use crate::prng;
 
 /// Width of the hidden layer.
@@ -341,9 +342,9 @@ pub struct Mlp {
 enum State {
     /// Tensors on a device (the tensor step's form).
     Tensors(Parameters),
-    /// Masters on the host (the CPU kernels' form), for a model of `device`.
+    /// On the host in the CPU kernels' working form, for a model of `device`.
     Host {
-        candidates: Vec<Weights>,
+        candidates: Vec<HostModel>,
         device: Device,
     },
 }
@@ -382,9 +383,9 @@ impl Mlp {
         }
     }
 
-    /// Wraps host weights (as the CPU kernels update them), for a model of `device`.
+    /// Wraps models in the CPU kernels' working form, for a model of `device`.
     pub(crate) fn from_host(
-        candidates: Vec<Weights>,
+        candidates: Vec<HostModel>,
         arithmetic: &Arithmetic,
         device: &Device,
     ) -> Self {
@@ -403,7 +404,8 @@ impl Mlp {
         match self.state {
             State::Tensors(parameters) => parameters,
             State::Host { candidates, device } => {
-                Self::from_candidates(&candidates, &self.arithmetic, &device).into_parameters()
+                let weights: Vec<Weights> = candidates.iter().map(HostModel::weights).collect();
+                Self::from_candidates(&weights, &self.arithmetic, &device).into_parameters()
             }
         }
     }
@@ -440,11 +442,14 @@ impl Mlp {
     /// master.
     pub fn weights(&self) -> Result<Weights, TensorReadError> {
         if let State::Host { candidates, .. } = &self.state {
-            return candidates.first().cloned().ok_or(TensorReadError::Shape {
-                tensor: "candidates",
-                expected: 1,
-                found: 0,
-            });
+            return candidates
+                .first()
+                .map(HostModel::weights)
+                .ok_or(TensorReadError::Shape {
+                    tensor: "candidates",
+                    expected: 1,
+                    found: 0,
+                });
         }
         let mut all = self.candidate_weights()?;
         if all.is_empty() {
@@ -465,23 +470,26 @@ impl Mlp {
     pub fn candidate_weights(&self) -> Result<Vec<Weights>, TensorReadError> {
         match &self.state {
             State::Tensors(parameters) => read_parameters(parameters, &self.arithmetic),
-            State::Host { candidates, .. } => Ok(candidates.clone()),
+            State::Host { candidates, .. } => {
+                Ok(candidates.iter().map(HostModel::weights).collect())
+            }
         }
     }
 
-    /// Candidate `index`'s weights when the model is held on the host.
-    pub(crate) fn host_candidate(&self, index: usize) -> Option<&Weights> {
+    /// Candidate `index` in the CPU kernels' working form, when the model is held so.
+    pub(crate) fn host_candidate(&self, index: usize) -> Option<&HostModel> {
         match &self.state {
             State::Tensors(_) => None,
             State::Host { candidates, .. } => candidates.get(index),
         }
     }
 
-    /// Every candidate's weights, taken out of the model (read back from a device).
-    pub(crate) fn into_candidate_weights(self) -> Result<Vec<Weights>, TensorReadError> {
+    /// The candidates in the CPU kernels' working form, or the model back if it is held as
+    /// tensors.
+    pub(crate) fn into_host(self) -> Result<Vec<HostModel>, Self> {
         match self.state {
-            State::Tensors(parameters) => read_parameters(&parameters, &self.arithmetic),
             State::Host { candidates, .. } => Ok(candidates),
+            State::Tensors(_) => Err(self),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::arithmetic::{
     Arithmetic, ArithmeticError, Fixed, SOFTMAX_INDEX_SHIFT, SOFTMAX_ONE, SOFTMAX_TABLE,
 };
 use crate::dataset::{CLASSES, IMAGE_PIXELS, Mnist, Split};
-use crate::kernels::{Kernels, SparseRows, Workspace};
+use crate::kernels::{Kernels, Scratch, SparseRows};
 use crate::model::{Mlp, Parameters, TensorReadError, Weights};
 use crate::prng;
 use crate::task::Task;
@@ -109,7 +109,7 @@ struct Setup {
 }
 
 enum StepEngine {
-    Kernels(Kernels, Box<Workspace>),
+    Kernels(Kernels, Box<Scratch>),
     Tensors(TensorStep),
 }
 
@@ -337,8 +337,11 @@ impl Trainer {
     /// Builds `weights.len()` candidate models that train side by side.
     pub fn candidates(&self, weights: &[Weights]) -> Mlp {
         let a = &self.setup.task.arithmetic;
-        match self.engine {
-            StepEngine::Kernels(..) => Mlp::from_host(weights.to_vec(), a, &self.setup.device),
+        match &self.engine {
+            StepEngine::Kernels(kernels, _) => {
+                let models = weights.iter().map(|w| kernels.model(w)).collect();
+                Mlp::from_host(models, a, &self.setup.device)
+            }
             StepEngine::Tensors(_) => Mlp::from_candidates(weights, a, &self.setup.device),
         }
     }
@@ -408,16 +411,23 @@ impl Trainer {
             .collect();
         let batch = task.batch_size as usize;
         match &mut self.engine {
-            StepEngine::Kernels(kernels, workspace) => {
-                let mut candidates = model.into_candidate_weights()?;
+            StepEngine::Kernels(kernels, scratch) => {
+                let mut candidates = match model.into_host() {
+                    Ok(candidates) => candidates,
+                    Err(model) => {
+                        let weights = model.candidate_weights()?;
+                        weights.iter().map(|w| kernels.model(w)).collect()
+                    }
+                };
+                let inputs = kernels.inputs(train);
                 let mut probabilities = Vec::new();
                 let mut live_deltas = Vec::with_capacity(candidates.len());
                 // On a worker of the current rayon pool, so that each parallel loop forks
                 // from a worker instead of waking the pool and blocking the caller.
                 rayon::scope(|_| {
-                    for (weights, samples) in candidates.iter_mut().zip(&samples) {
+                    for (model, samples) in candidates.iter_mut().zip(&samples) {
                         let (last, live) =
-                            kernels.train_segment(workspace, train, weights, samples, batch);
+                            kernels.train_segment(scratch, train, &inputs, model, samples, batch);
                         probabilities.extend(last.into_iter().map(i64::from));
                         live_deltas.push(live);
                     }
@@ -768,7 +778,7 @@ pub struct Evaluator {
 enum EvalEngine {
     Kernels {
         kernels: Kernels,
-        inputs: SparseRows,
+        inputs: Arc<SparseRows>,
         device: Device,
     },
     Tensors {
@@ -818,7 +828,7 @@ impl Evaluator {
     fn kernels(split: &Split, arithmetic: &Arithmetic, device: &Device, kernels: Kernels) -> Self {
         Self {
             engine: EvalEngine::Kernels {
-                inputs: kernels.sparse_rows(split),
+                inputs: kernels.inputs(split),
                 kernels,
                 device: device.clone(),
             },
@@ -858,9 +868,9 @@ impl Evaluator {
     /// [`TensorReadError`] if the logits cannot be read back.
     pub fn accuracy_of(&self, weights: &Weights) -> Result<u16, TensorReadError> {
         let model = match &self.engine {
-            EvalEngine::Kernels { device, .. } => {
-                Mlp::from_host(vec![weights.clone()], &self.arithmetic, device)
-            }
+            EvalEngine::Kernels {
+                kernels, device, ..
+            } => Mlp::from_host(vec![kernels.model(weights)], &self.arithmetic, device),
             EvalEngine::Tensors { images, .. } => {
                 Mlp::from_weights(weights, &self.arithmetic, &images.device())
             }
@@ -895,8 +905,11 @@ impl Evaluator {
                 kernels, inputs, ..
             } => {
                 let predictions = match model.host_candidate(index) {
-                    Some(weights) => kernels.predict(weights, inputs),
-                    None => kernels.predict(&model.candidate_weights()?[index], inputs),
+                    Some(host) => kernels.predict(host, inputs),
+                    None => {
+                        let host = kernels.model(&model.candidate_weights()?[index]);
+                        kernels.predict(&host, inputs)
+                    }
                 };
                 predictions
                     .iter()

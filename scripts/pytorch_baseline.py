@@ -9,9 +9,15 @@ every segment).
 
     python3 scripts/pytorch_baseline.py                      # CPU, batch 64, this machine's threads
     python3 scripts/pytorch_baseline.py --device cuda --batch 64,4096
+    python3 scripts/pytorch_baseline.py --device cuda --candidates 8,32,128,512
+
+`--candidates N,...` trains N independent models side by side at batch 64 each (batched
+matrix products, `torch.baddbmm`), each on its own samples: the same work as `measure
+--candidates N`, so the peer of a miner that batches candidate models on a GPU.
 
 Needs numpy and torch (`pip install torch numpy`). Prints one line per batch size:
-`pytorch/<device>/batch_<B>: <ms> ms per segment = <samples/s> samples/s`.
+`pytorch/<device>/batch_<B>: <ms> ms per segment = <samples/s> samples/s`, and per candidate
+count `pytorch/<device>/candidates_<N>: ...` (samples of all candidates).
 """
 
 import argparse
@@ -44,6 +50,7 @@ def main():
     parser.add_argument("--batch", default="64")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--candidates", default="", help="models side by side, at batch 64")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,6 +93,51 @@ def main():
             f"= {10 * batch / secs:.0f} samples/s (threads {torch.get_num_threads()}, "
             f"torch {torch.__version__})"
         )
+
+
+    for n in [int(c) for c in args.candidates.split(",") if c]:
+        candidates(n, x_all, y_all, device, args.repeats, generator)
+
+
+def candidates(n, x_all, y_all, device, repeats, generator, batch=64):
+    """`n` independent MLPs trained side by side, each on its own batch of `batch`."""
+
+    def param(*shape, fan_in):
+        bound = 1.0 / fan_in**0.5
+        return (torch.rand(*shape, device=device) * 2 - 1).mul_(bound).requires_grad_()
+
+    w1, b1 = param(n, 784, 512, fan_in=784), param(n, 1, 512, fan_in=784)
+    w2, b2 = param(n, 512, 10, fan_in=512), param(n, 1, 10, fan_in=512)
+    optimizer = torch.optim.SGD([w1, b1, w2, b2], lr=0.25)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def segment():
+        index = torch.randint(0, x_all.shape[0], (10, n, batch), generator=generator).to(device)
+        for step in range(10):
+            rows = index[step]
+            x, y = x_all[rows], y_all[rows]
+            optimizer.zero_grad(set_to_none=True)
+            h = torch.baddbmm(b1, x, w1).relu()
+            z = torch.baddbmm(b2, h, w2)
+            # Each model's own mean loss, summed: every model takes its own SGD step.
+            loss = loss_fn(z.reshape(n * batch, 10), y.reshape(n * batch)) * n
+            loss.backward()
+            optimizer.step()
+        return w1.detach().to("cpu")
+
+    for _ in range(3):
+        segment()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        segment()
+        times.append(time.perf_counter() - start)
+    secs = statistics.median(times)
+    print(
+        f"pytorch/{device.type}/candidates_{n}: {secs * 1e3:.2f} ms per segment of {n} x "
+        f"{10 * batch} samples = {10 * batch * n / secs:.0f} samples/s "
+        f"(threads {torch.get_num_threads()}, torch {torch.__version__})"
+    )
 
 
 if __name__ == "__main__":

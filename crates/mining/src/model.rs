@@ -341,7 +341,7 @@ pub struct Mlp {
 #[derive(Clone, Debug)]
 enum State {
     /// Tensors on a device (the tensor step's form).
-    Tensors(Parameters),
+    Tensors(Box<Parameters>),
     /// On the host in the CPU kernels' working form, for a model of `device`.
     Host {
         candidates: Vec<HostModel>,
@@ -378,7 +378,7 @@ impl Mlp {
     /// Wraps device parameters (as the tensor step updates them).
     pub fn from_parameters(parameters: Parameters, arithmetic: &Arithmetic) -> Self {
         Self {
-            state: State::Tensors(parameters),
+            state: State::Tensors(Box::new(parameters)),
             arithmetic: arithmetic.clone(),
         }
     }
@@ -402,7 +402,7 @@ impl Mlp {
     /// on the device, uploaded from the host otherwise.
     pub fn into_parameters(self) -> Parameters {
         match self.state {
-            State::Tensors(parameters) => parameters,
+            State::Tensors(parameters) => *parameters,
             State::Host { candidates, device } => {
                 let weights: Vec<Weights> = candidates.iter().map(HostModel::weights).collect();
                 Self::from_candidates(&weights, &self.arithmetic, &device).into_parameters()
@@ -484,12 +484,18 @@ impl Mlp {
         }
     }
 
-    /// The candidates in the CPU kernels' working form, or the model back if it is held as
-    /// tensors.
-    pub(crate) fn into_host(self) -> Result<Vec<HostModel>, Self> {
+    /// The candidates in the CPU kernels' working form: moved out when the model is held so,
+    /// read back from the device and converted by `convert` otherwise.
+    pub(crate) fn into_host(
+        self,
+        convert: impl Fn(&Weights) -> HostModel,
+    ) -> Result<Vec<HostModel>, TensorReadError> {
         match self.state {
             State::Host { candidates, .. } => Ok(candidates),
-            State::Tensors(_) => Err(self),
+            State::Tensors(parameters) => Ok(read_parameters(&parameters, &self.arithmetic)?
+                .iter()
+                .map(convert)
+                .collect()),
         }
     }
 }

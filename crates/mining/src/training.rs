@@ -110,7 +110,7 @@ struct Setup {
 
 enum StepEngine {
     Kernels(Kernels, Box<Scratch>),
-    Tensors(TensorStep),
+    Tensors(Box<TensorStep>),
 }
 
 /// The tensor step's device state.
@@ -306,13 +306,13 @@ impl Trainer {
                 data,
                 task: task.clone(),
             },
-            engine: StepEngine::Tensors(TensorStep {
+            engine: StepEngine::Tensors(Box::new(TensorStep {
                 inputs,
                 resident,
                 softmax_table: Tensor::from_data(TensorData::new(table, [256]), device),
                 in_rayon_pool: is_flex(device),
                 floor,
-            }),
+            })),
         }
     }
 
@@ -412,13 +412,7 @@ impl Trainer {
         let batch = task.batch_size as usize;
         match &mut self.engine {
             StepEngine::Kernels(kernels, scratch) => {
-                let mut candidates = match model.into_host() {
-                    Ok(candidates) => candidates,
-                    Err(model) => {
-                        let weights = model.candidate_weights()?;
-                        weights.iter().map(|w| kernels.model(w)).collect()
-                    }
-                };
+                let mut candidates = model.into_host(|w| kernels.model(w))?;
                 let inputs = kernels.inputs(train);
                 let mut probabilities = Vec::new();
                 let mut live_deltas = Vec::with_capacity(candidates.len());

@@ -352,7 +352,8 @@ fn sparse_block(rows: &[u16], values: &[u8], matrix: &[f32]) -> [f32; BLOCK] {
     acc
 }
 
-/// `a . b` by lanes: exact for integer values whose products sum below `2^24`, in any order.
+/// `a . b` by lanes, the lanes then added in halves (a chain of fifteen additions would wait
+/// on each other): exact for integer values whose products sum below `2^24`, in any order.
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; LANES];
@@ -361,7 +362,15 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
             *sum = a.mul_add(b, *sum);
         }
     }
-    lanes.iter().sum()
+    let mut width = LANES / 2;
+    while width > 0 {
+        let (low, high) = lanes.split_at_mut(width);
+        for (low, &high) in low.iter_mut().zip(&*high) {
+            *low += high;
+        }
+        width /= 2;
+    }
+    lanes[0]
 }
 
 /// The backward pass and the updates of one block of 64 hidden units; returns its count of
@@ -393,8 +402,6 @@ impl pulp::WithSimd for Backward<'_> {
         let half = pow2(a.delta_shift - 1);
         let shift = pow2_neg(a.delta_shift);
         let delta_max = a.delta_max as f32;
-        let mut delta_sum = [0.0f32; BLOCK];
-        let mut live = 0u32;
         let rows = output_error
             .chunks_exact(CLASSES)
             .zip(scratch.hidden.chunks_exact(BLOCK))
@@ -406,19 +413,18 @@ impl pulp::WithSimd for Backward<'_> {
                     *acc = g.mul_add(w, *acc);
                 }
             }
-            let lanes = delta
-                .iter_mut()
-                .zip(&signal)
-                .zip(hidden)
-                .zip(&mut delta_sum);
-            for (((d, &acc), &h), sum) in lanes {
+            for ((d, &acc), &h) in delta.iter_mut().zip(&signal).zip(hidden) {
                 let value = (acc * shift).floor().max(-delta_max).min(delta_max);
-                let value = if h > 0.0 { value } else { 0.0 };
-                *sum += value;
-                live += u32::from(value != 0.0);
-                *d = value;
+                *d = if h > 0.0 { value } else { 0.0 };
             }
         }
+        let mut delta_sum = [0.0f32; BLOCK];
+        for delta in scratch.delta.chunks_exact(BLOCK) {
+            for (sum, &d) in delta_sum.iter_mut().zip(delta) {
+                *sum += d;
+            }
+        }
+        let live = scratch.delta.iter().map(|&d| u32::from(d != 0.0)).sum();
 
         // M2 -= H^T G (with the old W2q already used above), clamped; W2q for the next step.
         let (lo, hi) = master_range(a.output_weight);
@@ -471,9 +477,9 @@ impl pulp::WithSimd for Backward<'_> {
                 .iter_mut()
                 .zip(w1q)
                 .zip(&mut colsum)
-                .zip(acc)
+                .zip(&acc)
                 .zip(&correction);
-            for ((((m, w), sum), acc), &correction) in lanes {
+            for ((((m, w), sum), &acc), &correction) in lanes {
                 let value = (*m - (acc - correction)).max(lo).min(hi);
                 *m = value;
                 let q = (value * scale).floor();

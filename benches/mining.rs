@@ -76,17 +76,7 @@ fn training_throughput(c: &mut Criterion) {
             let mut trainer = Trainer::with_engine(&task, Arc::clone(&data), &device, engine)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             group.bench_function(name, |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let model = trainer.model(&w0);
-                        let start = Instant::now();
-                        let trained = trainer.train_segment(model, &key);
-                        total += start.elapsed();
-                        black_box(trained.is_ok());
-                    }
-                    total
-                });
+                time_segments(b, &mut trainer, std::slice::from_ref(&w0), &[key]);
             });
         }
     }
@@ -102,19 +92,29 @@ fn training_throughput(c: &mut Criterion) {
     let keys: Vec<[u8; 32]> = (0..CANDIDATES as u8).map(|i| key.map(|b| b ^ i)).collect();
     let mut trainer = Trainer::new(&task, Arc::clone(&data), &Backend::DEFAULT.device());
     group.bench_function(format!("segment_x{CANDIDATES}_flex"), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let model = trainer.candidates(&starts);
-                let start = Instant::now();
-                let trained = trainer.train_segments(model, &keys);
-                total += start.elapsed();
-                black_box(trained.is_ok());
-            }
-            total
-        });
+        time_segments(b, &mut trainer, &starts, &keys);
     });
     group.finish();
+}
+
+/// Times one segment of each of `starts` (keyed by `keys`), the models built untimed.
+fn time_segments(
+    b: &mut criterion::Bencher<'_>,
+    trainer: &mut Trainer,
+    starts: &[Weights],
+    keys: &[[u8; 32]],
+) {
+    b.iter_custom(|iters| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let model = trainer.candidates(starts);
+            let start = Instant::now();
+            let trained = trainer.train_segments(model, keys);
+            total += start.elapsed();
+            black_box(trained.is_ok());
+        }
+        total
+    });
 }
 
 /// A block mined at `expected_tickets` into a fresh store, with a verifier for it.

@@ -30,6 +30,18 @@ import numpy as np
 import torch
 
 
+def median_seconds(segment, repeats):
+    """The median time of `repeats` calls of `segment`, after three untimed ones."""
+    for _ in range(3):
+        segment()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        segment()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def load_images(path):
     with gzip.open(path, "rb") as f:
         data = f.read()
@@ -80,14 +92,7 @@ def main():
         return model[0].weight.detach().to("cpu")
 
     for batch in [int(b) for b in args.batch.split(",")]:
-        for _ in range(3):
-            segment(batch)
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            segment(batch)
-            times.append(time.perf_counter() - start)
-        secs = statistics.median(times)
+        secs = median_seconds(lambda: segment(batch), args.repeats)
         print(
             f"pytorch/{args.device}/batch_{batch}: {secs * 1e3:.2f} ms per segment "
             f"= {10 * batch / secs:.0f} samples/s (threads {torch.get_num_threads()}, "
@@ -125,14 +130,7 @@ def candidates(n, x_all, y_all, device, repeats, generator, batch=64):
             optimizer.step()
         return w1.detach().to("cpu")
 
-    for _ in range(3):
-        segment()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        segment()
-        times.append(time.perf_counter() - start)
-    secs = statistics.median(times)
+    secs = median_seconds(segment, repeats)
     print(
         f"pytorch/{device.type}/candidates_{n}: {secs * 1e3:.2f} ms per segment of {n} x "
         f"{10 * batch} samples = {10 * batch * n / secs:.0f} samples/s "

@@ -1,0 +1,3 @@
+//! Empty: it exists so that this crate's build-dependencies take part in feature resolution.
+
+fn main() {}

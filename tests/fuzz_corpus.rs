@@ -1,8 +1,9 @@
 //! The fuzz targets' corpora, replayed on stable in the normal test run: every seed (a real
 //! encoding, from the golden vectors: `fuzz/make_seeds.py`) must be accepted by its target's
-//! check, and every regression input (a crash a fuzzer found, kept in `fuzz/regressions/`)
-//! must now pass its check without a panic. The checks are the fuzz targets' own
-//! (`fuzz/src/lib.rs`).
+//! check, every regression input (a crash a fuzzer found, kept in `fuzz/regressions/`) and
+//! every input of the minimized corpora that long runs left (`fuzz/minimized/`, which
+//! `scripts/fuzz-long --keep` writes) must pass its check without a panic. The checks are the
+//! fuzz targets' own (`fuzz/src/lib.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../fuzz/src/lib.rs"]
@@ -26,7 +27,7 @@ fn inputs(folder: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
-fn every_seed_is_accepted_and_every_regression_passes() {
+fn every_seed_is_accepted_and_every_kept_input_passes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     for (target, check) in checks::TARGETS {
         let seeds = inputs(&root.join("corpus").join(target));
@@ -39,8 +40,10 @@ fn every_seed_is_accepted_and_every_regression_passes() {
             longer.push(0);
             let _ = check(&longer);
         }
-        for (_, bytes) in inputs(&root.join("regressions").join(target)) {
-            let _ = check(&bytes);
+        for folder in ["regressions", "minimized"] {
+            for (_, bytes) in inputs(&root.join(folder).join(target)) {
+                let _ = check(&bytes);
+            }
         }
     }
 }

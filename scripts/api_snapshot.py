@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The public API of a crate, one line per item, from rustdoc's JSON output.
 
-    python3 scripts/api_snapshot.py target/api/doc/ann_ledger.json > api/ann-ledger.txt
+    python3 scripts/api_snapshot.py target/doc/ann_ledger.json > api/ann-ledger.txt
 
 Walks the crate from its root module through public items only: modules, re-exports, types
 with their public fields and variants, functions and methods with their signatures, trait

@@ -85,19 +85,33 @@ pub fn min_entropy_setting(
 /// a redirect could send them elsewhere (reqwest drops only `Authorization` and `Cookie`
 /// across hosts, not an `x-api-key` header, and re-posts a form body on a 307), or send the
 /// request over plain HTTP. So a 3xx answer is an error ([`EntropyError::Redirected`]).
+///
+/// TLS is rustls with ring's cryptography, its safe default protocol versions (TLS 1.2 and
+/// 1.3) and the platform's certificate verifier (the system's roots on Linux), configured
+/// here rather than by reqwest, which would otherwise bring a second cryptography library.
 pub fn client(
     source_name: &'static str,
     timeout: Duration,
 ) -> Result<reqwest::blocking::Client, EntropyError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+
+    let setup_failed = |reason: String| EntropyError::Transport {
+        source_name,
+        endpoint: "client setup",
+        reason,
+    };
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(|e| setup_failed(e.to_string()))?
+        .with_no_client_auth();
     reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(tls)
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| EntropyError::Transport {
-            source_name,
-            endpoint: "client setup",
-            reason: e.to_string(),
-        })
+        .map_err(|e| setup_failed(e.to_string()))
 }
 
 /// Sends a request; maps transport failures and error statuses to [`EntropyError`].

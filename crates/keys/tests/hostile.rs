@@ -279,3 +279,69 @@ fn ibm_strings_from_the_server_never_enter_an_error() {
         "{error:?}"
     );
 }
+
+/// A TLS server on 127.0.0.1 whose certificate names 127.0.0.1 but is signed by no authority
+/// that the platform trusts (self-signed, `tests/vectors/untrusted_tls_*.pem`): the client
+/// ends the handshake, the API key never leaves it, and the error is a transport error. This
+/// is the client's TLS (rustls with ring, the platform verifier) refusing, not a URL rule.
+#[test]
+fn a_server_whose_certificate_does_not_verify_never_sees_the_key() {
+    use std::io::Read;
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let cert = CertificateDer::from_pem_slice(include_bytes!("vectors/untrusted_tls_cert.pem"))
+        .expect("certificate");
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("vectors/untrusted_tls_key.pem"))
+        .expect("private key");
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .expect("server configuration");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().expect("accept");
+        tcp.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("read timeout");
+        let connection = rustls::ServerConnection::new(Arc::new(tls)).expect("connection");
+        let mut stream = rustls::StreamOwned::new(connection, tcp);
+        let mut request = Vec::new();
+        let outcome = stream.read_to_end(&mut request);
+        (outcome.map_err(|e| e.to_string()), request)
+    });
+
+    let mut config = AnuConfig::new(Secret::new(ANU_KEY));
+    config.url = format!("https://127.0.0.1:{port}");
+    config.http_timeout = Duration::from_secs(10);
+    let error = AnuQrng::new(config)
+        .expect("client")
+        .raw_bits(8)
+        .expect_err("an untrusted certificate must fail");
+    assert!(matches!(error, EntropyError::Transport { .. }), "{error:?}");
+    // The reason names the certificate (which check of the chain fails first depends on the
+    // machine's trusted roots), not a connection that never happened.
+    assert!(
+        error.to_string().contains("invalid peer certificate"),
+        "refused for its certificate: {error}"
+    );
+    assert_no_secret(&error);
+
+    let (handshake, request) = server.join().expect("server thread");
+    let alert = handshake.expect_err("the handshake must not complete");
+    assert!(
+        request.is_empty(),
+        "the server read {} bytes of a request",
+        request.len()
+    );
+    assert!(
+        alert.contains("received fatal alert"),
+        "the client should end the handshake with an alert: {alert}"
+    );
+}

@@ -718,21 +718,29 @@ impl<S: ChainStore> Chain<S> {
             == Some(hash)
     }
 
-    /// Every check of a block except the full proof of training, without changing the chain,
-    /// cheapest first: the header against its parent (its ticket included), the work floor,
-    /// the fork point, the proof's pre-checks, the transactions alone, (if it extends the
-    /// tip) the UTXO set, then the signatures. Returns its txids and the outputs it spends.
-    fn check_block<V: ProofVerifier + ?Sized>(
+    /// The checks of a block that its header alone allows, without changing the chain: the
+    /// parent is known and valid, the header rules against it and the clock (version, height,
+    /// target, timestamps, the ticket), the work floor and the fork point. Microseconds: what a
+    /// node runs before it fetches anything a block's proof reads. [`Chain::submit_block`]
+    /// runs them first.
+    ///
+    /// # Errors
+    /// [`ChainError::InvalidBlock`] with the rule broken, or a store error.
+    pub fn check_header(&self, header: &BlockHeader, now: u64) -> Result<(), ChainError> {
+        self.check_header_returning_height(header, now).map(|_| ())
+    }
+
+    /// [`Chain::check_header`], returning the block's height.
+    fn check_header_returning_height(
         &self,
-        block: &Block,
+        header: &BlockHeader,
         now: u64,
-        verifier: &V,
-    ) -> Result<Checked, ChainError> {
+    ) -> Result<u64, ChainError> {
         let invalid = |source: BlockError| ChainError::InvalidBlock {
-            hash: block.hash(),
+            hash: header.hash(),
             source: Box::new(source),
         };
-        let parent_hash = block.header.prev_hash;
+        let parent_hash = header.prev_hash;
         let Some(parent) = self.window.nodes.get(&parent_hash) else {
             // Not in memory: unknown, or below the finalized height.
             let meta = self
@@ -743,7 +751,7 @@ impl<S: ChainStore> Chain<S> {
             if meta.status == BlockStatus::Invalid {
                 return Err(invalid(BlockError::InvalidParent(parent_hash)));
             }
-            self.check_work_floor(meta.cumulative_work, &block.header)?
+            self.check_work_floor(meta.cumulative_work, header)?
                 .map_err(invalid)?;
             return Err(invalid(self.below_finality()));
         };
@@ -752,18 +760,38 @@ impl<S: ChainStore> Chain<S> {
         }
         let height = parent.meta.height.saturating_add(1);
         check_header(
-            &block.header,
+            header,
             &HeaderContext {
                 parent: &parent.header,
                 median_time_past: self.median_time_past(&parent_hash)?,
                 required_target: self.params.required_target(&parent.header),
                 now,
+                max_future_drift_secs: self.params.difficulty.max_future_drift_secs,
             },
         )
         .map_err(invalid)?;
-        self.check_work_floor(parent.meta.cumulative_work, &block.header)?
+        self.check_work_floor(parent.meta.cumulative_work, header)?
             .map_err(invalid)?;
         self.check_fork_point(parent_hash).map_err(invalid)?;
+        Ok(height)
+    }
+
+    /// Every check of a block except the full proof of training, without changing the chain,
+    /// cheapest first: the header ([`Chain::check_header`]), the proof's pre-checks, the
+    /// transactions alone, (if it extends the tip) the UTXO set, then the signatures. Returns
+    /// its txids and the outputs it spends.
+    fn check_block<V: ProofVerifier + ?Sized>(
+        &self,
+        block: &Block,
+        now: u64,
+        verifier: &V,
+    ) -> Result<Checked, ChainError> {
+        let invalid = |source: BlockError| ChainError::InvalidBlock {
+            hash: block.hash(),
+            source: Box::new(source),
+        };
+        let height = self.check_header_returning_height(&block.header, now)?;
+        let parent_hash = block.header.prev_hash;
         verifier
             .precheck(&block.header)
             .map_err(|e| invalid(BlockError::ProofPrecheck(Box::new(e))))?;

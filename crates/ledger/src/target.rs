@@ -255,11 +255,18 @@ pub struct Difficulty {
     pub block_interval_secs: u64,
     /// The rule.
     pub retarget: Retarget,
+    /// How far past the validating node's clock a block's timestamp may be, in seconds. Under
+    /// ASERT a block dated `d` seconds ahead eases the next target by `2^(d / half_life)`, so
+    /// this is kept small beside the half-life (a twenty-fourth of it on the presets, Bitcoin
+    /// Cash's ratio of 2 hours to 2 days: at most 2.9 % easier;
+    /// [`Difficulty::max_timestamp_gain`]).
+    pub max_future_drift_secs: u64,
 }
 
 impl Difficulty {
     /// The main network: one block a minute, a one-hour half-life, starting at 5,000 expected
-    /// tickets (about a minute of flex on two cores at 88 tickets a second).
+    /// tickets (about a minute of flex on two cores at 88 tickets a second); timestamps at most
+    /// 150 s ahead of a validator's clock (a twenty-fourth of the half-life).
     pub fn main() -> Self {
         Difficulty {
             initial: CompactTarget::from_expected_tickets(5_000),
@@ -268,28 +275,48 @@ impl Difficulty {
             retarget: Retarget::Asert {
                 half_life_secs: 3_600,
             },
+            max_future_drift_secs: 150,
         }
     }
 
     /// A local development network: one block every 4 seconds, a 40-second half-life,
     /// starting at 40 expected tickets (about half a second of one node on two cores), never
-    /// easier than 4 (a devnet whose genesis lies far in the past runs at that limit).
+    /// easier than 4 (a devnet whose genesis lies far in the past runs at that limit);
+    /// timestamps at most 2 s ahead of a validator's clock (its nodes share one clock or NTP's;
+    /// a block dated at that limit eases the next target by 3.5 %).
     pub fn devnet() -> Self {
         Difficulty {
             initial: CompactTarget::from_expected_tickets(40),
             limit: CompactTarget::from_expected_tickets(4),
             block_interval_secs: 4,
             retarget: Retarget::Asert { half_life_secs: 40 },
+            max_future_drift_secs: 2,
         }
     }
 
-    /// Regression tests: every ticket but one in `2^24` wins, and the target never moves.
+    /// Regression tests: every ticket but one in `2^24` wins, and the target never moves (so
+    /// timestamps may run Bitcoin's 2 hours ahead: they cannot move it).
     pub fn regtest() -> Self {
         Difficulty {
             initial: CompactTarget::MAX,
             limit: CompactTarget::MAX,
             block_interval_secs: 600,
             retarget: Retarget::Fixed,
+            max_future_drift_secs: 2 * 60 * 60,
+        }
+    }
+
+    /// The most one block's timestamp can ease the next block's target: the factor
+    /// `2^(max_future_drift / half_life)` by which the target of a block whose parent is dated
+    /// at the drift limit exceeds the one it would have with an honest timestamp (1 under
+    /// [`Retarget::Fixed`]). A chain whose every block is dated at the limit runs that much
+    /// easier, no more: ASERT is anchored at genesis, so the gain does not compound.
+    pub fn max_timestamp_gain(&self) -> f64 {
+        match self.retarget {
+            Retarget::Fixed => 1.0,
+            Retarget::Asert { half_life_secs } => {
+                (self.max_future_drift_secs as f64 / half_life_secs.max(1) as f64).exp2()
+            }
         }
     }
 
@@ -424,6 +451,7 @@ mod tests {
             retarget: Retarget::Asert {
                 half_life_secs: 3600,
             },
+            max_future_drift_secs: 150,
         };
         let genesis = 10_000;
         let on_schedule = d.next_target(100, genesis + 6000, genesis);

@@ -33,8 +33,6 @@ pub const MEDIAN_TIME_SPAN: usize = 11;
 /// not raise the worst-case verification work of an ed25519 block (7,575 signatures fitted the
 /// old 1 MB limit).
 pub const MAX_BLOCK_SIGNATURES: usize = 8_000;
-/// How far past the validating node's clock a timestamp may be, in seconds (2 hours).
-pub const MAX_FUTURE_DRIFT_SECS: u64 = 2 * 60 * 60;
 
 /// A transaction broke a consensus rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -245,12 +243,12 @@ pub enum BlockError {
     },
     /// Timestamp too far ahead of the clock.
     #[error(
-        "rule \"a block's timestamp is at most 2 hours past the validator's clock\" broken: {timestamp} > {max}"
+        "rule \"a block's timestamp is at most the chain's future drift past the validator's clock\" broken: {timestamp} > {max}"
     )]
     TimestampTooFarAhead {
         /// The header's timestamp.
         timestamp: u64,
-        /// Clock + 2 hours.
+        /// The clock plus [`Difficulty::max_future_drift_secs`](crate::Difficulty::max_future_drift_secs).
         max: u64,
     },
     /// No transactions or first not a coinbase.
@@ -620,6 +618,9 @@ pub struct HeaderContext<'a> {
     pub required_target: CompactTarget,
     /// The validator's clock, seconds since the Unix epoch.
     pub now: u64,
+    /// How far past `now` the timestamp may be
+    /// ([`Difficulty::max_future_drift_secs`](crate::Difficulty::max_future_drift_secs)).
+    pub max_future_drift_secs: u64,
 }
 
 /// Rules a header must meet against its parent and the clock.
@@ -653,7 +654,7 @@ pub fn check_header(header: &BlockHeader, context: &HeaderContext<'_>) -> Result
             median: context.median_time_past,
         });
     }
-    let max = context.now.saturating_add(MAX_FUTURE_DRIFT_SECS);
+    let max = context.now.saturating_add(context.max_future_drift_secs);
     if header.timestamp > max {
         return Err(BlockError::TimestampTooFarAhead {
             timestamp: header.timestamp,

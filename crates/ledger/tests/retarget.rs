@@ -13,6 +13,7 @@ fn main_like() -> Difficulty {
         retarget: Retarget::Asert {
             half_life_secs: 3_600,
         },
+        max_future_drift_secs: 150,
     }
 }
 

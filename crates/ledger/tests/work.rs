@@ -28,6 +28,7 @@ fn fixed(tickets: u128) -> Difficulty {
         limit: CompactTarget::MAX,
         block_interval_secs: 60,
         retarget: Retarget::Fixed,
+        max_future_drift_secs: 7_200,
     }
 }
 
@@ -102,6 +103,7 @@ fn fork_choice_follows_expected_work_not_length() {
         limit: CompactTarget::MAX,
         block_interval_secs: 4,
         retarget: Retarget::Asert { half_life_secs: 40 },
+        max_future_drift_secs: 2,
     };
     let mut chain = Chain::new(params(difficulty)).expect("genesis");
     let genesis = chain.tip_block().header.clone();
@@ -288,6 +290,7 @@ fn three_miners_of_different_speeds_converge_at_the_set_interval() {
         retarget: Retarget::Asert {
             half_life_secs: 20 * interval,
         },
+        max_future_drift_secs: 20 * interval / 24,
     };
     let mut chain = Chain::new(params(difficulty)).expect("genesis");
     let t0 = chain.tip_block().header.timestamp;
@@ -374,4 +377,46 @@ fn three_miners_of_different_speeds_converge_at_the_set_interval() {
         miners[1].found,
         miners[2].found
     );
+}
+
+#[test]
+fn a_timestamp_at_the_drift_limit_eases_the_next_target_by_a_few_per_cent_on_every_preset() {
+    for (name, difficulty) in [
+        ("main", Difficulty::main()),
+        ("devnet", Difficulty::devnet()),
+        ("regtest", Difficulty::regtest()),
+    ] {
+        let gain = difficulty.max_timestamp_gain();
+        assert!((1.0..=1.04).contains(&gain), "{name}: {gain}");
+        let mut chain = Chain::new(params(difficulty)).expect("genesis");
+        let genesis = chain.tip_block().header.clone();
+        // Block 1 on schedule, by the validator's clock.
+        let clock = genesis.timestamp + difficulty.block_interval_secs;
+        let drift = difficulty.max_future_drift_secs;
+        let honest = mined_on(&chain, &genesis, clock, 1);
+        let ahead = mined_on(&chain, &genesis, clock + drift, 2);
+        let beyond = mined_on(&chain, &genesis, clock + drift + 1, 3);
+        match chain.submit_block(beyond, clock, &VERIFIER) {
+            Err(ChainError::InvalidBlock { source, .. }) => assert!(
+                matches!(*source, BlockError::TimestampTooFarAhead { max, .. } if max == clock + drift),
+                "{name}: {source}"
+            ),
+            other => panic!("{name}: a block past the drift was not refused: {other:?}"),
+        }
+        chain
+            .submit_block(ahead.clone(), clock, &VERIFIER)
+            .unwrap_or_else(|e| panic!("{name}: a block at the drift limit was refused: {e}"));
+        // What the next block must show: dated at the limit against dated on time.
+        let eased = chain.params().required_target(&ahead.header).work() as f64;
+        let fair = chain.params().required_target(&honest.header).work() as f64;
+        assert!(eased <= fair, "{name}");
+        assert!(
+            fair / eased <= gain * 1.001,
+            "{name}: the next block's work fell from {fair} to {eased} (bound {gain})"
+        );
+        if name == "main" {
+            // The attack measured on the old 2-hour drift: 4,999 expected tickets fell to 1,249.
+            assert!(eased >= 4_800.0, "{eased}");
+        }
+    }
 }

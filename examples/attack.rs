@@ -4,8 +4,10 @@
 //! block of bad signatures (refused before any signature is checked), a tampered training
 //! artifact, a checkpoint holding a value the exact step never produces, a double spend, a
 //! forged signature, a spend signed with the wrong key, and against the post-quantum
-//! (ML-DSA-65) kind a forged signature and two malleated ones. Exits non-zero if any forgery
-//! is accepted.
+//! (ML-DSA-65) kind a forged signature and two malleated ones, a block dated two hours ahead
+//! (which on the main preset once cut the next block's work by four), and calls to a node's
+//! wallet RPC without credentials, from a web page and through DNS rebinding. Exits non-zero if
+//! any forgery is accepted.
 //!
 //! The chain runs at the regression-test difficulty (every ticket wins) so that each forgery
 //! meets the proof checks themselves rather than losing the lottery first.
@@ -20,6 +22,7 @@
 mod common;
 
 use anyhow::{Context, Result, bail};
+use blockchain_ann::ledger::validation::{HeaderContext, check_header};
 use blockchain_ann::ledger::{
     Amount, BlockHeader, Chain, ChainParams, Decode, Difficulty, Encode, Mempool,
     MlDsa65SigningKey, ModelHash, Transaction, TxIn, TxOut, Wallet, Witness, merkle_root,
@@ -30,6 +33,7 @@ use blockchain_ann::mining::verifier::{audit_challenge, audited_segments};
 use blockchain_ann::mining::{
     ArtifactStore, AuditProof, Backend, Task, Trace, TrainingVerifier, Weights,
 };
+use blockchain_ann::node::{NodeConfig, regtest};
 use blockchain_ann::store::Store;
 use clap::Parser;
 use ed25519_dalek::SigningKey;
@@ -249,6 +253,34 @@ fn run(args: Args) -> Result<()> {
 
     post_quantum_forgeries(&chain, &carol, &mallory)?;
 
+    // 14. Block 1's successor dated two hours ahead, checked against the main preset's rule:
+    // under ASERT (half-life 1 hour) it would make the next block's target 4x easier.
+    let main = Difficulty::main();
+    let mut ahead = block1.header.clone();
+    ahead.height += 1;
+    ahead.prev_hash = block1.header.hash();
+    ahead.timestamp = now + 2 * 60 * 60;
+    expect_rejected(
+        &format!(
+            "a block dated 2 hours ahead on the main preset (the drift is now {} s: one block's \
+             timestamp eases the next target by at most {:.1} %)",
+            main.max_future_drift_secs,
+            (main.max_timestamp_gain() - 1.0) * 100.0
+        ),
+        check_header(
+            &ahead,
+            &HeaderContext {
+                parent: &block1.header,
+                median_time_past: block1.header.timestamp,
+                required_target: ahead.bits,
+                now,
+                max_future_drift_secs: main.max_future_drift_secs,
+            },
+        ),
+    )?;
+
+    rpc_forgeries(&mallory)?;
+
     println!(
         "\nEvery forgery was rejected; balances: Alice {}, Bob {}, Carol {}, Mallory {}.",
         alice.balance(&chain)?,
@@ -306,6 +338,73 @@ fn post_quantum_forgeries(chain: &Chain<Store>, carol: &Wallet, mallory: &Wallet
         Transaction::decode(&padded),
     )?;
     Ok(())
+}
+
+/// 15-17: a regtest node's wallet RPC asked to mine (`generate`) without credentials, by a page
+/// of attacker.example whose name now resolves to 127.0.0.1 (DNS rebinding), and by a page
+/// elsewhere through the browser (a foreign `Origin`). Nothing may run.
+fn rpc_forgeries(mallory: &Wallet) -> Result<()> {
+    let params = ChainParams::new(Vec::new(), common::now()?, Difficulty::regtest());
+    let chain = Chain::new(params)?;
+    let config = NodeConfig::local(chain.tip(), mallory.address());
+    let node = regtest::start_node(config, chain, 0x3A)?;
+    let handle = node.handle();
+    let address = handle.rpc_address().context("the node has an RPC server")?;
+    let host = address.to_string();
+    let generate = r#"{"jsonrpc":"2.0","id":1,"method":"generate","params":[2]}"#;
+    let attempts: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "the wallet RPC asked to mine without credentials",
+            &[("Host", &host)],
+        ),
+        (
+            "the wallet RPC asked to mine by a page of attacker.example re-pointed at 127.0.0.1",
+            &[("Host", "attacker.example")],
+        ),
+        (
+            "the wallet RPC asked to mine by a web page elsewhere (a foreign Origin)",
+            &[("Host", &host), ("Origin", "https://attacker.example")],
+        ),
+    ];
+    for (name, headers) in attempts {
+        let status = raw_post(address, headers, generate)?;
+        let outcome = if status == 200 {
+            Ok(())
+        } else {
+            Err(format!("HTTP {status}, nothing ran"))
+        };
+        expect_rejected(name, outcome)?;
+    }
+    anyhow::ensure!(
+        handle.chain_info()?.blocks == 0,
+        "a refused RPC call mined blocks"
+    );
+    node.shutdown();
+    Ok(())
+}
+
+/// One HTTP/1.1 POST with exactly `headers` (a browser's or an attacker's); the status.
+fn raw_post(address: std::net::SocketAddr, headers: &[(&str, &str)], body: &str) -> Result<u16> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .with_context(|| format!("not an HTTP answer: {answer:?}"))
 }
 
 /// Commits `header` to `trace`: stores the trace and the audit proof its new challenge draws,

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use blockchain_ann::ledger::{Amount, Encode, Wallet};
 use blockchain_ann::mining::Backend;
-use blockchain_ann::node::{NodeConfig, NodeRpcClient};
+use blockchain_ann::node::{NodeConfig, NodeRpcClient, rpc};
 use clap::Parser;
 use ed25519_dalek::SigningKey;
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::http_client::HttpClient;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -102,8 +102,10 @@ fn run(args: Args) -> Result<()> {
     let clients: Vec<HttpClient> = nodes
         .iter()
         .map(|n| {
-            let address = n.handle().rpc_address().context("an RPC server")?;
-            Ok(HttpClientBuilder::default().build(format!("http://{address}"))?)
+            let handle = n.handle();
+            let address = handle.rpc_address().context("an RPC server")?;
+            let credentials = handle.rpc_credentials().context("an RPC cookie")?;
+            Ok(rpc::client(&format!("http://{address}"), credentials)?)
         })
         .collect::<Result<_>>()?;
 

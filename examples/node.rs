@@ -1,6 +1,6 @@
 //! Runs one node of the devnet: the chain on a redb store, the full training audit for every
 //! block from peers, artifacts fetched and served by hash, gossip and sync over libp2p, the
-//! JSON-RPC wallet interface on 127.0.0.1, and, with `--mine`, mining by training (a progress
+//! JSON-RPC wallet interface on 127.0.0.1 (its cookie in `STORE/.cookie`), and, with `--mine`, mining by training (a progress
 //! bar shows tickets drawn against those a block takes on average). A new block from a peer
 //! cancels the attempt at hand and mining resumes on the new tip.
 //!
@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::Result;
 use blockchain_ann::mining::Backend;
 use blockchain_ann::net::libp2p::Multiaddr;
-use blockchain_ann::node::NodeConfig;
+use blockchain_ann::node::{NodeConfig, RpcConfig};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -41,7 +41,8 @@ struct Args {
     /// Peers to dial (repeatable).
     #[arg(long)]
     peer: Vec<Multiaddr>,
-    /// Where the JSON-RPC server listens (keep it on loopback: it has no authentication).
+    /// Where the JSON-RPC server listens (keep it on loopback: basic authentication sends the
+    /// cookie in clear text). Its cookie is written to STORE/.cookie.
     #[arg(long, default_value = "127.0.0.1:0")]
     rpc: SocketAddr,
     /// Mine continuously.
@@ -66,7 +67,7 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     if !args.rpc.ip().is_loopback() {
-        tracing::warn!(rpc = %args.rpc, "the RPC server has no authentication and listens beyond loopback");
+        tracing::warn!(rpc = %args.rpc, "the RPC server listens beyond loopback: its credentials travel in clear text");
     }
     let coinbase = common::load_or_create_wallet(&args.wallet)?.address();
     let (data, task) = common::load_task(&args.task.data)?;
@@ -75,13 +76,16 @@ fn run(args: Args) -> Result<()> {
     let mut config = NodeConfig::local(parts.chain.params().genesis_block().hash(), coinbase);
     config.net.listen = args.listen;
     config.bootstrap = args.peer;
-    config.rpc = Some(args.rpc);
+    config.rpc = Some(RpcConfig::new(args.rpc).with_cookie_file(args.store.join(".cookie")));
     config.mine = args.mine;
     let node = parts.start(config)?;
     let handle = node.handle();
     println!("peer address  {}", handle.listen_address());
     if let Some(rpc) = handle.rpc_address() {
-        println!("rpc           http://{rpc}");
+        println!(
+            "rpc           http://{rpc}  (cookie {})",
+            args.store.join(".cookie").display()
+        );
     }
     let mut last = None;
     loop {

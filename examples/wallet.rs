@@ -1,11 +1,13 @@
 //! A wallet that holds only its key and learns everything else from a node's JSON-RPC: its
 //! balance (`getaddressutxos`), and a payment built and signed here, then sent with
-//! `sendrawtransaction`. The private key never leaves this process.
+//! `sendrawtransaction`. The private key never leaves this process. It authenticates with the
+//! cookie that the node wrote into its store directory (`--cookie`, Bitcoin Core's habit).
 //!
 //! ```sh
-//! cargo run --release --example wallet -- --rpc http://127.0.0.1:PORT --wallet miner.key
-//! cargo run --release --example wallet -- --rpc http://127.0.0.1:PORT --wallet miner.key \
-//!     --pay ADDRESS --amount 1.5
+//! cargo run --release --example wallet -- --rpc http://127.0.0.1:PORT --cookie node-a/.cookie \
+//!     --wallet miner.key
+//! cargo run --release --example wallet -- --rpc http://127.0.0.1:PORT --cookie node-a/.cookie \
+//!     --wallet miner.key --pay ADDRESS --amount 1.5
 //! ```
 
 // A command-line program: its output is the point.
@@ -18,9 +20,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use blockchain_ann::keys::import_wallet_with_passphrase;
 use blockchain_ann::ledger::{Address, Amount, Encode};
-use blockchain_ann::node::NodeRpcClient;
+use blockchain_ann::node::{NodeRpcClient, RpcCredentials, rpc};
 use clap::Parser;
-use jsonrpsee::http_client::HttpClientBuilder;
 
 #[derive(Parser, Debug)]
 #[command(version, about = "A wallet that pays through a node's JSON-RPC.")]
@@ -28,6 +29,9 @@ struct Args {
     /// The node's RPC URL.
     #[arg(long)]
     rpc: String,
+    /// The node's RPC cookie (`.cookie` in its store directory), or any `user:password` file.
+    #[arg(long)]
+    cookie: PathBuf,
     /// The wallet file.
     #[arg(long)]
     wallet: PathBuf,
@@ -54,7 +58,8 @@ fn run(args: Args) -> Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let client = HttpClientBuilder::default().build(&args.rpc)?;
+    let credentials = RpcCredentials::from_cookie_file(&args.cookie)?;
+    let client = rpc::client(&args.rpc, &credentials)?;
     let utxos = runtime.block_on(client.get_address_utxos(wallet.address().to_string()))?;
     let total: u64 = utxos.iter().map(|u| u.amount).sum();
     let spendable = utxos

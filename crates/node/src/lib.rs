@@ -38,6 +38,7 @@ pub mod miner;
 pub mod node;
 pub mod regtest;
 pub mod rpc;
+pub mod rpc_auth;
 #[cfg(feature = "training")]
 pub mod training;
 
@@ -45,7 +46,8 @@ pub use artifacts::{ArtifactId, ArtifactRefused, Artifacts, NoArtifacts};
 pub use miner::{BlockMiner, MinerError};
 pub use node::{Node, NodeConfig, NodeError, NodeHandle, QueryError, Snapshot, SyncConfig};
 pub use rpc::{
-    BlockInfo, ChainInfo, MalformedAnswer, MempoolInfo, NodeRpcClient, PeerInfo, UtxoInfo,
+    BlockInfo, ChainInfo, MalformedAnswer, MempoolInfo, NodeRpcClient, PeerInfo, RpcConfig,
+    RpcCredentials, UtxoInfo,
 };
 #[cfg(feature = "training")]
 pub use training::{TrainingArtifacts, TrainingMiner, TrainingNode};

@@ -26,7 +26,10 @@ use tokio::sync::oneshot;
 
 use crate::artifacts::{ArtifactId, ArtifactRefused, Artifacts};
 use crate::miner::{BlockMiner, MinerError};
-use crate::rpc::{BlockInfo, ChainInfo, MempoolInfo, PeerInfo, UtxoInfo};
+use crate::rpc::{
+    BlockInfo, ChainInfo, CredentialsError, MempoolInfo, PeerInfo, RpcConfig, RpcCredentials,
+    UtxoInfo,
+};
 
 /// The libp2p types the node's API mentions, re-exported by `ann-net`.
 mod libp2p_types {
@@ -84,9 +87,9 @@ pub struct NodeConfig {
     pub net: NetConfig,
     /// Peers to dial at start.
     pub bootstrap: Vec<Multiaddr>,
-    /// Where the JSON-RPC server listens (`None`: no server). Bind it to loopback: it has no
-    /// authentication.
-    pub rpc: Option<SocketAddr>,
+    /// The JSON-RPC server: where it listens, its cookie file, who may call it (`None`: no
+    /// server).
+    pub rpc: Option<RpcConfig>,
     /// Mine continuously (a node with a miner mines on request through `generate` otherwise).
     pub mine: bool,
     /// Where mining rewards go.
@@ -104,7 +107,7 @@ impl NodeConfig {
         NodeConfig {
             net: NetConfig::local(genesis),
             bootstrap: Vec::new(),
-            rpc: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            rpc: Some(RpcConfig::local()),
             mine: false,
             coinbase,
             mempool: MempoolPolicy::relay(),
@@ -135,6 +138,9 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
+    /// The RPC server's cookie could not be made or written.
+    #[error(transparent)]
+    RpcCookie(#[from] CredentialsError),
     /// The node thread could not be spawned.
     #[error("spawning the node thread failed: {0}")]
     Thread(#[source] std::io::Error),
@@ -246,6 +252,8 @@ pub struct Node {
     thread: Option<JoinHandle<()>>,
     miner_thread: Option<JoinHandle<()>>,
     rpc: Option<jsonrpsee::server::ServerHandle>,
+    /// The cookie file to remove at shutdown.
+    cookie_file: Option<std::path::PathBuf>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -266,6 +274,7 @@ pub struct NodeHandle {
     peer_id: PeerId,
     listen: Multiaddr,
     rpc: Option<SocketAddr>,
+    rpc_cookie: Option<RpcCredentials>,
 }
 
 impl NodeHandle {
@@ -282,6 +291,12 @@ impl NodeHandle {
     /// Where its RPC server listens.
     pub fn rpc_address(&self) -> Option<SocketAddr> {
         self.rpc
+    }
+
+    /// The credentials of its RPC server's cookie (also in [`RpcConfig::cookie_file`] when
+    /// one is set), for a client in the same process ([`crate::rpc::client`]).
+    pub fn rpc_credentials(&self) -> Option<&RpcCredentials> {
+        self.rpc_cookie.as_ref()
     }
 
     fn ask<T>(&self, query: impl FnOnce(Reply<T>) -> Query) -> Result<T, QueryError> {
@@ -409,15 +424,32 @@ impl Node {
         for address in &config.bootstrap {
             net.dial(address.clone())?;
         }
-        let (rpc_address, rpc) = match config.rpc {
-            Some(address) => {
-                let (local, handle) = runtime
-                    .block_on(crate::rpc::serve(address, inputs.clone()))
-                    .map_err(|source| NodeError::Rpc { address, source })?;
-                (Some(local), Some(handle))
+        let (rpc_address, rpc, rpc_cookie) = match &config.rpc {
+            Some(rpc) => {
+                let cookie = RpcCredentials::random_cookie()?;
+                let accepted: Vec<&RpcCredentials> =
+                    std::iter::once(&cookie).chain(rpc.user.as_ref()).collect();
+                let (local, handle) = {
+                    let _entered = runtime.enter();
+                    crate::rpc::serve(rpc, &accepted, inputs.clone()).map_err(|source| {
+                        NodeError::Rpc {
+                            address: rpc.address,
+                            source,
+                        }
+                    })?
+                };
+                // Written once the server listens, so that a reader of the file finds it up.
+                if let Some(path) = &rpc.cookie_file
+                    && let Err(error) = cookie.write_cookie_file(path)
+                {
+                    let _ = handle.stop();
+                    return Err(error.into());
+                }
+                (Some(local), Some(handle), Some(cookie))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
+        let cookie_file = config.rpc.as_ref().and_then(|rpc| rpc.cookie_file.clone());
 
         let (miner_jobs, miner_thread) = match miner {
             Some(miner) => {
@@ -431,6 +463,7 @@ impl Node {
             peer_id: net.peer_id(),
             listen,
             rpc: rpc_address,
+            rpc_cookie,
         };
         let mempool = Mempool::with_policy(config.mempool);
         let state = State {
@@ -467,6 +500,7 @@ impl Node {
             thread: Some(thread),
             miner_thread,
             rpc,
+            cookie_file,
             runtime: Some(runtime),
         })
     }
@@ -492,6 +526,10 @@ impl Node {
         }
         if let Some(rpc) = self.rpc.take() {
             let _ = rpc.stop();
+        }
+        if let Some(path) = self.cookie_file.take() {
+            // Bitcoin Core's habit: the cookie is valid only while its node runs.
+            let _ = std::fs::remove_file(path);
         }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_timeout(Duration::from_secs(2));
@@ -553,10 +591,35 @@ struct Generating {
 #[derive(Debug)]
 struct Peer {
     status: Option<Status>,
+    /// Where headers pre-sync stands with this peer.
+    presync: HeaderSync,
     headers_in_flight: bool,
     next_status: Instant,
     requests_in_window: u32,
     window_start: Instant,
+}
+
+/// Headers pre-sync with one peer ([`State::presync`]).
+#[derive(Clone, Debug)]
+enum HeaderSync {
+    /// No branch being counted.
+    Idle,
+    /// A branch whose work, so far, does not beat our tip (nothing of it downloaded): its last
+    /// header, and the branch's cumulative work there.
+    Counting(Box<ann_ledger::BlockHeader>, u128),
+    /// The branch was shown heavier than our tip over several answers: its headers are being
+    /// asked for again from where it leaves our chain, and those are downloaded.
+    Proven,
+}
+
+/// What [`State::presync`] decided about an answer of headers.
+enum Presync {
+    /// Download the blocks the headers name.
+    Download,
+    /// Not yet: more headers were asked for.
+    Continue,
+    /// The headers break a rule, or show less work than their sender claimed.
+    Refuse(Verdict),
 }
 
 #[derive(Debug)]
@@ -569,9 +632,15 @@ enum Pending {
 
 /// A block waiting for its artifacts.
 struct Parked {
+    /// The peer that sent the block.
     from: PeerId,
     block: Block,
     gossip: Option<MessageId>,
+    /// The peer its artifacts are asked of: the sender, then, after one served a bad
+    /// artifact or had none, another connected peer.
+    source: PeerId,
+    /// The peers asked so far.
+    tried: Vec<PeerId>,
     waiting: HashSet<ArtifactId>,
     deadline: Instant,
 }
@@ -688,6 +757,7 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             NetEvent::Connected(peer) => {
                 self.peers.entry(peer).or_insert_with(|| Peer {
                     status: None,
+                    presync: HeaderSync::Idle,
                     headers_in_flight: false,
                     next_status: Instant::now() + self.config.sync.status_every,
                     requests_in_window: 0,
@@ -923,9 +993,14 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
         // The first header follows a block we hold, or one we know of and are fetching: the
         // answer to a follow-up request (after a full answer) continues the headers before it,
         // whose blocks are still downloading.
+        let presync_end = self.peers.get(&from).and_then(|p| match &p.presync {
+            HeaderSync::Counting(last, _) => Some(last.hash()),
+            _ => None,
+        });
         let connects = headers.first().is_some_and(|h| {
             let parent = &h.prev_hash;
             self.knows(parent)
+                || presync_end == Some(*parent)
                 || self.parked.contains_key(parent)
                 || self.window.contains(parent)
                 || self.orphans.contains(parent)
@@ -954,6 +1029,14 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             self.penalize(from, FALSE_CLAIM);
             return;
         }
+        match self.presync(from, &headers) {
+            Presync::Download => {}
+            Presync::Continue => return,
+            Presync::Refuse(verdict) => {
+                self.penalize(from, verdict);
+                return;
+            }
+        }
         self.window.want(unknown);
         if headers.len() >= MAX_HEADERS
             && let Some(last) = headers.last()
@@ -961,6 +1044,95 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             self.request_headers(from, Some(last.hash()));
         }
         self.plan_downloads();
+    }
+
+    /// Headers pre-sync (Bitcoin Core's anti-DoS for side branches): before any block of a
+    /// branch is downloaded, its headers must carry the targets their parents require and
+    /// tickets that beat them, dates within our clock's drift, and show more cumulative work
+    /// than our tip. So a side block is stored only when its branch could become the best
+    /// chain: junk costs its sender more work than our best chain holds. An answer that does not
+    /// yet show enough work but is full is remembered and continued; one that ends short of it
+    /// is a false claim. Headers whose parent is not a block we hold (a continuation of a
+    /// branch already downloading) are left to the blocks' own checks.
+    fn presync(&mut self, from: PeerId, headers: &[ann_ledger::BlockHeader]) -> Presync {
+        let Some(first) = headers.first() else {
+            return Presync::Download;
+        };
+        let state = self.peers.get_mut(&from).map_or(HeaderSync::Idle, |p| {
+            std::mem::replace(&mut p.presync, HeaderSync::Idle)
+        });
+        let remembered = match state {
+            // The answer to our request from the fork point, once the branch was proven.
+            HeaderSync::Proven => return Presync::Download,
+            HeaderSync::Counting(last, work) if last.hash() == first.prev_hash => {
+                Some((*last, work))
+            }
+            _ => None,
+        };
+        let continued = remembered.is_some();
+        let start = match remembered {
+            Some(start) => Some(start),
+            None => match (
+                self.chain.header(&first.prev_hash),
+                self.chain.block_meta(&first.prev_hash),
+            ) {
+                (Ok(Some(parent)), Ok(Some(meta))) => Some((parent, meta.cumulative_work)),
+                _ => None,
+            },
+        };
+        let Some((mut parent, mut work)) = start else {
+            return Presync::Download;
+        };
+        let params = self.chain.params();
+        let latest = unix_now().saturating_add(params.difficulty.max_future_drift_secs);
+        for header in headers {
+            let valid = header.height == parent.height.saturating_add(1)
+                && header.bits == params.required_target(&parent)
+                && header.meets_target();
+            if !valid {
+                tracing::info!(%from, height = header.height, "headers that break a header rule");
+                return Presync::Refuse(Verdict::Reject { penalty: BAN });
+            }
+            if header.timestamp > latest {
+                // Clocks differ (as for a block): not downloaded now, not punished.
+                return Presync::Refuse(Verdict::Ignore);
+            }
+            work = work.saturating_add(header.bits.work());
+            parent = header.clone();
+        }
+        let next = if work > self.chain.tip_work() {
+            if !continued {
+                return Presync::Download;
+            }
+            // Proven over several answers, none of which was kept: ask again from where the
+            // branch leaves our chain, and download that.
+            HeaderSync::Proven
+        } else if headers.len() >= MAX_HEADERS {
+            // Not enough yet: keep the branch's end and ask for what follows it.
+            HeaderSync::Counting(Box::new(parent), work)
+        } else {
+            // The whole branch, and no heavier than our tip: a lie if its sender claimed more
+            // work than it shows, else our tip grew since its status.
+            let claimed = self
+                .peers
+                .get(&from)
+                .and_then(|p| p.status)
+                .map_or(0, |s| s.work);
+            if claimed > work {
+                tracing::info!(%from, "a branch with less work than its sender claimed");
+                return Presync::Refuse(FALSE_CLAIM);
+            }
+            return Presync::Refuse(Verdict::Ignore);
+        };
+        let after = match &next {
+            HeaderSync::Counting(last, _) => Some(last.hash()),
+            _ => None,
+        };
+        if let Some(p) = self.peers.get_mut(&from) {
+            p.presync = next;
+        }
+        self.request_headers(from, after);
+        Presync::Continue
     }
 
     fn plan_downloads(&mut self) {
@@ -1021,14 +1193,36 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             }
             return;
         }
+        // An unrequested block (gossip) whose branch does not beat our tip is not stored
+        // (Bitcoin Core's rule): were its branch to grow past our tip, its next block arrives as
+        // an orphan and the branch is then fetched through headers pre-sync.
+        if gossip.is_some()
+            && let Ok(Some(parent)) = self.chain.block_meta(&block.header.prev_hash)
+            && parent
+                .cumulative_work
+                .saturating_add(block.header.bits.work())
+                <= self.chain.tip_work()
+        {
+            self.verdict(from, gossip, Verdict::Ignore);
+            return;
+        }
         match from {
             Some(peer) => {
+                // The header's own checks (target, timestamps, ticket, work floor) before
+                // anything its proof reads is asked for: a forged header costs us no download.
+                if let Err(error) = self.chain.check_header(&block.header, unix_now()) {
+                    tracing::info!(block = %hash, %error, "header refused before its artifacts were fetched");
+                    self.verdict(from, gossip, block_verdict(&error));
+                    return;
+                }
                 self.parked.insert(
                     hash,
                     Parked {
                         from: peer,
                         block,
                         gossip,
+                        source: peer,
+                        tried: vec![peer],
                         waiting: HashSet::new(),
                         deadline: Instant::now() + self.config.sync.artifact_timeout,
                     },
@@ -1062,7 +1256,7 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             self.drop_parked(&hash, Verdict::Reject { penalty: BAN });
             return;
         }
-        let from = parked.from;
+        let from = parked.source;
         let new: Vec<ArtifactId> = missing
             .into_iter()
             .filter(|id| !parked.waiting.contains(id))
@@ -1099,10 +1293,15 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
             return;
         };
         let Some(bytes) = bytes else {
-            // It sent (or relayed, which it does only after verifying) a block whose
-            // artifacts it does not serve.
-            tracing::info!(%from, "peer withholds the artifacts of its block");
-            self.drop_parked(&block, Verdict::Reject { penalty: BAN });
+            if from == parked.from {
+                // It sent (or relayed, which it does only after verifying) a block whose
+                // artifacts it does not serve.
+                tracing::info!(%from, "peer withholds the artifacts of its block");
+                self.drop_parked(&block, Verdict::Reject { penalty: BAN });
+            } else {
+                // Asked because the sender failed us: it need not hold them.
+                self.next_source(block);
+            }
             return;
         };
         self.bytes_received += bytes.len() as u64;
@@ -1116,14 +1315,42 @@ impl<S: ChainStore, V: ProofVerifier, A: Artifacts> State<S, V, A> {
                 }
             }
             Err(ArtifactRefused::Wrong(reason)) => {
+                // The one who served it pays, nothing of it is kept, and the block's artifacts
+                // are asked of another peer: a bad relay cannot cut us off a valid block.
                 tracing::info!(%from, %reason, "wrong artifact");
-                self.drop_parked(&block, Verdict::Reject { penalty: BAN });
+                self.penalize(from, Verdict::Reject { penalty: BAN });
+                self.next_source(block);
             }
             Err(ArtifactRefused::Store(reason)) => {
                 tracing::warn!(%reason, "could not keep an artifact");
                 self.drop_parked(&block, Verdict::Ignore);
             }
         }
+    }
+
+    /// Asks another connected peer, not yet asked, for the artifacts of a parked block; drops
+    /// the block (no further verdict) when none is left.
+    fn next_source(&mut self, block: BlockHash) {
+        let Some(parked) = self.parked.get(&block) else {
+            return;
+        };
+        let next = self
+            .peers
+            .keys()
+            .copied()
+            .filter(|peer| !parked.tried.contains(peer) && !self.banned.contains(peer))
+            .min();
+        let Some(next) = next else {
+            tracing::info!(%block, "no other peer to fetch the block's artifacts from");
+            self.parked.remove(&block);
+            return;
+        };
+        if let Some(parked) = self.parked.get_mut(&block) {
+            parked.source = next;
+            parked.tried.push(next);
+            parked.waiting.clear();
+        }
+        self.fetch_artifacts(block);
     }
 
     fn submit(&mut self, from: Option<PeerId>, block: Block, gossip: Option<MessageId>) {

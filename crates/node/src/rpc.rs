@@ -5,6 +5,11 @@
 //!
 //! Hashes, transaction ids and raw transactions travel as lowercase hex; amounts as base
 //! units (`u64`); cumulative work as a decimal string (it can pass 2^53).
+//!
+//! Every call needs credentials (HTTP basic authentication: the node's cookie, or a user from
+//! [`RpcConfig::user`]), a `Host` header that names the server, and no `Origin` header but
+//! those [`RpcConfig::allowed_origins`] lists: a request that lacks one gets 401 or 403 and
+//! nothing runs. [`client`] builds a client that sends the credentials.
 
 use std::net::SocketAddr;
 
@@ -16,6 +21,8 @@ use jsonrpsee::types::ErrorObjectOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::node::{Input, Query, QueryError};
+pub use crate::rpc_auth::{COOKIE_USER, CredentialsError, RpcConfig, RpcCredentials, client};
+use crate::rpc_auth::{GuardLayer, Policy};
 
 /// `getblockchaininfo`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,18 +260,27 @@ impl NodeRpcServer for RpcServer {
     }
 }
 
-/// Starts the server on `address` (on the current tokio runtime).
-pub(crate) async fn serve(
-    address: SocketAddr,
+/// Starts the server that `config` describes (on the current tokio runtime), accepting
+/// `accepted` credentials and nothing else.
+pub(crate) fn serve(
+    config: &RpcConfig,
+    accepted: &[&RpcCredentials],
     inputs: std::sync::mpsc::Sender<Input>,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    // Bound first: the allowed `Host` values name the port.
+    let listener = std::net::TcpListener::bind(config.address)?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let guard = GuardLayer(std::sync::Arc::new(Policy::new(config, local, accepted)));
     // A raw transaction is at most a block; hex doubles it.
     let limits = ServerConfig::builder()
         .max_request_body_size(2 * ann_ledger::MAX_BLOCK_SIZE as u32 + 1024)
         .max_connections(64)
         .build();
-    let server = Server::builder().set_config(limits).build(address).await?;
-    let local = server.local_addr()?;
+    let server = Server::builder()
+        .set_config(limits)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(guard))
+        .build_from_tcp(listener)?;
     let handle = server.start(RpcServer { inputs }.into_rpc());
     Ok((local, handle))
 }

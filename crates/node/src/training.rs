@@ -37,6 +37,27 @@ impl TrainingArtifacts {
         TrainingArtifacts { store, task }
     }
 
+    /// The checkpoints whose openings verifying `header` reads: W0, the final model, and both
+    /// ends of every audited segment; `None` if the header's step count is not a positive
+    /// multiple of the checkpoint interval (no audit is defined).
+    fn opened_by_audit(&self, header: &BlockHeader) -> Option<Vec<u64>> {
+        let t = &header.training;
+        let k = u64::from(self.task.checkpoint_interval);
+        if k == 0 || t.steps == 0 || !t.steps.is_multiple_of(k) {
+            return None;
+        }
+        let segments = t.steps / k;
+        let audited =
+            audited_segments(&audit_challenge(header), segments, self.task.audit_segments);
+        let mut indices = vec![0, segments];
+        for segment in audited {
+            indices.extend([segment, segment + 1]);
+        }
+        indices.sort_unstable();
+        indices.dedup();
+        Some(indices)
+    }
+
     fn read_capped(path: &std::path::Path) -> Option<Vec<u8>> {
         let len = std::fs::metadata(path).ok()?.len();
         if len > MAX_ARTIFACT as u64 {
@@ -55,20 +76,29 @@ impl Artifacts for TrainingArtifacts {
                 hash: *t.checkpoint_root.as_bytes(),
             }];
         }
-        // A proof we hold but cannot read, or a header whose step count is invalid: nothing
-        // to fetch, and the verifier says what is wrong.
-        let Ok(proof) = self.store.get_proof(&t.checkpoint_root) else {
+        // A header whose step count is invalid: nothing to fetch, and the verifier says what
+        // is wrong.
+        let Some(opened) = self.opened_by_audit(header) else {
             return Vec::new();
         };
-        let k = u64::from(self.task.checkpoint_interval);
-        if k == 0 || t.steps == 0 || !t.steps.is_multiple_of(k) {
-            return Vec::new();
-        }
-        let segments = t.steps / k;
-        let audited =
-            audited_segments(&audit_challenge(header), segments, self.task.audit_segments);
+        // A proof we hold but cannot read, or one that lacks an opening this header's audit
+        // reads (kept before `put` checked completeness): fetched again, and replaced.
+        let complete = self
+            .store
+            .get_proof(&t.checkpoint_root)
+            .ok()
+            .filter(|proof| opened.iter().all(|&i| proof.checkpoint(i).is_some()));
+        let Some(proof) = complete else {
+            return vec![ArtifactId {
+                kind: ArtifactKind::AuditProof,
+                hash: *t.checkpoint_root.as_bytes(),
+            }];
+        };
+        let segments = opened.last().copied().unwrap_or(0);
         // The final model, and the start of every audited segment but the first (W0 is
         // regenerated from the header).
+        let audited =
+            audited_segments(&audit_challenge(header), segments, self.task.audit_segments);
         let mut wanted: Vec<u64> = std::iter::once(segments)
             .chain(audited.into_iter().filter(|&s| s != 0))
             .collect();
@@ -131,6 +161,21 @@ impl Artifacts for TrainingArtifacts {
                     return Err(ArtifactRefused::Wrong(
                         "an opening of the audit proof does not prove the checkpoint root".into(),
                     ));
+                }
+                // Complete for this header's audit, or not kept: proofs are stored by root, and
+                // a truncated one kept would make every later copy of the block look invalid.
+                let opened = self.opened_by_audit(header).ok_or_else(|| {
+                    ArtifactRefused::Wrong(
+                        "the block's step count is not a positive multiple of the checkpoint \
+                         interval"
+                            .into(),
+                    )
+                })?;
+                if let Some(index) = opened.iter().find(|&&i| proof.checkpoint(i).is_none()) {
+                    return Err(ArtifactRefused::Wrong(format!(
+                        "the audit proof does not open checkpoint {index}, which the block's \
+                         audit reads"
+                    )));
                 }
                 self.store.put_proof(&root, &proof).map_err(store)?;
             }

@@ -324,6 +324,65 @@ fn adversaries_are_banned_while_honest_nodes_carry_on() {
     assert_eq!(snapshot(&h).banned.len(), 5);
 }
 
+#[test]
+fn a_branch_with_no_more_work_than_the_tip_is_neither_stored_nor_downloaded() {
+    let node = start(&[], 70);
+    let h = node.handle();
+    h.generate(5).unwrap();
+    // A side branch of two valid blocks from genesis (mined apart, on another node).
+    let miner = start(&[], 71);
+    let mined = miner.handle().generate(2).unwrap();
+    let branch: Vec<ann_ledger::Block> = mined
+        .iter()
+        .map(|hash| {
+            let info = miner.handle().block(&hash.parse().unwrap()).unwrap();
+            <ann_ledger::Block as ann_ledger::Decode>::decode(&hex::decode(info.hex).unwrap())
+                .unwrap()
+        })
+        .collect();
+    miner.shutdown();
+    let stored = |block: &ann_ledger::Block| h.block(&block.hash()).is_ok();
+
+    // Gossiped, unrequested: its branch (1 block) is lighter than the tip (5): not stored.
+    let mut gossiper = RawPeer::start(genesis());
+    gossiper.connect(&h);
+    gossiper.net.publish_block(&branch[0]).unwrap();
+    // A block of the best chain gossiped after it is processed after it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        !stored(&branch[0]),
+        "a lighter side block from gossip was stored"
+    );
+
+    // A peer claiming a heavier chain whose headers show the 2-block branch: nothing of it is
+    // downloaded, and the claim is a lie.
+    let mut liar = RawPeer::start(genesis());
+    liar.net.dial(h.listen_address()).unwrap();
+    let asked_for_blocks = std::sync::atomic::AtomicBool::new(false);
+    let headers: Vec<_> = branch.iter().map(|b| b.header.clone()).collect();
+    answer_requests(&mut liar, |request| match request {
+        Request::Status(_) => Some(Response::Status(Status {
+            genesis: genesis(),
+            tip: branch[1].hash(),
+            height: 1_000,
+            work: u128::MAX / 2,
+        })),
+        Request::Headers { .. } => Some(Response::Headers(headers.clone())),
+        Request::Blocks(_) => {
+            asked_for_blocks.store(true, std::sync::atomic::Ordering::SeqCst);
+            Some(Response::Blocks(branch.clone()))
+        }
+        _ => None,
+    });
+    assert!(snapshot(&h).banned.contains(&liar.net.peer_id()));
+    assert!(
+        !asked_for_blocks.load(std::sync::atomic::Ordering::SeqCst),
+        "the blocks of a lighter branch were downloaded"
+    );
+    assert!(!stored(&branch[0]) && !stored(&branch[1]));
+    assert_eq!(snapshot(&h).height, 5);
+}
+
 /// Answers the node's requests with `answer` (those it returns `None` for go unanswered)
 /// until the node bans us (the connection closes) or [`WAIT`] passes.
 fn answer_requests(peer: &mut RawPeer, answer: impl Fn(&Request) -> Option<Response>) {
@@ -350,9 +409,8 @@ fn the_rpc_answers_a_wallet() {
         .enable_all()
         .build()
         .unwrap();
-    let client = jsonrpsee::http_client::HttpClientBuilder::default()
-        .build(format!("http://{address}"))
-        .unwrap();
+    let credentials = node.handle().rpc_credentials().unwrap().clone();
+    let client = ann_node::rpc::client(&format!("http://{address}"), &credentials).unwrap();
     runtime.block_on(async {
         let info = client.get_blockchain_info().await.unwrap();
         assert_eq!(info.blocks, 0);
@@ -420,4 +478,142 @@ fn the_rpc_answers_a_wallet() {
         assert!(client.get_peer_info().await.unwrap().is_empty());
         assert_eq!(client.get_blockchain_info().await.unwrap().blocks, 1);
     });
+}
+
+/// One HTTP/1.1 POST of `body` to the node's RPC server, written by hand so that the test
+/// chooses every header (a browser's `Origin`, a rebinding attacker's `Host`); the status and
+/// the whole answer.
+fn raw_rpc(address: std::net::SocketAddr, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    (status, answer)
+}
+
+#[test]
+fn the_rpc_runs_nothing_without_credentials_or_for_a_web_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let cookie_path = dir.path().join(".cookie");
+    let mut config = config(&[], 61);
+    let mut rpc = ann_node::RpcConfig::local().with_cookie_file(&cookie_path);
+    rpc.user = Some(ann_node::RpcCredentials::new("alice", "correct horse").unwrap());
+    config.rpc = Some(rpc);
+    let node = start_with(config, Chain::new(params()).unwrap(), 61);
+    let handle = node.handle();
+    let address = handle.rpc_address().unwrap();
+
+    // The cookie on disk is the node's, and only its user can read it.
+    let cookie = ann_node::RpcCredentials::from_cookie_file(&cookie_path).unwrap();
+    assert_eq!(cookie.user(), ann_node::rpc::COOKIE_USER);
+    assert_eq!(
+        cookie.authorization(),
+        handle.rpc_credentials().unwrap().authorization()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&cookie_path)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+
+    let generate = r#"{"jsonrpc":"2.0","id":1,"method":"generate","params":[1]}"#;
+    let host = address.to_string();
+    let good = cookie.authorization();
+    let good = good.to_str().unwrap();
+    let wrong = ann_node::RpcCredentials::new(ann_node::rpc::COOKIE_USER, "0".repeat(64))
+        .unwrap()
+        .authorization();
+    let alice = ann_node::RpcCredentials::new("alice", "correct horse")
+        .unwrap()
+        .authorization();
+    /// What a request is, its headers, and the status it must get.
+    type Attempt<'a> = (&'a str, &'a [(&'a str, &'a str)], u16);
+    let refused: [Attempt<'_>; 6] = [
+        ("no credentials", &[("Host", &host)], 401),
+        (
+            "a wrong cookie",
+            &[("Host", &host), ("Authorization", wrong.to_str().unwrap())],
+            401,
+        ),
+        (
+            "a user and no password",
+            &[("Host", &host), ("Authorization", "Basic YWxpY2U6")],
+            401,
+        ),
+        // DNS rebinding: a page of attacker.example whose name now resolves to 127.0.0.1.
+        (
+            "another host",
+            &[("Host", "attacker.example:80"), ("Authorization", good)],
+            403,
+        ),
+        (
+            "a page elsewhere",
+            &[
+                ("Host", &host),
+                ("Origin", "https://attacker.example"),
+                ("Authorization", good),
+            ],
+            403,
+        ),
+        (
+            "a page elsewhere, no credentials",
+            &[("Host", &host), ("Origin", "null")],
+            403,
+        ),
+    ];
+    for (what, headers, status) in refused {
+        let (got, answer) = raw_rpc(address, headers, generate);
+        assert_eq!(got, status, "{what}: {answer}");
+        assert!(!answer.contains("\"result\""), "{what}: {answer}");
+        if status == 401 {
+            assert!(
+                answer.contains("WWW-Authenticate") || answer.contains("www-authenticate"),
+                "{answer}"
+            );
+        }
+    }
+    assert_eq!(handle.chain_info().unwrap().blocks, 0, "a refused call ran");
+
+    // With the cookie, or the configured user, the same call runs.
+    let (status, answer) = raw_rpc(
+        address,
+        &[("Host", &host), ("Authorization", good)],
+        generate,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let localhost = format!("localhost:{}", address.port());
+    let (status, answer) = raw_rpc(
+        address,
+        &[
+            ("Host", &localhost),
+            ("Authorization", alice.to_str().unwrap()),
+        ],
+        generate,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(handle.chain_info().unwrap().blocks, 2);
+
+    // The cookie lives as long as the node.
+    node.shutdown();
+    assert!(!cookie_path.exists(), "the cookie outlived its node");
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::ops::ControlFlow;
 
 use ann_ledger::{Block, BlockHash, Chain, ChainParams, Decode, Difficulty, Mempool};
-use ann_mining::{ArtifactStore, Backend, Miner, Mnist, Task, TrainingVerifier};
+use ann_mining::{ArtifactStore, AuditProof, Backend, Miner, Mnist, Task, TrainingVerifier};
 use ann_net::wire::Status;
 use ann_net::{ArtifactKind, NetEvent, Request, Response};
 use ann_node::training::{
@@ -317,6 +317,181 @@ fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_i
     c.handle().dial(b.handle().listen_address()).unwrap();
     let tip_c = wait_converged(&[a.handle(), b.handle(), c.handle()], 1);
     assert_eq!(tip_c, tip);
+
+    // D hears the block first from a peer that serves a truncated audit proof: the openings of
+    // W0 and of the final model only, each a valid path to the root. Kept (proofs are stored by
+    // root), it would make every later copy of this valid block look invalid, and its honest
+    // senders look like liars. It is refused before it is stored, its sender is banned, and D
+    // asks another peer it is connected to (a helper that never announced the block, but holds
+    // its artifacts), and accepts the block.
+    let dir_d = tempfile::tempdir().unwrap();
+    let d = node(&setup, dir_d.path(), false, 4);
+    let trace = ArtifactStore::open(dir_a.path())
+        .unwrap()
+        .get_trace(
+            &root,
+            setup.task.checkpoints_for(block.header.training.steps),
+        )
+        .unwrap();
+    let truncated = AuditProof::from_trace(&trace, &[0, trace.segments()]).unwrap();
+    assert!(
+        TrainingVerifier::new(
+            setup.task.clone(),
+            Arc::clone(&setup.data),
+            ArtifactStore::open(dir_a.path()).unwrap()
+        )
+        .unwrap()
+        .precheck(&block.header)
+        .unwrap()
+        .audited_segments
+        .iter()
+        .any(|&s| truncated.checkpoint(s + 1).is_none()),
+        "the truncated proof lacks an opening the audit reads"
+    );
+    let genesis_status = Status {
+        genesis,
+        tip: genesis,
+        height: 0,
+        work: 1,
+    };
+    let mut helper = RawPeer::start(d.handle().snapshot().unwrap().tip);
+    helper.connect(&d.handle());
+    let helper_id = helper.net.peer_id();
+    let honest_dir = dir_a.path().to_path_buf();
+    let helper_asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asked = Arc::clone(&helper_asked);
+    let helper_thread = std::thread::spawn(move || {
+        while let Some(event) = helper.next() {
+            let NetEvent::Request {
+                request, channel, ..
+            } = event
+            else {
+                if matches!(event, NetEvent::Disconnected(_)) {
+                    return;
+                }
+                continue;
+            };
+            {
+                let response = match request {
+                    Request::Status(_) => Response::Status(genesis_status),
+                    Request::Artifact {
+                        kind: ArtifactKind::AuditProof,
+                        ..
+                    } => {
+                        asked.store(true, std::sync::atomic::Ordering::SeqCst);
+                        Response::Artifact(
+                            std::fs::read(honest_dir.join(ArtifactStore::proof_name(&root))).ok(),
+                        )
+                    }
+                    Request::Artifact { hash, .. } => Response::Artifact(Some(keeper_source(
+                        &honest_dir,
+                        &ArtifactId {
+                            kind: ArtifactKind::Checkpoint,
+                            hash,
+                        },
+                    ))),
+                    _ => continue,
+                };
+                let _ = helper.net.respond(channel, response);
+            }
+        }
+    });
+    let mut truncator = RawPeer::start(d.handle().snapshot().unwrap().tip);
+    truncator.connect(&d.handle());
+    truncator.net.publish_block(&block).unwrap();
+    let mut served_truncated = false;
+    while let Some(event) = truncator.next() {
+        match event {
+            NetEvent::Request {
+                request, channel, ..
+            } => {
+                let response = match request {
+                    Request::Status(_) => Response::Status(genesis_status),
+                    Request::Artifact {
+                        kind: ArtifactKind::AuditProof,
+                        ..
+                    } => {
+                        served_truncated = true;
+                        Response::Artifact(Some(truncated.to_bytes()))
+                    }
+                    Request::Artifact { hash, .. } => Response::Artifact(Some(keeper_source(
+                        dir_a.path(),
+                        &ArtifactId {
+                            kind: ArtifactKind::Checkpoint,
+                            hash,
+                        },
+                    ))),
+                    _ => continue,
+                };
+                truncator.net.respond(channel, response).unwrap();
+            }
+            NetEvent::Disconnected(_) => break,
+            _ => {}
+        }
+    }
+    assert!(served_truncated, "the node never asked for the proof");
+    wait_for("the peer serving a truncated proof to be banned", || {
+        d.handle()
+            .snapshot()
+            .unwrap()
+            .banned
+            .contains(&truncator.net.peer_id())
+    });
+    wait_for("D to accept the block with the helper's artifacts", || {
+        d.handle().snapshot().unwrap().height == 1
+    });
+    assert_eq!(d.handle().snapshot().unwrap().tip, tip);
+    assert!(helper_asked.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!d.handle().snapshot().unwrap().banned.contains(&helper_id));
+    d.shutdown();
+    helper_thread.join().unwrap();
+
+    // E hears a copy of the block whose header claims a target the chain does not require: the
+    // header's own checks refuse it, and nothing its proof reads is asked for first.
+    let dir_e = tempfile::tempdir().unwrap();
+    let e = node(&setup, dir_e.path(), false, 5);
+    let mut forged = block.clone();
+    forged.header.bits = ann_ledger::CompactTarget::from_expected_tickets(2);
+    assert_ne!(forged.header.bits, block.header.bits);
+    let mut forger = RawPeer::start(e.handle().snapshot().unwrap().tip);
+    forger.connect(&e.handle());
+    forger.net.publish_block(&forged).unwrap();
+    let mut asked_for_artifacts = false;
+    while let Some(event) = forger.next() {
+        match event {
+            NetEvent::Request {
+                request, channel, ..
+            } => {
+                let response = match request {
+                    Request::Status(_) => Response::Status(Status {
+                        genesis,
+                        tip: genesis,
+                        height: 0,
+                        work: 1,
+                    }),
+                    Request::Artifact { .. } => {
+                        asked_for_artifacts = true;
+                        Response::Artifact(None)
+                    }
+                    _ => continue,
+                };
+                forger.net.respond(channel, response).unwrap();
+            }
+            NetEvent::Disconnected(_) => break,
+            _ => {}
+        }
+    }
+    assert!(
+        e.handle()
+            .snapshot()
+            .unwrap()
+            .banned
+            .contains(&forger.net.peer_id())
+    );
+    assert!(
+        !asked_for_artifacts,
+        "artifacts were fetched for a header that breaks a header rule"
+    );
 }
 
 fn keeper_source(dir: &Path, id: &ArtifactId) -> Vec<u8> {

@@ -285,9 +285,9 @@ impl RpcCredentials {
 pub(crate) struct Policy {
     /// SHA-256 of each accepted `user:password`.
     credentials: Vec<[u8; 32]>,
-    /// Lowercase `host:port` values.
+    /// Accepted `host:port` values (compared without regard to case).
     hosts: Vec<String>,
-    /// Lowercase origins.
+    /// Accepted origins (compared without regard to case).
     origins: Vec<String>,
 }
 
@@ -301,15 +301,11 @@ impl Policy {
             format!("[::1]:{port}"),
             local.to_string(),
         ];
-        hosts.extend(config.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()));
+        hosts.extend(config.allowed_hosts.iter().cloned());
         Policy {
             credentials: accepted.iter().map(|c| c.digest()).collect(),
             hosts,
-            origins: config
-                .allowed_origins
-                .iter()
-                .map(|o| o.to_ascii_lowercase())
-                .collect(),
+            origins: config.allowed_origins.clone(),
         }
     }
 

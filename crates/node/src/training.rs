@@ -37,10 +37,10 @@ impl TrainingArtifacts {
         TrainingArtifacts { store, task }
     }
 
-    /// The checkpoints whose openings verifying `header` reads: W0, the final model, and both
-    /// ends of every audited segment; `None` if the header's step count is not a positive
-    /// multiple of the checkpoint interval (no audit is defined).
-    fn opened_by_audit(&self, header: &BlockHeader) -> Option<Vec<u64>> {
+    /// The audit `header` calls for: its segment count and the audited segments, ascending;
+    /// `None` if the step count is not a positive multiple of the checkpoint interval (no audit
+    /// is defined).
+    fn audit_of(&self, header: &BlockHeader) -> Option<(u64, Vec<u64>)> {
         let t = &header.training;
         let k = u64::from(self.task.checkpoint_interval);
         if k == 0 || t.steps == 0 || !t.steps.is_multiple_of(k) {
@@ -49,13 +49,19 @@ impl TrainingArtifacts {
         let segments = t.steps / k;
         let audited =
             audited_segments(&audit_challenge(header), segments, self.task.audit_segments);
+        Some((segments, audited))
+    }
+
+    /// The checkpoints whose openings that audit reads: W0, the final model, and both ends of
+    /// every audited segment.
+    fn opened_by(segments: u64, audited: &[u64]) -> Vec<u64> {
         let mut indices = vec![0, segments];
-        for segment in audited {
+        for &segment in audited {
             indices.extend([segment, segment + 1]);
         }
         indices.sort_unstable();
         indices.dedup();
-        Some(indices)
+        indices
     }
 
     fn read_capped(path: &std::path::Path) -> Option<Vec<u8>> {
@@ -70,35 +76,31 @@ impl TrainingArtifacts {
 impl Artifacts for TrainingArtifacts {
     fn missing(&self, header: &BlockHeader) -> Vec<ArtifactId> {
         let t = &header.training;
+        let proof_id = ArtifactId {
+            kind: ArtifactKind::AuditProof,
+            hash: *t.checkpoint_root.as_bytes(),
+        };
         if !self.store.proof_path(&t.checkpoint_root).exists() {
-            return vec![ArtifactId {
-                kind: ArtifactKind::AuditProof,
-                hash: *t.checkpoint_root.as_bytes(),
-            }];
+            return vec![proof_id];
         }
         // A header whose step count is invalid: nothing to fetch, and the verifier says what
         // is wrong.
-        let Some(opened) = self.opened_by_audit(header) else {
+        let Some((segments, audited)) = self.audit_of(header) else {
             return Vec::new();
         };
         // A proof we hold but cannot read, or one that lacks an opening this header's audit
         // reads (kept before `put` checked completeness): fetched again, and replaced.
+        let opened = Self::opened_by(segments, &audited);
         let complete = self
             .store
             .get_proof(&t.checkpoint_root)
             .ok()
             .filter(|proof| opened.iter().all(|&i| proof.checkpoint(i).is_some()));
         let Some(proof) = complete else {
-            return vec![ArtifactId {
-                kind: ArtifactKind::AuditProof,
-                hash: *t.checkpoint_root.as_bytes(),
-            }];
+            return vec![proof_id];
         };
-        let segments = opened.last().copied().unwrap_or(0);
         // The final model, and the start of every audited segment but the first (W0 is
         // regenerated from the header).
-        let audited =
-            audited_segments(&audit_challenge(header), segments, self.task.audit_segments);
         let mut wanted: Vec<u64> = std::iter::once(segments)
             .chain(audited.into_iter().filter(|&s| s != 0))
             .collect();
@@ -164,13 +166,14 @@ impl Artifacts for TrainingArtifacts {
                 }
                 // Complete for this header's audit, or not kept: proofs are stored by root, and
                 // a truncated one kept would make every later copy of the block look invalid.
-                let opened = self.opened_by_audit(header).ok_or_else(|| {
+                let (segments, audited) = self.audit_of(header).ok_or_else(|| {
                     ArtifactRefused::Wrong(
                         "the block's step count is not a positive multiple of the checkpoint \
                          interval"
                             .into(),
                     )
                 })?;
+                let opened = Self::opened_by(segments, &audited);
                 if let Some(index) = opened.iter().find(|&&i| proof.checkpoint(i).is_none()) {
                     return Err(ArtifactRefused::Wrong(format!(
                         "the audit proof does not open checkpoint {index}, which the block's \

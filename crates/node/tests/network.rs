@@ -7,7 +7,7 @@ mod common;
 
 use ann_ledger::{Amount, Chain, Encode, MlDsa65SigningKey, Wallet};
 use ann_net::wire::Status;
-use ann_net::{NetEvent, Request, Response};
+use ann_net::{Request, Response};
 use ann_node::NodeRpcClient;
 use common::*;
 
@@ -381,24 +381,6 @@ fn a_branch_with_no_more_work_than_the_tip_is_neither_stored_nor_downloaded() {
     );
     assert!(!stored(&branch[0]) && !stored(&branch[1]));
     assert_eq!(snapshot(&h).height, 5);
-}
-
-/// Answers the node's requests with `answer` (those it returns `None` for go unanswered)
-/// until the node bans us (the connection closes) or [`WAIT`] passes.
-fn answer_requests(peer: &mut RawPeer, answer: impl Fn(&Request) -> Option<Response>) {
-    while let Some(event) = peer.next() {
-        match event {
-            NetEvent::Request {
-                request, channel, ..
-            } => {
-                if let Some(response) = answer(&request) {
-                    peer.net.respond(channel, response).unwrap();
-                }
-            }
-            NetEvent::Disconnected(_) => return,
-            _ => {}
-        }
-    }
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 use ann_ledger::{Block, BlockHash, Chain, ChainParams, Decode, Difficulty, Mempool};
 use ann_mining::{ArtifactStore, AuditProof, Backend, Miner, Mnist, Task, TrainingVerifier};
 use ann_net::wire::Status;
-use ann_net::{ArtifactKind, NetEvent, Request, Response};
+use ann_net::{ArtifactKind, Request, Response};
 use ann_node::training::{
     MineIntoStoreError, MinedIntoStore, OpenError, RecordError, mine_into_store,
 };
@@ -25,7 +25,7 @@ use ann_node::{
     TrainingMiner, TrainingNode,
 };
 use ann_store::ArtifactRole;
-use common::{RawPeer, fast_sync, wait_converged, wait_for, wallet};
+use common::{RawPeer, answer_requests, fast_sync, wait_converged, wait_for, wallet};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -218,45 +218,35 @@ fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_i
     tamperer.connect(&c.handle());
     tamperer.net.publish_block(&block).unwrap();
     let genesis = Chain::new(params()).unwrap().tip();
+    let genesis_status = Status {
+        genesis,
+        tip: genesis,
+        height: 0,
+        work: 1,
+    };
     let mut served_tampered = false;
-    while let Some(event) = tamperer.next() {
-        match event {
-            NetEvent::Request {
-                request, channel, ..
-            } => {
-                let response = match request {
-                    Request::Status(_) => Response::Status(Status {
-                        genesis,
-                        tip: genesis,
-                        height: 0,
-                        work: 1,
-                    }),
-                    Request::Artifact {
-                        kind: ArtifactKind::AuditProof,
-                        ..
-                    } => Response::Artifact(
-                        std::fs::read(dir_a.path().join(ArtifactStore::proof_name(&root))).ok(),
-                    ),
-                    Request::Artifact {
-                        kind: ArtifactKind::Checkpoint,
-                        hash,
-                    } => {
-                        let path = dir_a.path().join(ArtifactStore::checkpoint_name(
-                            &ann_mining::ModelHash::from_bytes(hash),
-                        ));
-                        let mut bytes = std::fs::read(path).unwrap();
-                        bytes[100] ^= 1;
-                        served_tampered = true;
-                        Response::Artifact(Some(bytes))
-                    }
-                    _ => continue,
-                };
-                tamperer.net.respond(channel, response).unwrap();
-            }
-            NetEvent::Disconnected(_) => break,
-            _ => {}
+    answer_requests(&mut tamperer, |request| match request {
+        Request::Status(_) => Some(Response::Status(genesis_status)),
+        Request::Artifact {
+            kind: ArtifactKind::AuditProof,
+            ..
+        } => Some(Response::Artifact(
+            std::fs::read(dir_a.path().join(ArtifactStore::proof_name(&root))).ok(),
+        )),
+        Request::Artifact {
+            kind: ArtifactKind::Checkpoint,
+            hash,
+        } => {
+            let path = dir_a.path().join(ArtifactStore::checkpoint_name(
+                &ann_mining::ModelHash::from_bytes(*hash),
+            ));
+            let mut bytes = std::fs::read(path).unwrap();
+            bytes[100] ^= 1;
+            served_tampered = true;
+            Some(Response::Artifact(Some(bytes)))
         }
-    }
+        _ => None,
+    });
     assert!(served_tampered, "the node never asked for a checkpoint");
     wait_for("the tampering peer to be banned", || {
         c.handle()
@@ -348,12 +338,6 @@ fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_i
         .any(|&s| truncated.checkpoint(s + 1).is_none()),
         "the truncated proof lacks an opening the audit reads"
     );
-    let genesis_status = Status {
-        genesis,
-        tip: genesis,
-        height: 0,
-        work: 1,
-    };
     let mut helper = RawPeer::start(d.handle().snapshot().unwrap().tip);
     helper.connect(&d.handle());
     let helper_id = helper.net.peer_id();
@@ -361,74 +345,49 @@ fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_i
     let helper_asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let asked = Arc::clone(&helper_asked);
     let helper_thread = std::thread::spawn(move || {
-        while let Some(event) = helper.next() {
-            let NetEvent::Request {
-                request, channel, ..
-            } = event
-            else {
-                if matches!(event, NetEvent::Disconnected(_)) {
-                    return;
-                }
-                continue;
-            };
-            {
-                let response = match request {
-                    Request::Status(_) => Response::Status(genesis_status),
-                    Request::Artifact {
-                        kind: ArtifactKind::AuditProof,
-                        ..
-                    } => {
-                        asked.store(true, std::sync::atomic::Ordering::SeqCst);
-                        Response::Artifact(
-                            std::fs::read(honest_dir.join(ArtifactStore::proof_name(&root))).ok(),
-                        )
-                    }
-                    Request::Artifact { hash, .. } => Response::Artifact(Some(keeper_source(
-                        &honest_dir,
-                        &ArtifactId {
-                            kind: ArtifactKind::Checkpoint,
-                            hash,
-                        },
-                    ))),
-                    _ => continue,
-                };
-                let _ = helper.net.respond(channel, response);
+        answer_requests(&mut helper, |request| match request {
+            Request::Status(_) => Some(Response::Status(genesis_status)),
+            Request::Artifact {
+                kind: ArtifactKind::AuditProof,
+                ..
+            } => {
+                asked.store(true, std::sync::atomic::Ordering::SeqCst);
+                Some(Response::Artifact(
+                    std::fs::read(honest_dir.join(ArtifactStore::proof_name(&root))).ok(),
+                ))
             }
-        }
+            Request::Artifact { hash, .. } => Some(Response::Artifact(Some(keeper_source(
+                &honest_dir,
+                &ArtifactId {
+                    kind: ArtifactKind::Checkpoint,
+                    hash: *hash,
+                },
+            )))),
+            _ => None,
+        });
     });
     let mut truncator = RawPeer::start(d.handle().snapshot().unwrap().tip);
     truncator.connect(&d.handle());
     truncator.net.publish_block(&block).unwrap();
     let mut served_truncated = false;
-    while let Some(event) = truncator.next() {
-        match event {
-            NetEvent::Request {
-                request, channel, ..
-            } => {
-                let response = match request {
-                    Request::Status(_) => Response::Status(genesis_status),
-                    Request::Artifact {
-                        kind: ArtifactKind::AuditProof,
-                        ..
-                    } => {
-                        served_truncated = true;
-                        Response::Artifact(Some(truncated.to_bytes()))
-                    }
-                    Request::Artifact { hash, .. } => Response::Artifact(Some(keeper_source(
-                        dir_a.path(),
-                        &ArtifactId {
-                            kind: ArtifactKind::Checkpoint,
-                            hash,
-                        },
-                    ))),
-                    _ => continue,
-                };
-                truncator.net.respond(channel, response).unwrap();
-            }
-            NetEvent::Disconnected(_) => break,
-            _ => {}
+    answer_requests(&mut truncator, |request| match request {
+        Request::Status(_) => Some(Response::Status(genesis_status)),
+        Request::Artifact {
+            kind: ArtifactKind::AuditProof,
+            ..
+        } => {
+            served_truncated = true;
+            Some(Response::Artifact(Some(truncated.to_bytes())))
         }
-    }
+        Request::Artifact { hash, .. } => Some(Response::Artifact(Some(keeper_source(
+            dir_a.path(),
+            &ArtifactId {
+                kind: ArtifactKind::Checkpoint,
+                hash: *hash,
+            },
+        )))),
+        _ => None,
+    });
     assert!(served_truncated, "the node never asked for the proof");
     wait_for("the peer serving a truncated proof to be banned", || {
         d.handle()
@@ -457,30 +416,14 @@ fn a_trained_block_crosses_the_network_with_its_artifacts_and_a_tampering_peer_i
     forger.connect(&e.handle());
     forger.net.publish_block(&forged).unwrap();
     let mut asked_for_artifacts = false;
-    while let Some(event) = forger.next() {
-        match event {
-            NetEvent::Request {
-                request, channel, ..
-            } => {
-                let response = match request {
-                    Request::Status(_) => Response::Status(Status {
-                        genesis,
-                        tip: genesis,
-                        height: 0,
-                        work: 1,
-                    }),
-                    Request::Artifact { .. } => {
-                        asked_for_artifacts = true;
-                        Response::Artifact(None)
-                    }
-                    _ => continue,
-                };
-                forger.net.respond(channel, response).unwrap();
-            }
-            NetEvent::Disconnected(_) => break,
-            _ => {}
+    answer_requests(&mut forger, |request| match request {
+        Request::Status(_) => Some(Response::Status(genesis_status)),
+        Request::Artifact { .. } => {
+            asked_for_artifacts = true;
+            Some(Response::Artifact(None))
         }
-    }
+        _ => None,
+    });
     assert!(
         e.handle()
             .snapshot()

@@ -9,7 +9,7 @@ use ann_ledger::{
     TxOut, UtxoEntry, Wallet,
 };
 use ann_net::libp2p::Multiaddr;
-use ann_net::{NetConfig, NetEvent, NetworkHandle};
+use ann_net::{NetConfig, NetEvent, NetworkHandle, Request, Response};
 use ann_node::{Node, NodeConfig, NodeHandle, Snapshot, SyncConfig};
 use ed25519_dalek::SigningKey;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -191,4 +191,22 @@ pub fn block_with_wrong_task(chain_tip: &Block) -> Block {
     block.header.timestamp += 1;
     block.header.training.task_id = ann_ledger::TaskId::from_bytes([9; 32]);
     block
+}
+
+/// Answers the node's requests with `answer` (those it returns `None` for go unanswered)
+/// until the node bans us (the connection closes) or [`WAIT`] passes.
+pub fn answer_requests(peer: &mut RawPeer, mut answer: impl FnMut(&Request) -> Option<Response>) {
+    while let Some(event) = peer.next() {
+        match event {
+            NetEvent::Request {
+                request, channel, ..
+            } => {
+                if let Some(response) = answer(&request) {
+                    peer.net.respond(channel, response).unwrap();
+                }
+            }
+            NetEvent::Disconnected(_) => return,
+            _ => {}
+        }
+    }
 }
